@@ -1,0 +1,199 @@
+"""`modelsync models list|show|set`, `modelsync history` and `modelsync cost`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from modelsync.cli.common import database, out, print_json, settings
+from modelsync.errors import UsageError
+
+app = typer.Typer(help="Read stored models and record admin decisions.", no_args_is_help=True)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "-"
+    return str(value)
+
+
+@app.command("list")
+def list_models(
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider.")] = None,
+    status: Annotated[str | None, typer.Option("--status", "-s", help="active or deprecated.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List stored models."""
+    from modelsync.services import catalog
+
+    models = catalog.list_models(database(), provider, status)
+    if as_json:
+        print_json(models)
+        return
+    table = Table("provider", "id", "name", "status", "context", "in $/1M", "out $/1M", "tier", "tags")
+    for model in models:
+        table.add_row(
+            model["provider"],
+            escape(model["id"]),
+            escape(model["displayName"] or ""),
+            model["status"],
+            _show(model["contextWindow"]),
+            _show(model["inputCostPer1M"]),
+            _show(model["outputCostPer1M"]),
+            _show(model["tier"]),
+            _show(model["tags"]),
+        )
+    out.print(table)
+    out.print(f"{len(models)} models")
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(metavar="PROVIDER/MODEL_ID")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one model with the source of every field."""
+    from modelsync.services import catalog
+
+    provider, model_id = catalog.parse_ref(ref)
+    model = catalog.show_model(database(), provider, model_id)
+    if as_json:
+        print_json(model)
+        return
+    provenance = model["provenance"]
+    table = Table("field", "value", "source", show_header=True)
+    sources = {
+        "displayName": "display_name",
+        "contextWindow": "context_window",
+        "maxOutputTokens": "max_output_tokens",
+        "inputCostPer1M": "input_price",
+        "outputCostPer1M": "output_price",
+        "cacheReadCostPer1M": "cache_read_price",
+        "cacheWriteCostPer1M": "cache_write_price",
+        "kind": "kind",
+        "status": "status",
+        "replacementModel": "replacement_model",
+        "isAllowed": "is_allowed",
+        "recommended": "recommended",
+        "releaseDate": "release_date",
+        "knowledgeCutoff": "knowledge_cutoff",
+    }
+    for key, value in model.items():
+        if key == "provenance":
+            continue
+        table.add_row(key, escape(_show(value)), provenance.get(sources.get(key, ""), ""))
+    out.print(table)
+
+
+@app.command("set")
+def set_decision(
+    ref: Annotated[str, typer.Argument(metavar="PROVIDER/MODEL_ID")],
+    allowed: Annotated[
+        bool | None, typer.Option("--allowed/--not-allowed", help="Allow or forbid the model for app teams.")
+    ] = None,
+    recommended: Annotated[
+        bool | None, typer.Option("--recommended/--not-recommended", help="Recommend the model or not.")
+    ] = None,
+    replacement: Annotated[
+        str | None, typer.Option("--replacement", help="Model id that replaces this one ('' clears it).")
+    ] = None,
+    input_price: Annotated[
+        str | None, typer.Option("--input-price", help="Negotiated USD per 1M input tokens ('' clears it).")
+    ] = None,
+    output_price: Annotated[
+        str | None, typer.Option("--output-price", help="Negotiated USD per 1M output tokens ('' clears it).")
+    ] = None,
+    clear: Annotated[
+        list[str] | None, typer.Option("--clear", help="Hand a field back to the sync (allowed, recommended, ...).")
+    ] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Who decides (recorded in history).")] = None,
+) -> None:
+    """Record an admin decision; no later sync overwrites it."""
+    from modelsync.services import catalog
+
+    provider, model_id = catalog.parse_ref(ref)
+    decisions: dict[str, Any] = {}
+    if allowed is not None:
+        decisions["is_allowed"] = allowed
+    if recommended is not None:
+        decisions["recommended"] = recommended
+    for name, value in (
+        ("replacement_model", replacement),
+        ("input_price", input_price),
+        ("output_price", output_price),
+    ):
+        if value is not None:
+            decisions[name] = value or None
+    aliases = {"allowed": "is_allowed", "replacement": "replacement_model"}
+    for name in clear or ():
+        decisions[aliases.get(name, name.replace("-", "_"))] = None
+    if not decisions:
+        raise UsageError(
+            "nothing to set: give --allowed/--not-allowed, --recommended, --replacement, a price or --clear."
+        )
+    try:
+        changes = catalog.decide(database(), settings(), provider, model_id, decisions, actor or "cli")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if not changes:
+        out.print(f"{escape(ref)}: already so, nothing changed")
+        return
+    for name, (old, new) in changes.items():
+        if name != "provenance":
+            out.print(f"{escape(ref)}: {name} {escape(_show(old))} -> {escape(_show(new))}")
+
+
+def history(
+    ref: Annotated[str, typer.Argument(metavar="PROVIDER/MODEL_ID")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show every recorded change of one model, oldest first."""
+    from modelsync.services import catalog
+
+    provider, model_id = catalog.parse_ref(ref)
+    entries = catalog.model_history(database(), provider, model_id)
+    if as_json:
+        print_json(entries)
+        return
+    for entry in entries:
+        who = f" by {entry['actor']}" if entry["actor"] else ""
+        run = f" (run {entry['runId']})" if entry["runId"] else ""
+        out.print(f"[bold]{entry['at']}[/bold] {entry['kind']}{escape(who)}{run}")
+        for name, (old, new) in entry["changes"].items():
+            if name != "provenance":
+                out.print(f"    {name}: {escape(_show(old))} -> {escape(_show(new))}")
+
+
+def cost(
+    model: Annotated[str, typer.Argument(help="MODEL_ID or PROVIDER/MODEL_ID.")],
+    input_tokens: Annotated[int, typer.Option("--input-tokens", min=0, help="Input (prompt) tokens.")],
+    output_tokens: Annotated[int, typer.Option("--output-tokens", min=0, help="Output tokens.")],
+    cached_input_tokens: Annotated[
+        int, typer.Option("--cached-input-tokens", min=0, help="Input tokens read from the cache.")
+    ] = 0,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Provider, if the id is ambiguous.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Price one call at the stored prices."""
+    from modelsync.services import catalog
+
+    breakdown = catalog.cost(database(), model, input_tokens, output_tokens, cached_input_tokens, provider)
+    data = breakdown.to_dict()
+    if as_json:
+        print_json(data)
+    else:
+        out.print(f"{data['provider']}/{escape(data['model'])}")
+        out.print(f"  input   {data['inputTokens']:>12,} tokens  ${_show(data['inputCost'])}")
+        if data["cachedInputTokens"]:
+            out.print(f"  cached  {data['cachedInputTokens']:>12,} tokens  ${_show(data['cachedInputCost'])}")
+        out.print(f"  output  {data['outputTokens']:>12,} tokens  ${_show(data['outputCost'])}")
+        out.print(f"  total   ${_show(data['totalCost'])} USD")
+        for note in data["notes"]:
+            out.print(f"  [yellow]note:[/yellow] {escape(note)}")
+    if not data["priced"]:
+        raise typer.Exit(1)

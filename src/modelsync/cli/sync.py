@@ -1,0 +1,80 @@
+"""`modelsync sync`: run a sync with a progress display, then print the summary per provider."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from modelsync.cli.common import database, err, out, print_json, settings
+
+if TYPE_CHECKING:
+    from modelsync.sync.report import ProviderOutcome, SyncReport
+
+_CHANGE_LINES = 25
+
+
+def _counts(outcome: ProviderOutcome) -> str:
+    parts = [f"{outcome.created} created", f"{outcome.updated} updated", f"{outcome.unchanged} unchanged"]
+    if outcome.deprecated:
+        parts.append(f"{outcome.deprecated} deprecated")
+    if outcome.reactivated:
+        parts.append(f"{outcome.reactivated} reactivated")
+    return ", ".join(parts)
+
+
+def _print_summary(report: SyncReport) -> None:
+    run = "dry run, nothing written" if report.dry_run else f"run {report.run_id}"
+    out.print(f"[bold]modelsync sync[/bold] ({run}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC)")
+    for outcome in report.outcomes:
+        label = f"  {escape(outcome.label)}:"
+        if outcome.status == "ok":
+            source = "live listing" if outcome.listing == "live" else "catalogs"
+            out.print(f"{label} {_counts(outcome)} [dim]({source})[/dim]")
+        else:
+            style = {"skipped": "yellow", "refused": "red", "failed": "red"}[outcome.status]
+            out.print(f"{label} [{style}]{outcome.status}[/{style}] - {escape(outcome.message or '')}")
+        for note in outcome.notes:
+            out.print(f"    [dim]note: {escape(note)}[/dim]")
+        if report.dry_run:
+            for change in outcome.changes[:_CHANGE_LINES]:
+                fields = ", ".join(name for name in change.changes if name != "provenance")
+                out.print(f"    {change.kind:<11} {escape(change.model_id)}  [dim]{escape(fields)}[/dim]")
+            if len(outcome.changes) > _CHANGE_LINES:
+                out.print(f"    ... and {len(outcome.changes) - _CHANGE_LINES} more (use --json to see all)")
+    out.print(
+        f"[bold]Total:[/bold] {report.total('created')} created, {report.total('updated')} updated, "
+        f"{report.total('deprecated')} deprecated, {report.total('reactivated')} reactivated, "
+        f"{report.total('processed')} processed"
+    )
+
+
+def sync(
+    provider: Annotated[
+        list[str] | None,
+        typer.Option("--provider", "-p", help="Provider to sync (repeatable); `all` or none = every enabled one."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply a listing that shrank by more than half (the shrink gate only).")
+    ] = False,
+) -> None:
+    """Sync the model catalog from the providers and catalogs into the database."""
+    from modelsync.sync.engine import SyncOptions, run_sync
+
+    config = settings()
+    engine = database()
+    with err.status("Syncing...", spinner="dots") as status:
+
+        def progress(name: str | None, message: str) -> None:
+            label = config.registry[name].label if name else "modelsync"
+            status.update(f"{label}: {message}")
+
+        report = run_sync(engine, config, SyncOptions(providers=provider or (), dry_run=dry_run, force=force), progress)
+    if as_json:
+        print_json(report.to_dict(with_changes=dry_run))
+    else:
+        _print_summary(report)
+    raise typer.Exit(report.exit_code)

@@ -1,0 +1,151 @@
+"""The schema. Migrations in `migrations/versions` create exactly this; a test compares the two.
+
+Rules: a model row is never deleted (vanished models become deprecated); `ai_model.id` is a stable surrogate key
+that never changes; history, audit and sync runs are append-only through the application.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from modelsync.db.types import JSONDoc, Money, PrimaryKey, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ai_model = sa.Table(
+    "ai_model",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model_id", sa.String(512), nullable=False),
+    sa.Column("display_name", sa.String(512)),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("replacement_model", sa.String(512)),
+    sa.Column("deprecated_at", UTCDateTime()),
+    sa.Column("shutdown_date", sa.Date()),
+    sa.Column("context_window", sa.BigInteger()),
+    sa.Column("max_output_tokens", sa.BigInteger()),
+    sa.Column("input_price", Money()),
+    sa.Column("output_price", Money()),
+    sa.Column("cache_read_price", Money()),
+    sa.Column("cache_write_price", Money()),
+    sa.Column("capabilities", JSONDoc, nullable=False),
+    sa.Column("modalities_in", JSONDoc, nullable=False),
+    sa.Column("modalities_out", JSONDoc, nullable=False),
+    sa.Column("release_date", sa.String(10)),
+    sa.Column("knowledge_cutoff", sa.String(32)),
+    sa.Column("recommended", sa.Boolean(), nullable=False),
+    sa.Column("tier", sa.String(16)),
+    sa.Column("is_allowed", sa.Boolean(), nullable=False),
+    sa.Column("tags", JSONDoc, nullable=False),
+    sa.Column("provenance", JSONDoc, nullable=False),
+    sa.Column("manual", JSONDoc),
+    sa.Column("extra", JSONDoc),
+    sa.Column("content_hash", sa.String(32), nullable=False),
+    sa.Column("last_verified", UTCDateTime()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("provider", "model_id"),
+    sa.CheckConstraint("status IN ('active', 'deprecated')", name="status"),
+)
+sa.Index(None, ai_model.c.status, ai_model.c.provider)
+
+sync_run = sa.Table(
+    "sync_run",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(128)),
+    sa.Column("providers", JSONDoc, nullable=False),
+    sa.Column("dry_run", sa.Boolean(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("summary", JSONDoc),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+)
+
+model_change = sa.Table(
+    "model_change",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("run_id", PrimaryKey, sa.ForeignKey("sync_run.id")),
+    sa.Column("model_pk", PrimaryKey, sa.ForeignKey("ai_model.id"), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model_id", sa.String(512), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("changes", JSONDoc, nullable=False),
+    sa.Column("actor", sa.String(128)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+sa.Index(None, model_change.c.model_pk, model_change.c.id)
+sa.Index(None, model_change.c.created_at)
+sa.Index(None, model_change.c.run_id)
+
+provider_state = sa.Table(
+    "provider_state",
+    metadata,
+    sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("listing", sa.String(16), nullable=False),
+    sa.Column("model_count", sa.Integer(), nullable=False),
+    sa.Column("last_run_id", PrimaryKey, sa.ForeignKey("sync_run.id")),
+    sa.Column("verified_at", UTCDateTime(), nullable=False),
+)
+
+app_user = sa.Table(
+    "app_user",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("disabled_at", UTCDateTime()),
+)
+
+api_token = sa.Table(
+    "api_token",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("user_id", PrimaryKey, sa.ForeignKey("app_user.id"), nullable=False),
+    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.Column("last_used_at", UTCDateTime()),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(128)),
+    sa.Column("user_id", PrimaryKey, sa.ForeignKey("app_user.id")),
+    sa.Column("source_ip", sa.String(64)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(512)),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("details", JSONDoc),
+)
+sa.Index(None, audit_log.c.created_at)
+
+# One row while a sync runs: the lease that keeps syncs one at a time across processes and replicas.
+sync_lease = sa.Table(
+    "sync_lease",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("run_id", PrimaryKey),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)

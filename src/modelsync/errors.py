@@ -1,0 +1,72 @@
+"""Errors of modelsync.
+
+Rules: every error carries a message that says what went wrong *and what to do*. Nothing below the CLI or the
+HTTP layer maps an error to an exit code or a status; the boundary does that with `exit_code`/`http_status`.
+No message may contain a secret: callers pass redacted text only.
+"""
+
+from __future__ import annotations
+
+
+class ModelsyncError(Exception):
+    """Root of every error modelsync raises on purpose."""
+
+    exit_code: int = 1
+    http_status: int = 500
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(ModelsyncError):
+    """The user asked for something that cannot be done as asked (unknown provider, bad flag, bad id)."""
+
+    exit_code = 4
+    http_status = 422
+    code = "invalid_request"
+
+
+class ConfigError(ModelsyncError):
+    """A settings value, the config file or the overrides file is invalid."""
+
+    exit_code = 4
+    http_status = 500
+    code = "configuration_error"
+
+
+class NotFoundError(ModelsyncError):
+    """A model, run or user that does not exist was asked for."""
+
+    exit_code = 4
+    http_status = 404
+    code = "not_found"
+
+
+class SyncBusyError(ModelsyncError):
+    """Another sync holds the sync lease."""
+
+    exit_code = 2
+    http_status = 409
+    code = "sync_in_progress"
+
+    def __init__(self, message: str, running_run_id: int | None) -> None:
+        super().__init__(message)
+        self.running_run_id = running_run_id
+
+
+class SourceError(ModelsyncError):
+    """A source (provider listing or catalog) failed; the sync records it as that provider's outcome."""
+
+    exit_code = 3
+    http_status = 502
+    code = "provider_failed"
+
+
+class DatabaseError(ModelsyncError):
+    """The database cannot be reached or is not at a schema this version understands."""
+
+    exit_code = 1
+    http_status = 503
+    code = "database_unavailable"

@@ -1,0 +1,204 @@
+"""The normalized contract between sources, the sync core and storage.
+
+Rules:
+- A source says what it knows about a model as a `SourceRecord`: a flat dict of field -> value using the names
+  in `SOURCE_FIELDS`. A missing or None value means "this source does not know", never "no" or "zero".
+- `model_id` is exactly what the provider's API accepts and is never rewritten.
+- Money is `Decimal` in USD per 1M tokens, canonicalized with `money()` so that equal prices compare and hash
+  equal whatever their spelling ("2.50", 2.5, "2.5e0").
+- Capabilities are a dict name -> bool; a name that is absent is unknown. The `supports*` flags of the API are
+  read from this dict, so they are tri-state too.
+- Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+KINDS: Final = ("chat", "embedding", "image", "audio", "video", "moderation", "rerank", "other")
+STATUSES: Final = ("active", "deprecated")
+TIERS: Final = ("free", "affordable", "premium")
+
+# Capability names modelsync understands; sources may add others, which are kept as reported.
+CAPABILITIES: Final = (
+    "text",
+    "vision",
+    "code",
+    "tools",
+    "json",
+    "reasoning",
+    "audio",
+    "embedding",
+    "streaming",
+    "pdf",
+    "image_output",
+    "batch",
+    "citations",
+    "code_execution",
+    "web_search",
+)
+
+PRICE_FIELDS: Final = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+
+# Fields a source may supply. `deprecated` is the provider's own announcement (bool); `status` is decided by the
+# sync core from it and from disappearance.
+SOURCE_FIELDS: Final = (
+    "display_name",
+    "kind",
+    "deprecated",
+    "deprecated_at",
+    "replacement_model",
+    "shutdown_date",
+    "context_window",
+    "max_output_tokens",
+    *PRICE_FIELDS,
+    "capabilities",
+    "modalities_in",
+    "modalities_out",
+    "release_date",
+    "knowledge_cutoff",
+)
+
+# Fields an admin decision may pin; a sync never overwrites them.
+MANUAL_FIELDS: Final = (
+    "is_allowed",
+    "recommended",
+    "replacement_model",
+    "display_name",
+    *PRICE_FIELDS,
+)
+
+# Every column a sync writes and compares, in a fixed order (the fingerprint depends on it).
+SYNCED_FIELDS: Final = (
+    "display_name",
+    "kind",
+    "status",
+    "replacement_model",
+    "deprecated_at",
+    "shutdown_date",
+    "context_window",
+    "max_output_tokens",
+    *PRICE_FIELDS,
+    "capabilities",
+    "modalities_in",
+    "modalities_out",
+    "release_date",
+    "knowledge_cutoff",
+    "recommended",
+    "tier",
+    "is_allowed",
+    "tags",
+    "provenance",
+)
+
+
+def money(value: Any) -> Decimal | None:
+    """Return a canonical Decimal for a price, None for unknown; floats go through str to stay exact."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a price: {value!r}")
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation as exc:
+        raise ValueError(f"not a price: {value!r}") from exc
+    if not amount.is_finite():
+        raise ValueError(f"not a price: {value!r}")
+    amount = amount.normalize()
+    if amount.as_tuple().exponent > 0:  # type: ignore[operator]
+        amount = amount.quantize(Decimal(1))
+    return amount + Decimal(0)  # turns -0 into 0
+
+
+def money_text(value: Decimal | None) -> str | None:
+    """Format a canonical price as plain decimal text (never exponent notation)."""
+    return None if value is None else format(value, "f")
+
+
+def per_1k(value: Decimal | None) -> Decimal | None:
+    """Derive the per-1K-token price from the per-1M price."""
+    return None if value is None else money(value / 1000)
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware UTC, at microsecond precision."""
+    return datetime.now(UTC)
+
+
+def parse_date(value: Any) -> date | None:
+    """Parse YYYY-MM-DD (or a longer ISO timestamp) into a date; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date()
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError as exc:
+        raise ValueError(f"not a date: {value!r}") from exc
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Parse an ISO-8601 / RFC 3339 timestamp or unix seconds into an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    else:
+        text = str(value).replace("Z", "+00:00")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"not a timestamp: {value!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@dataclass(slots=True)
+class SourceRecord:
+    """What one source says about one model."""
+
+    model_id: str
+    fields: dict[str, Any]
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ModelRecord:
+    """A merged model: every synced field, with the source that won each one."""
+
+    provider: str
+    model_id: str
+    values: dict[str, Any]
+    extra: dict[str, Any] | None = None
+    manual: dict[str, Any] | None = None
+    fingerprint: str = field(default="")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((key, _canonical(item)) for key, item in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_canonical(item) for item in value)
+    if isinstance(value, Decimal):
+        return format(money(value), "f")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def fingerprint(values: dict[str, Any]) -> str:
+    """Return a stable digest of the synced fields, equal for equal data however it was read or written."""
+    canon = tuple(_canonical(values.get(name)) for name in SYNCED_FIELDS)
+    return hashlib.blake2b(repr(canon).encode(), digest_size=16).hexdigest()

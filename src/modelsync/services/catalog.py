@@ -1,0 +1,261 @@
+"""Catalog services shared by the CLI, the API and the web UI: read models, their history, admin decisions, cost.
+
+Rules: a model is addressed as PROVIDER/MODEL_ID, split at the first "/" (model ids may contain "/" and ":");
+admin decisions are pinned in the row's `manual` column, recorded in history and the audit log, and win over
+every later sync; clearing a decision hands the field back to the sources at the next sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from modelsync.db import repo
+from modelsync.db.engine import write_transaction
+from modelsync.db.tables import ai_model, model_change, provider_state
+from modelsync.errors import NotFoundError, UsageError
+from modelsync.records import MANUAL_FIELDS, PRICE_FIELDS, SYNCED_FIELDS, fingerprint, money, money_text, utc_now
+from modelsync.services.views import change_view, model_view
+from modelsync.settings import Settings
+from modelsync.sync.diff import field_changes, jsonable
+from modelsync.sync.policy import MANUAL, POLICY, tags_for, tier_for
+
+MILLION = Decimal(1_000_000)
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """Split PROVIDER/MODEL_ID; model ids keep any further "/" or ":"."""
+    provider, slash, model_id = ref.partition("/")
+    if not slash or not provider or not model_id:
+        raise UsageError(f"{ref!r} is not PROVIDER/MODEL_ID (for example openai/gpt-4o).")
+    return provider.lower(), model_id
+
+
+def _verified_at(conn: Connection) -> dict[str, Any]:
+    return dict(conn.execute(sa.select(provider_state.c.provider, provider_state.c.verified_at)).tuples().all())
+
+
+def list_models(engine: Engine, provider: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    """Return stored models in the API's shape, ordered by provider and id."""
+    query = sa.select(ai_model).order_by(ai_model.c.provider, ai_model.c.model_id)
+    if provider:
+        query = query.where(ai_model.c.provider == provider.lower())
+    if status:
+        if status not in ("active", "deprecated"):
+            raise UsageError(f"unknown status {status!r}; use active or deprecated.")
+        query = query.where(ai_model.c.status == status)
+    with engine.connect() as conn:
+        verified = _verified_at(conn)
+        return [model_view(dict(row), verified.get(row["provider"])) for row in conn.execute(query).mappings()]
+
+
+def _row(conn: Connection, provider: str, model_id: str, lock: bool = False) -> dict[str, Any]:
+    query = sa.select(ai_model).where(ai_model.c.provider == provider, ai_model.c.model_id == model_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFoundError(
+            f"no model {provider}/{model_id}; `modelsync models list --provider {provider}` lists them."
+        )
+    return dict(row)
+
+
+def show_model(engine: Engine, provider: str, model_id: str) -> dict[str, Any]:
+    """Return one model in the API's shape."""
+    with engine.connect() as conn:
+        row = _row(conn, provider, model_id)
+        return model_view(row, _verified_at(conn).get(provider))
+
+
+def model_history(engine: Engine, provider: str, model_id: str) -> list[dict[str, Any]]:
+    """Return a model's change history, oldest first."""
+    with engine.connect() as conn:
+        pk = _row(conn, provider, model_id)["id"]
+        query = sa.select(model_change).where(model_change.c.model_pk == pk).order_by(model_change.c.id)
+        return [change_view(dict(row)) for row in conn.execute(query).mappings()]
+
+
+def _clear_value(name: str, provider: str, model_id: str, settings: Settings) -> Any:
+    if name == "is_allowed":
+        return settings.policy.default_allowed
+    if name == "recommended":
+        return f"{provider}/{model_id}" in settings.policy.recommended
+    return None
+
+
+def decide(
+    engine: Engine,
+    settings: Settings,
+    provider: str,
+    model_id: str,
+    decisions: Mapping[str, Any],
+    actor: str | None,
+    source_ip: str | None = None,
+) -> dict[str, list[Any]]:
+    """Pin admin decisions on a model (None clears one); return the {field: [old, new]} it changed."""
+    unknown = sorted(set(decisions) - set(MANUAL_FIELDS))
+    if unknown:
+        raise UsageError(f"cannot decide {', '.join(unknown)}; decidable fields: {', '.join(MANUAL_FIELDS)}.")
+    now = utc_now()
+    with write_transaction(engine) as conn:
+        row = _row(conn, provider, model_id, lock=True)
+        manual = dict(row["manual"] or {})
+        values = {name: row[name] for name in SYNCED_FIELDS}
+        provenance = dict(values["provenance"] or {})
+        for name, value in decisions.items():
+            if name in PRICE_FIELDS and value is not None:
+                value = money(value)
+                if value is not None and value < 0:
+                    raise UsageError(f"{name} cannot be negative.")
+            if value is None:
+                manual.pop(name, None)
+                cleared = _clear_value(name, provider, model_id, settings)
+                if name in ("is_allowed", "recommended"):
+                    values[name] = cleared
+                    provenance[name] = POLICY
+            else:
+                manual[name] = jsonable(value)
+                values[name] = value
+                provenance[name] = MANUAL
+        values["provenance"] = provenance
+        values["tier"] = tier_for(values["input_price"], values["output_price"], settings.policy)
+        values["tags"] = tags_for(model_id, values, settings.policy, "latest" in (row["tags"] or []))
+        changes = field_changes(row, values)
+        if not changes and manual == (row["manual"] or {}):
+            return {}
+        history = {name: [jsonable(old), jsonable(new)] for name, (old, new) in changes.items()}
+        repo.set_manual(conn, row["id"], manual, {name: values[name] for name in changes}, fingerprint(values), now)
+        repo.insert_manual_change(conn, row["id"], provider, model_id, history, actor, now)
+        repo.append_audit(
+            conn,
+            action="model.decide",
+            outcome="ok",
+            now=now,
+            actor=actor,
+            source_ip=source_ip,
+            target=f"{provider}/{model_id}",
+            details={"changes": history},
+        )
+        return history
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """The cost of one call at the stored prices, in USD."""
+
+    provider: str
+    model_id: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    input_cost: Decimal | None
+    cached_input_cost: Decimal | None
+    output_cost: Decimal | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total_cost(self) -> Decimal | None:
+        """The sum, or None when any part is unpriced."""
+        parts = (self.input_cost, self.cached_input_cost, self.output_cost)
+        return None if any(part is None for part in parts) else money(sum(parts, Decimal(0)))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Render for JSON output."""
+        return {
+            "provider": self.provider,
+            "model": self.model_id,
+            "inputTokens": self.input_tokens,
+            "cachedInputTokens": self.cached_input_tokens,
+            "outputTokens": self.output_tokens,
+            "inputCost": money_text(self.input_cost),
+            "cachedInputCost": money_text(self.cached_input_cost),
+            "outputCost": money_text(self.output_cost),
+            "totalCost": money_text(self.total_cost),
+            "currency": "USD",
+            "priced": self.total_cost is not None,
+            "notes": list(self.notes),
+        }
+
+
+def price_call(
+    prices: Mapping[str, Decimal | None],
+    provider: str,
+    model_id: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+) -> CostBreakdown:
+    """Price one call from per-1M prices; cached tokens are part of the input tokens."""
+    if min(input_tokens, output_tokens, cached_input_tokens) < 0 or cached_input_tokens > input_tokens:
+        raise UsageError("token counts must be >= 0, and cached input tokens cannot exceed input tokens.")
+    notes: list[str] = []
+
+    def charge(tokens: int, price: Decimal | None) -> Decimal | None:
+        if tokens == 0:
+            return Decimal(0)
+        return None if price is None else money(price * tokens / MILLION)
+
+    cache_price = prices.get("cache_read_price")
+    if cached_input_tokens and cache_price is None and prices.get("input_price") is not None:
+        cache_price = prices["input_price"]
+        notes.append("no cache read price known; cached tokens charged at the input price")
+    breakdown = CostBreakdown(
+        provider,
+        model_id,
+        input_tokens,
+        cached_input_tokens,
+        output_tokens,
+        charge(input_tokens - cached_input_tokens, prices.get("input_price")),
+        charge(cached_input_tokens, cache_price),
+        charge(output_tokens, prices.get("output_price")),
+        tuple(notes),
+    )
+    if breakdown.total_cost is None:
+        notes.append(f"{provider}/{model_id} has no stored price for this usage (unpriced)")
+        return replace(breakdown, notes=tuple(notes))
+    return breakdown
+
+
+def find_priced_model(engine: Engine, model: str, provider: str | None) -> dict[str, Any]:
+    """Find the row for a cost question: PROVIDER/MODEL_ID, or a bare id that must be unambiguous."""
+    with engine.connect() as conn:
+        candidates: list[tuple[str, str]] = []
+        if provider:
+            candidates = [(provider.lower(), model)]
+        else:
+            candidates.append(("", model))
+            head, slash, rest = model.partition("/")
+            if slash:
+                candidates.insert(0, (head.lower(), rest))
+        for prov, model_id in candidates:
+            query = sa.select(ai_model).where(ai_model.c.model_id == model_id)
+            if prov:
+                query = query.where(ai_model.c.provider == prov)
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+            if len(rows) == 1:
+                return rows[0]
+            if len(rows) > 1:
+                providers = ", ".join(sorted(row["provider"] for row in rows))
+                raise UsageError(f"{model!r} is offered by several providers ({providers}); add --provider.")
+    raise NotFoundError(
+        f"no stored model {model!r}; run `modelsync sync` or check the id with `modelsync models list`."
+    )
+
+
+def cost(
+    engine: Engine,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    provider: str | None = None,
+) -> CostBreakdown:
+    """Price one call of a stored model."""
+    row = find_priced_model(engine, model, provider)
+    return price_call(row, row["provider"], row["model_id"], input_tokens, output_tokens, cached_input_tokens)

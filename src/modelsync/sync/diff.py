@@ -1,0 +1,173 @@
+"""Diff: stored snapshot vs merged records -> typed changes. Pure.
+
+Rules:
+- Classification is by fingerprint first (cheap: only `content_hash` and lifecycle columns are read for every
+  stored model); field-by-field differences are computed only for the rows whose fingerprint moved.
+- created: not stored yet. updated: some synced field differs. deprecated: was active, now deprecated (the
+  provider said so, or it vanished from an authoritative listing). reactivated: was deprecated, now active.
+- A vanished model is never deleted: it keeps every value and only gains status=deprecated and deprecated_at.
+- `deprecated_at` is set once, when a model first becomes deprecated, unless a source states the date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from modelsync.records import SYNCED_FIELDS, ModelRecord, fingerprint, money_text
+
+ChangeKind = Literal["created", "updated", "deprecated", "reactivated"]
+SYNC = "sync"
+DISAPPEARED = "disappeared"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """The part of a stored model that classification needs."""
+
+    pk: int
+    content_hash: str
+    status: str
+    deprecated_at: datetime | None
+
+
+@dataclass(slots=True)
+class Change:
+    """One model to write, with the old and new value of every changed field."""
+
+    kind: ChangeKind
+    provider: str
+    model_id: str
+    values: dict[str, Any]
+    fingerprint: str
+    changes: dict[str, tuple[Any, Any]]
+    pk: int | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Classified:
+    """First pass of the diff: what is new, what may have changed, what vanished."""
+
+    created: list[ModelRecord] = field(default_factory=list)
+    candidates: list[tuple[ModelRecord, SnapshotRow]] = field(default_factory=list)
+    vanished: list[tuple[str, SnapshotRow]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def settle_lifecycle(record: ModelRecord, stored: SnapshotRow | None, now: datetime) -> None:
+    """Fill `deprecated_at` from the source, the stored row or `now`, then fingerprint the record."""
+    values = record.values
+    provenance = values["provenance"]
+    if values["status"] == "deprecated":
+        if values.get("deprecated_at") is None:
+            if stored is not None and stored.status == "deprecated" and stored.deprecated_at is not None:
+                values["deprecated_at"] = stored.deprecated_at
+            else:
+                values["deprecated_at"] = now
+            provenance["deprecated_at"] = SYNC
+    else:
+        values["deprecated_at"] = None
+        provenance.pop("deprecated_at", None)
+    record.fingerprint = fingerprint(values)
+
+
+def classify(
+    records: Iterable[ModelRecord], snapshot: Mapping[str, SnapshotRow], now: datetime, authoritative: bool = True
+) -> Classified:
+    """Sort merged records against the stored snapshot; with an authoritative listing, absent ids have vanished."""
+    result = Classified()
+    seen: set[str] = set()
+    for record in records:
+        stored = snapshot.get(record.model_id)
+        seen.add(record.model_id)
+        settle_lifecycle(record, stored, now)
+        if stored is None:
+            result.created.append(record)
+        elif stored.content_hash != record.fingerprint:
+            result.candidates.append((record, stored))
+        else:
+            result.unchanged += 1
+    if authoritative:
+        for model_id, stored in snapshot.items():
+            if model_id not in seen and stored.status == "active":
+                result.vanished.append((model_id, stored))
+    return result
+
+
+def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Return {field: (old, new)} for every synced field whose value differs."""
+    return {
+        name: (old.get(name), new.get(name))
+        for name in SYNCED_FIELDS
+        if _normal(old.get(name)) != _normal(new.get(name))
+    }
+
+
+def _normal(value: Any) -> Any:
+    # An empty list/dict and None both mean "nothing known" for JSON columns.
+    if value in ([], {}, ()):
+        return None
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def describe_created(record: ModelRecord) -> Change:
+    """Build the change for a model stored for the first time."""
+    values = record.values
+    changes = {
+        name: (None, values[name])
+        for name in SYNCED_FIELDS
+        if name != "provenance" and values.get(name) not in (None, [], {})
+    }
+    return Change("created", record.provider, record.model_id, values, record.fingerprint, changes, None, record.extra)
+
+
+def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, Any]) -> Change | None:
+    """Build the change for a stored model whose fingerprint moved; None when no field really differs."""
+    changes = field_changes(old, record.values)
+    if not changes:
+        return None
+    kind: ChangeKind = "updated"
+    if old.get("status") == "active" and record.values["status"] == "deprecated":
+        kind = "deprecated"
+    elif old.get("status") == "deprecated" and record.values["status"] == "active":
+        kind = "reactivated"
+    return Change(
+        kind, record.provider, record.model_id, record.values, record.fingerprint, changes, stored.pk, record.extra
+    )
+
+
+def describe_vanished(
+    provider: str, model_id: str, stored: SnapshotRow, old: Mapping[str, Any], now: datetime
+) -> Change:
+    """Build the change for an active model missing from an authoritative listing: deprecated, nothing lost."""
+    values = {name: old.get(name) for name in SYNCED_FIELDS}
+    provenance = dict(values.get("provenance") or {})
+    provenance["status"] = DISAPPEARED
+    provenance["deprecated_at"] = SYNC
+    values.update(status="deprecated", deprecated_at=now, provenance=provenance)
+    changes = field_changes(old, values)
+    return Change("deprecated", provider, model_id, values, fingerprint(values), changes, stored.pk, None)
+
+
+def jsonable(value: Any) -> Any:
+    """Render a field value for JSON (history rows, summaries): exact money as text, ISO dates."""
+    if isinstance(value, Decimal):
+        return money_text(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def history_changes(change: Change) -> dict[str, list[Any]]:
+    """Render a change's field diffs as {field: [old, new]} for the history table."""
+    return {name: [jsonable(old), jsonable(new)] for name, (old, new) in change.changes.items()}

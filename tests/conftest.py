@@ -1,0 +1,102 @@
+"""Shared fixtures: a fresh database per test on SQLite and (when configured) PostgreSQL, and a clean environment.
+
+Every test that takes `engine` (or `db_url`) runs once per backend: SQLite always, PostgreSQL when
+MODELSYNC_TEST_POSTGRES_URL is set (CI sets it). On PostgreSQL the session creates its own database next to the
+configured one, migrates it once, and empties every table before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from modelsync.db.engine import create_db_engine, upgrade_schema
+from modelsync.db.tables import metadata
+from modelsync.settings import Settings, load_settings
+
+PG_URL = os.environ.get("MODELSYNC_TEST_POSTGRES_URL", "").strip()
+BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
+
+# Environment variables that would leak the developer's own configuration into a test.
+_ISOLATED_VARS = (
+    "DATABASE_URL", "MONGODB_URI", "MODELSYNC_CONFIG", "MODELSYNC_OVERRIDES_FILE", "MODELSYNC_PROVIDERS",
+    "MODELSYNC_HTTP_TIMEOUT", "MODELSYNC_PUBLIC_READ",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Run every test in its own directory with no provider keys or modelsync settings from the outside."""
+    for name in list(os.environ):
+        if name in _ISOLATED_VARS or name.endswith(("_API_KEY", "_API_TOKEN", "_BASE_URL")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating once is much faster than per test)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    upgrade_schema(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test session's own on the configured PostgreSQL server, migrated once."""
+    if not PG_URL:
+        pytest.fail("MODELSYNC_TEST_POSTGRES_URL is not set")  # only reached through the postgres param
+    base = make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"modelsync_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    engine = create_db_engine(url)
+    upgrade_schema(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of a freshly migrated, empty database on the backend of this parametrization."""
+    if request.param == "sqlite":
+        target = tmp_path / "modelsync.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    url = request.getfixturevalue("postgres_url")
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the fresh database."""
+    engine = create_db_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings pointing at the fresh database, with the bundled defaults."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    return load_settings()
