@@ -26,8 +26,13 @@ BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
 # Environment variables that would leak the developer's own configuration into a test.
 _ISOLATED_VARS = (
-    "DATABASE_URL", "MONGODB_URI", "MODELSYNC_CONFIG", "MODELSYNC_OVERRIDES_FILE", "MODELSYNC_PROVIDERS",
-    "MODELSYNC_HTTP_TIMEOUT", "MODELSYNC_PUBLIC_READ",
+    "DATABASE_URL",
+    "MONGODB_URI",
+    "MODELSYNC_CONFIG",
+    "MODELSYNC_OVERRIDES_FILE",
+    "MODELSYNC_PROVIDERS",
+    "MODELSYNC_HTTP_TIMEOUT",
+    "MODELSYNC_PUBLIC_READ",
 )
 
 

@@ -99,7 +99,7 @@ def load_rows(conn: Connection, pks: Sequence[int], lock: bool = False) -> dict[
 def model_pks(conn: Connection, provider: str) -> dict[str, int]:
     """Return model id -> primary key for one provider."""
     query = sa.select(ai_model.c.model_id, ai_model.c.id).where(ai_model.c.provider == provider)
-    return dict(conn.execute(query).tuples().all())
+    return {model_id: pk for model_id, pk in conn.execute(query)}
 
 
 def load_provider_states(conn: Connection) -> dict[str, dict[str, Any]]:
@@ -257,8 +257,10 @@ def take_lease(conn: Connection, run_id: int, holder: str, now: datetime, expire
         insert(sync_lease)
         .values(name="sync", run_id=run_id, holder=holder, acquired_at=now, expires_at=expires_at)
         .on_conflict_do_nothing(index_elements=["name"])
+        .returning(sync_lease.c.run_id)
     )
-    return conn.execute(statement).rowcount == 1
+    # RETURNING, not rowcount: drivers report -1 for an INSERT .. ON CONFLICT DO NOTHING that inserted a row.
+    return conn.execute(statement).scalar_one_or_none() is not None
 
 
 def lease_holder(conn: Connection) -> int | None:

@@ -37,7 +37,7 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 
 def _verified_at(conn: Connection) -> dict[str, Any]:
-    return dict(conn.execute(sa.select(provider_state.c.provider, provider_state.c.verified_at)).tuples().all())
+    return {name: at for name, at in conn.execute(sa.select(provider_state.c.provider, provider_state.c.verified_at))}
 
 
 def list_models(engine: Engine, provider: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
