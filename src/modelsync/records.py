@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+import orjson
+
 KINDS: Final = ("chat", "embedding", "image", "audio", "video", "moderation", "rerank", "other")
 STATUSES: Final = ("active", "deprecated")
 TIERS: Final = ("free", "affordable", "premium")
@@ -96,12 +98,20 @@ SYNCED_FIELDS: Final = (
 )
 
 
+# Listings repeat the same few price strings thousands of times; parsing each once keeps normalize cheap.
+_MONEY_CACHE: dict[str, Decimal] = {}
+_MONEY_CACHE_SIZE = 65536
+
+
 def money(value: Any) -> Decimal | None:
     """Return a canonical Decimal for a price, None for unknown; floats go through str to stay exact."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise ValueError(f"not a price: {value!r}")
+    cached = _MONEY_CACHE.get(value) if isinstance(value, str) else None
+    if cached is not None:
+        return cached
     try:
         amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
     except InvalidOperation as exc:
@@ -111,7 +121,10 @@ def money(value: Any) -> Decimal | None:
     amount = amount.normalize()
     if amount.as_tuple().exponent > 0:  # type: ignore[operator]
         amount = amount.quantize(Decimal(1))
-    return amount + Decimal(0)  # turns -0 into 0
+    amount = amount + Decimal(0)  # turns -0 into 0
+    if isinstance(value, str) and len(_MONEY_CACHE) < _MONEY_CACHE_SIZE:
+        _MONEY_CACHE[value] = amount
+    return amount
 
 
 def money_text(value: Decimal | None) -> str | None:
@@ -181,24 +194,59 @@ class ModelRecord:
     values: dict[str, Any]
     extra: dict[str, Any] | None = None
     manual: dict[str, Any] | None = None
+    canonical: tuple[Any, ...] = ()
     fingerprint: str = field(default="")
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((key, _canonical(item)) for key, item in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_canonical(item) for item in value)
+def json_default(value: Any) -> Any:
+    """Render the non-JSON types of a record for JSON: exact money text, ISO dates and UTC timestamps."""
     if isinstance(value, Decimal):
-        return format(money(value), "f")
+        return format(value, "f")
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    return value
+    raise TypeError(f"cannot render {type(value).__name__} as JSON")
+
+
+def json_text(value: Any) -> str:
+    """Canonical JSON text (sorted keys, no spaces, exact money, ISO times)."""
+    return orjson.dumps(value, default=json_default, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def utc_text(value: datetime) -> str:
+    """Canonical text of a timestamp: naive UTC with microseconds, sortable (what SQLite stores)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+_JSON_FIELDS = frozenset({"capabilities", "modalities_in", "modalities_out", "tags", "provenance"})
+# How each synced field is written in canonical form; fields not listed are str/int/bool and stay as they are.
+_CANONICAL = {
+    **dict.fromkeys(_JSON_FIELDS, json_text),
+    **dict.fromkeys(PRICE_FIELDS, money_text),
+    "deprecated_at": utc_text,
+    "shutdown_date": date.isoformat,
+}
+_CONVERSIONS = tuple((index, _CANONICAL[name]) for index, name in enumerate(SYNCED_FIELDS) if name in _CANONICAL)
+
+
+def canonical_row(values: dict[str, Any]) -> tuple[Any, ...]:
+    """The synced fields as plain text/int/bool/None in SYNCED_FIELDS order: what is hashed and what is stored."""
+    # One representation serves the fingerprint and the bulk write path, so each value is converted once per
+    # sync; it is a pure function of the values, so a row read back from the database gives the same tuple.
+    row = list(map(values.get, SYNCED_FIELDS))
+    for index, convert in _CONVERSIONS:
+        value = row[index]
+        if value is not None:
+            row[index] = convert(value)
+    return tuple(row)
+
+
+def fingerprint_row(canonical: tuple[Any, ...]) -> str:
+    """Digest of a canonical row."""
+    return hashlib.blake2b(repr(canonical).encode(), digest_size=16).hexdigest()
 
 
 def fingerprint(values: dict[str, Any]) -> str:
     """Return a stable digest of the synced fields, equal for equal data however it was read or written."""
-    canon = tuple(_canonical(values.get(name)) for name in SYNCED_FIELDS)
-    return hashlib.blake2b(repr(canon).encode(), digest_size=16).hexdigest()
+    return fingerprint_row(canonical_row(values))

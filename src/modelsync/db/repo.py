@@ -3,58 +3,35 @@
 Rules:
 - Only changed rows are written, in bulk: `executemany` of one prepared statement on SQLite; COPY into a
   staging table and one INSERT plus one UPDATE on PostgreSQL.
-- The bulk path skips SQLAlchemy's per-value processors for speed, so it encodes values itself exactly as
-  `types.py` does (money as canonical text on SQLite, UTC timestamps, JSON text).
+- The bulk path skips SQLAlchemy's per-value processors for speed: it writes each record's canonical row
+  (records.canonical_row), which is exactly how `types.py` stores values on SQLite (money and dates as text,
+  naive-UTC timestamps, JSON text) and text PostgreSQL's COPY parses into the typed columns.
 - A sync never writes the `manual` column: admin decisions are only written by `set_manual`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelsync.db.tables import ai_model, audit_log, model_change, provider_state, sync_lease, sync_run
-from modelsync.db.types import encode_utc
-from modelsync.records import PRICE_FIELDS, SYNCED_FIELDS, money_text
-from modelsync.sync.diff import Change, SnapshotRow, history_changes
+from modelsync.db.types import UTCDateTime
+from modelsync.records import SYNCED_FIELDS, json_text, utc_text
+from modelsync.sync.diff import Change, SnapshotRow
 
-_JSON_FIELDS = frozenset({"capabilities", "modalities_in", "modalities_out", "tags", "provenance", "extra"})
 # Columns the bulk path writes for each changed model, after (provider, model_id).
 _WRITE_COLUMNS = (*SYNCED_FIELDS, "extra", "content_hash", "last_verified", "updated_at")
+_DEPRECATED_AT = SYNCED_FIELDS.index("deprecated_at")
 _CHUNK = 5000
 
 
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _sqlite_encoders() -> dict[str, Callable[[Any], Any]]:
-    encoders: dict[str, Callable[[Any], Any]] = {name: _dumps for name in _JSON_FIELDS}
-    encoders.update({name: money_text for name in PRICE_FIELDS})
-    encoders.update(deprecated_at=encode_utc, last_verified=encode_utc, updated_at=encode_utc, created_at=encode_utc)
-    encoders["shutdown_date"] = date.isoformat
-    return encoders
-
-
-_ENCODERS = {"sqlite": _sqlite_encoders(), "postgresql": {name: _dumps for name in _JSON_FIELDS}}
-
-
-def _encoder_for(dialect: str) -> Callable[[Sequence[str], Sequence[Any]], tuple[Any, ...]]:
-    encoders = _ENCODERS[dialect]
-
-    def encode(columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            encoders[name](value) if value is not None and name in encoders else value
-            for name, value in zip(columns, values, strict=True)
-        )
-
-    return encode
+    return None if value is None else json_text(value)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -67,20 +44,23 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 def load_snapshot(conn: Connection, provider: str) -> tuple[dict[str, SnapshotRow], dict[str, dict[str, Any]]]:
     """Return the provider's stored models for classification, and the admin decisions by model id."""
-    query = sa.select(
-        ai_model.c.model_id,
-        ai_model.c.id,
-        ai_model.c.content_hash,
-        ai_model.c.status,
-        ai_model.c.deprecated_at,
-        ai_model.c.manual,
-    ).where(ai_model.c.provider == provider)
+    # Raw driver rows: this reads every stored model on every sync, and the two columns that need decoding are
+    # almost always NULL, so SQLAlchemy's per-value result processing would be most of the cost.
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    cursor = conn.exec_driver_sql(
+        "SELECT model_id, id, content_hash, status, deprecated_at, manual FROM ai_model "
+        f"WHERE provider = {placeholder}",
+        (provider,),
+    )
+    read_time = UTCDateTime().process_result_value
     snapshot: dict[str, SnapshotRow] = {}
     manual: dict[str, dict[str, Any]] = {}
-    for model_id, pk, content_hash, status, deprecated_at, decisions in conn.execute(query):
+    for model_id, pk, content_hash, status, deprecated_at, decisions in cursor:
+        if deprecated_at is not None:
+            deprecated_at = read_time(deprecated_at, conn.dialect)
         snapshot[model_id] = SnapshotRow(pk, content_hash, status, deprecated_at)
         if decisions:
-            manual[model_id] = decisions
+            manual[model_id] = orjson.loads(decisions) if isinstance(decisions, str) else decisions
     return snapshot, manual
 
 
@@ -127,26 +107,21 @@ def write_models(conn: Connection, changes: Sequence[Change], now: datetime) -> 
     return pks
 
 
-def _row_values(change: Change, now: datetime) -> list[Any]:
-    values = change.values
-    return [*(values.get(name) for name in SYNCED_FIELDS), change.extra, change.fingerprint, now, now]
+def _row_values(change: Change, now: Any) -> tuple[Any, ...]:
+    # The canonical row is already in the form SQLite stores (see records.canonical_row).
+    return (*change.canonical, _dumps(change.extra), change.fingerprint, now, now)
 
 
 def _write_models_sqlite(conn: Connection, created: Sequence[Change], updated: Sequence[Change], now: datetime) -> None:
-    encode = _encoder_for("sqlite")
+    stamp = utc_text(now)
     if created:
         columns = ("provider", "model_id", *_WRITE_COLUMNS, "created_at")
         sql = f"INSERT INTO ai_model ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        conn.exec_driver_sql(
-            sql,
-            [encode(columns, (c.provider, c.model_id, *_row_values(c, now), now)) for c in created],
-        )
+        conn.exec_driver_sql(sql, [(c.provider, c.model_id, *_row_values(c, stamp), stamp) for c in created])
     if updated:
-        columns = (*_WRITE_COLUMNS, "id")
         assignments = ", ".join(f"{name} = ?" for name in _WRITE_COLUMNS)
         conn.exec_driver_sql(
-            f"UPDATE ai_model SET {assignments} WHERE id = ?",
-            [encode(columns, (*_row_values(c, now), c.pk)) for c in updated],
+            f"UPDATE ai_model SET {assignments} WHERE id = ?", [(*_row_values(c, stamp), c.pk) for c in updated]
         )
 
 
@@ -157,21 +132,24 @@ def _copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
             copy.write_row(row)
 
 
+def _postgres_row(change: Change, now: datetime) -> list[Any]:
+    row = [change.pk, change.provider, change.model_id, *_row_values(change, now)]
+    deprecated_at = row[3 + _DEPRECATED_AT]
+    if deprecated_at is not None:
+        # Canonical timestamps are naive UTC text; PostgreSQL would read that in the session's time zone.
+        row[3 + _DEPRECATED_AT] = deprecated_at + "+00:00"
+    return row
+
+
 def _write_models_postgres(
     conn: Connection, created: Sequence[Change], updated: Sequence[Change], now: datetime
 ) -> None:
-    encode = _encoder_for("postgresql")
     columns = ("id", "provider", "model_id", *_WRITE_COLUMNS)
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS _ms_stage AS SELECT {', '.join(columns)} FROM ai_model WITH NO DATA"
     )
     conn.exec_driver_sql("TRUNCATE _ms_stage")
-    _copy_rows(
-        conn,
-        "_ms_stage",
-        columns,
-        (encode(columns, (c.pk, c.provider, c.model_id, *_row_values(c, now))) for c in (*created, *updated)),
-    )
+    _copy_rows(conn, "_ms_stage", columns, (_postgres_row(c, now) for c in (*created, *updated)))
     insert_columns = ", ".join(columns[1:])
     if created:
         conn.exec_driver_sql(
@@ -195,16 +173,16 @@ def write_history(
     if not changes:
         return
     columns = ("run_id", "model_pk", "provider", "model_id", "kind", "changes", "actor", "created_at")
-    rows = (
-        (run_id, pks[(c.provider, c.model_id)], c.provider, c.model_id, c.kind, _dumps(history_changes(c)), actor, now)
+    stamp: Any = now if conn.dialect.name == "postgresql" else utc_text(now)
+    rows = [
+        (run_id, pks[(c.provider, c.model_id)], c.provider, c.model_id, c.kind, _dumps(c.changes), actor, stamp)
         for c in changes
-    )
+    ]
     if conn.dialect.name == "postgresql":
         _copy_rows(conn, "model_change", columns, rows)
     else:
-        encode = _encoder_for("sqlite")
         sql = f"INSERT INTO model_change ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        conn.exec_driver_sql(sql, [encode(columns, row) for row in rows])
+        conn.exec_driver_sql(sql, rows)
 
 
 def write_hash_repairs(conn: Connection, repairs: Sequence[tuple[int, str]]) -> None:
@@ -216,11 +194,30 @@ def write_hash_repairs(conn: Connection, repairs: Sequence[tuple[int, str]]) -> 
         )
 
 
+def change_mark(conn: Connection, provider: str) -> int:
+    """Return the newest history id of a provider (0 when it has none): any write to its models moves it."""
+    query = sa.select(sa.func.max(model_change.c.id)).where(model_change.c.provider == provider)
+    return int(conn.execute(query).scalar_one() or 0)
+
+
 def save_provider_state(
-    conn: Connection, provider: str, listing: str, model_count: int, run_id: int | None, now: datetime
+    conn: Connection,
+    provider: str,
+    listing: str,
+    model_count: int,
+    run_id: int | None,
+    now: datetime,
+    input_digest: str | None = None,
 ) -> None:
-    """Record the provider's last good listing (the shrink gate compares against it)."""
-    values = {"listing": listing, "model_count": model_count, "last_run_id": run_id, "verified_at": now}
+    """Record the provider's last good listing (the shrink gate compares against it) and what it was made from."""
+    values = {
+        "listing": listing,
+        "model_count": model_count,
+        "last_run_id": run_id,
+        "verified_at": now,
+        "input_digest": input_digest,
+        "change_mark": change_mark(conn, provider),
+    }
     updated = conn.execute(sa.update(provider_state).where(provider_state.c.provider == provider).values(**values))
     if updated.rowcount == 0:
         conn.execute(sa.insert(provider_state).values(provider=provider, **values))
@@ -266,6 +263,12 @@ def take_lease(conn: Connection, run_id: int, holder: str, now: datetime, expire
 def lease_holder(conn: Connection) -> int | None:
     """Return the run id holding the sync lease, if any."""
     return conn.execute(sa.select(sync_lease.c.run_id).where(sync_lease.c.name == "sync")).scalar_one_or_none()
+
+
+def live_lease_holder(conn: Connection, now: datetime) -> int | None:
+    """Return the run id holding an unexpired sync lease, if any (a plain read: never waits for a writer)."""
+    query = sa.select(sync_lease.c.run_id).where(sync_lease.c.name == "sync", sync_lease.c.expires_at >= now)
+    return conn.execute(query).scalar_one_or_none()
 
 
 def release_lease(conn: Connection, run_id: int) -> None:
@@ -333,8 +336,3 @@ def insert_manual_change(
             created_at=now,
         )
     )
-
-
-def decimal_or_none(value: Any) -> Decimal | None:
-    """Read a price kept as JSON text in the manual column."""
-    return None if value is None else Decimal(str(value))

@@ -89,6 +89,7 @@ model_change = sa.Table(
 sa.Index(None, model_change.c.model_pk, model_change.c.id)
 sa.Index(None, model_change.c.created_at)
 sa.Index(None, model_change.c.run_id)
+sa.Index(None, model_change.c.provider, model_change.c.id)
 
 provider_state = sa.Table(
     "provider_state",
@@ -98,6 +99,10 @@ provider_state = sa.Table(
     sa.Column("model_count", sa.Integer(), nullable=False),
     sa.Column("last_run_id", PrimaryKey, sa.ForeignKey("sync_run.id")),
     sa.Column("verified_at", UTCDateTime(), nullable=False),
+    # Digest of everything the provider's rows were computed from, and the newest history id after that sync:
+    # when both still match, a sync knows nothing can change and skips merge, policy and diff.
+    sa.Column("input_digest", sa.String(64)),
+    sa.Column("change_mark", PrimaryKey),
 )
 
 app_user = sa.Table(

@@ -3,7 +3,7 @@
 Rules: money is exact (TEXT on SQLite, NUMERIC on PostgreSQL) and always read back as a canonical Decimal;
 timestamps are stored as UTC and always read back timezone-aware; JSON is JSONB on PostgreSQL.
 The bulk write path in `repo.py` bypasses these processors for speed and must encode values the same way
-(`encode_utc`, `money_text`).
+(`records.canonical_row`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
-from modelsync.records import money, money_text
-
-
-def encode_utc(value: datetime) -> str:
-    """Encode an aware datetime as the sortable naive-UTC text SQLite stores."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+from modelsync.records import money, money_text, utc_text
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -42,7 +37,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return encode_utc(value) if dialect.name == "sqlite" else value.astimezone(UTC)
+        return utc_text(value) if dialect.name == "sqlite" else value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         """Return an aware UTC datetime."""

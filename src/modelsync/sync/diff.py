@@ -17,9 +17,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from modelsync.records import SYNCED_FIELDS, ModelRecord, fingerprint, money_text
+from modelsync.records import SYNCED_FIELDS, ModelRecord, canonical_row, fingerprint_row, money_text
 
 ChangeKind = Literal["created", "updated", "deprecated", "reactivated"]
+_CONTAINERS = (list, dict)
 SYNC = "sync"
 DISAPPEARED = "disappeared"
 
@@ -42,6 +43,7 @@ class Change:
     provider: str
     model_id: str
     values: dict[str, Any]
+    canonical: tuple[Any, ...]
     fingerprint: str
     changes: dict[str, tuple[Any, Any]]
     pk: int | None = None
@@ -72,7 +74,8 @@ def settle_lifecycle(record: ModelRecord, stored: SnapshotRow | None, now: datet
     else:
         values["deprecated_at"] = None
         provenance.pop("deprecated_at", None)
-    record.fingerprint = fingerprint(values)
+    record.canonical = canonical_row(values)
+    record.fingerprint = fingerprint_row(record.canonical)
 
 
 def classify(
@@ -118,13 +121,22 @@ def _normal(value: Any) -> Any:
 
 def describe_created(record: ModelRecord) -> Change:
     """Build the change for a model stored for the first time."""
-    values = record.values
-    changes = {
-        name: (None, values[name])
-        for name in SYNCED_FIELDS
-        if name != "provenance" and values.get(name) not in (None, [], {})
-    }
-    return Change("created", record.provider, record.model_id, values, record.fingerprint, changes, None, record.extra)
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name, value in zip(SYNCED_FIELDS, map(record.values.get, SYNCED_FIELDS), strict=True):
+        if value is None or name == "provenance" or (value.__class__ in _CONTAINERS and not value):
+            continue
+        changes[name] = (None, value)
+    return Change(
+        "created",
+        record.provider,
+        record.model_id,
+        record.values,
+        record.canonical,
+        record.fingerprint,
+        changes,
+        None,
+        record.extra,
+    )
 
 
 def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, Any]) -> Change | None:
@@ -138,7 +150,15 @@ def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, 
     elif old.get("status") == "deprecated" and record.values["status"] == "active":
         kind = "reactivated"
     return Change(
-        kind, record.provider, record.model_id, record.values, record.fingerprint, changes, stored.pk, record.extra
+        kind,
+        record.provider,
+        record.model_id,
+        record.values,
+        record.canonical,
+        record.fingerprint,
+        changes,
+        stored.pk,
+        record.extra,
     )
 
 
@@ -152,7 +172,8 @@ def describe_vanished(
     provenance["deprecated_at"] = SYNC
     values.update(status="deprecated", deprecated_at=now, provenance=provenance)
     changes = field_changes(old, values)
-    return Change("deprecated", provider, model_id, values, fingerprint(values), changes, stored.pk, None)
+    canonical = canonical_row(values)
+    return Change("deprecated", provider, model_id, values, canonical, fingerprint_row(canonical), changes, stored.pk)
 
 
 def jsonable(value: Any) -> Any:

@@ -29,6 +29,7 @@ _MEDIA = frozenset({"image", "audio", "video"})
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     kind_rules: tuple[tuple[str, re.Pattern[str]], ...]
+    any_kind_rule: re.Pattern[str] | None
     fast: re.Pattern[str] | None
     highest_quality: re.Pattern[str] | None
     recommended: frozenset[str]
@@ -39,8 +40,12 @@ def _compile(policy: PolicySettings) -> _Compiled:
     def pattern(text: str) -> re.Pattern[str] | None:
         return re.compile(text, re.IGNORECASE) if text else None
 
+    # Most ids match no kind rule (chat models): one search of all rules joined answers that; only ids that match
+    # something try the rules in order, so the first rule still wins.
+    combined = "|".join(f"(?:{rule.pattern})" for rule in policy.kind_rules)
     return _Compiled(
         kind_rules=tuple((rule.kind, re.compile(rule.pattern, re.IGNORECASE)) for rule in policy.kind_rules),
+        any_kind_rule=re.compile(combined, re.IGNORECASE) if combined else None,
         fast=pattern(policy.tags.fast),
         highest_quality=pattern(policy.tags.highest_quality),
         recommended=frozenset(policy.recommended),
@@ -48,9 +53,10 @@ def _compile(policy: PolicySettings) -> _Compiled:
 
 
 def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled) -> str:
-    for kind, regex in rules.kind_rules:
-        if regex.search(model_id):
-            return kind
+    if rules.any_kind_rule is not None and rules.any_kind_rule.search(model_id):
+        for kind, regex in rules.kind_rules:
+            if regex.search(model_id):
+                return kind
     outputs = values.get("modalities_out") or ()
     if outputs and "text" not in outputs:
         for kind in ("image", "audio", "video"):

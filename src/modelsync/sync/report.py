@@ -32,6 +32,8 @@ class ProviderOutcome:
     reactivated: int = 0
     notes: list[str] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    # True when the inputs matched the last good sync and nothing was recomputed.
+    inputs_unchanged: bool = False
 
     def count(self, changes: list[Change], unchanged: int) -> None:
         """Tally the changes planned for this provider."""

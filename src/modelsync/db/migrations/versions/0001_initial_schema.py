@@ -138,6 +138,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_model_change_created_at"), "model_change", ["created_at"], unique=False)
     op.create_index(op.f("ix_model_change_model_pk_id"), "model_change", ["model_pk", "id"], unique=False)
     op.create_index(op.f("ix_model_change_run_id"), "model_change", ["run_id"], unique=False)
+    op.create_index(op.f("ix_model_change_provider_id"), "model_change", ["provider", "id"], unique=False)
     op.create_table(
         "provider_state",
         sa.Column("provider", sa.String(length=64), nullable=False),
@@ -145,6 +146,8 @@ def upgrade() -> None:
         sa.Column("model_count", sa.Integer(), nullable=False),
         sa.Column("last_run_id", PrimaryKey, nullable=True),
         sa.Column("verified_at", UTCDateTime(), nullable=False),
+        sa.Column("input_digest", sa.String(length=64), nullable=True),
+        sa.Column("change_mark", PrimaryKey, nullable=True),
         sa.ForeignKeyConstraint(["last_run_id"], ["sync_run.id"], name=op.f("fk_provider_state_last_run_id_sync_run")),
         sa.PrimaryKeyConstraint("provider", name=op.f("pk_provider_state")),
     )
@@ -153,6 +156,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this revision."""
     op.drop_table("provider_state")
+    op.drop_index(op.f("ix_model_change_provider_id"), table_name="model_change")
     op.drop_index(op.f("ix_model_change_run_id"), table_name="model_change")
     op.drop_index(op.f("ix_model_change_model_pk_id"), table_name="model_change")
     op.drop_index(op.f("ix_model_change_created_at"), table_name="model_change")
