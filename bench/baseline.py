@@ -85,7 +85,10 @@ def rows_from_pages(pages: Sequence[bytes], provider: str = "bench") -> list[tup
 def _upsert_sql(placeholder: str) -> str:
     updates = ", ".join(f"{name} = excluded.{name}" for name in COLUMNS[2:])
     values = ", ".join([placeholder] * len(COLUMNS))
-    return f"INSERT INTO bench_raw ({', '.join(COLUMNS)}) VALUES ({values}) ON CONFLICT (provider, model_id) DO UPDATE SET {updates}"
+    return (
+        f"INSERT INTO bench_raw ({', '.join(COLUMNS)}) VALUES ({values}) "
+        f"ON CONFLICT (provider, model_id) DO UPDATE SET {updates}"
+    )
 
 
 def raw_upsert_sqlite(path: str, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from baseline import drop_baseline_table, minimal_pipeline, synthetic_listing  # noqa: E402
+from baseline import drop_baseline_table, minimal_pipeline, synthetic_listing
 
 
 def _peak_mb() -> float:
