@@ -382,3 +382,79 @@ def test_cost_uses_stored_prices(engine, settings):
     assert breakdown.total_cost == expected
     with pytest.raises(UsageError, match="cannot exceed"):
         catalog.cost(engine, "gpt-4o", 10, 10, cached_input_tokens=11)
+
+
+def digest_fetch(ids: list[str], digest: str | None = "d1", **fields):
+    def fetch(*_):
+        result = live("openai", ids, **fields)
+        result["openai"].digest = digest
+        return result
+
+    return fetch
+
+
+def test_unchanged_inputs_skip_recomputation_and_match_the_full_comparison(engine, settings):
+    ids = ["gpt-4o", "o3", "gpt-4o-mini"]
+    run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(ids))
+    rows = rows_by_id(engine)
+
+    reused = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(ids))
+    recomputed = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(ids, digest=None))
+
+    assert reused.outcomes[0].inputs_unchanged and not recomputed.outcomes[0].inputs_unchanged
+    for report in (reused, recomputed):
+        assert report.total("unchanged") == 3 and report.total("updated") == 0 and report.total("created") == 0
+    assert rows_by_id(engine) == rows
+
+
+def test_a_changed_listing_digest_recomputes(engine, settings):
+    run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(["gpt-4o"]))
+    report = run_sync(
+        engine,
+        settings,
+        SyncOptions(providers=["openai"]),
+        fetch=digest_fetch(["gpt-4o"], digest="d2", display_name="Renamed"),
+    )
+    assert not report.outcomes[0].inputs_unchanged and report.total("updated") == 1
+
+
+def test_an_admin_decision_between_syncs_invalidates_the_reuse(engine, settings):
+    run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(["gpt-4o"]))
+    catalog.decide(engine, settings, "openai", "gpt-4o", {"recommended": True}, actor="x")
+    report = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(["gpt-4o"]))
+    assert not report.outcomes[0].inputs_unchanged
+    assert report.total("updated") == 0
+    assert rows_by_id(engine)["openai/gpt-4o"]["recommended"] is True
+
+
+def test_changed_overrides_or_policy_invalidate_the_reuse(engine, settings, clean_env, monkeypatch):
+    sync(engine, settings, providers=["anthropic"])
+    assert sync(engine, settings, providers=["anthropic"]).outcomes[0].inputs_unchanged
+
+    write_overrides(clean_env, '[[model]]\nprovider = "anthropic"\nid = "claude-haiku-4-5"\ninput_price = "0.9"\n')
+    report = sync(engine, settings, providers=["anthropic"])
+    assert not report.outcomes[0].inputs_unchanged and report.total("updated") == 1
+
+    (clean_env / "modelsync.toml").write_text('[policy]\npremium_threshold = "2"\n')
+    from modelsync.settings import load_settings
+
+    report = sync(engine, load_settings(), providers=["anthropic"])
+    assert not report.outcomes[0].inputs_unchanged and report.total("updated") > 0
+
+
+def test_catalog_list_price_ignores_time_of_day_discounts(engine, settings):
+    """DeepSeek's off-peak discount must not become the stored price when a sync runs at night."""
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    from modelsync.sync import engine as engine_module
+
+    stored = []
+    # 03:00 UTC is peak, 20:00 UTC off-peak for deepseek-chat in genai-prices; different days, so the second
+    # sync recomputes instead of reusing the first one's result.
+    for day, hour in ((28, 3), (29, 20)):
+        at = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
+        with mock.patch.object(engine_module, "utc_now", return_value=at):
+            sync(engine, settings, providers=["deepseek"])
+        stored.append(rows_by_id(engine)["deepseek/deepseek-chat"]["input_price"])
+    assert stored[0] == stored[1]

@@ -223,7 +223,7 @@ _JSON_FIELDS = frozenset({"capabilities", "modalities_in", "modalities_out", "ta
 # How each synced field is written in canonical form; fields not listed are str/int/bool and stay as they are.
 _CANONICAL = {
     **dict.fromkeys(_JSON_FIELDS, json_text),
-    **dict.fromkeys(PRICE_FIELDS, money_text),
+    **dict.fromkeys(PRICE_FIELDS, lambda value: money_text(money(value))),
     "deprecated_at": utc_text,
     "shutdown_date": date.isoformat,
 }

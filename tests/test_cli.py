@@ -1,0 +1,210 @@
+"""The `modelsync` command: the README's first command in a fresh process, output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from modelsync.cli import app as cli_app
+from modelsync.cli import common
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys, settings):
+    """Run `modelsync ARGS` in-process through main(), the way the console script does."""
+
+    def run(*args: str) -> Result:
+        common.settings.cache_clear()
+        common.database.cache_clear()
+        old_argv = sys.argv
+        sys.argv = ["modelsync", *args]
+        try:
+            cli_app.main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        finally:
+            sys.argv = old_argv
+            common.database.cache_clear()
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def sqlite_dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_readme_first_command_works_in_a_fresh_directory_without_keys_or_network(tmp_path):
+    """`modelsync sync` in a new directory, in a new process, with no keys: exit 0 and a filled modelsync.db."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_API_TOKEN")) and k != "DATABASE_URL"}
+    # Any attempt to reach the network would fail loudly instead of hanging.
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    exe = shutil.which("modelsync", path=str(Path(sys.executable).parent)) or "modelsync"
+    result = subprocess.run([exe, "sync"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "OpenAI:" in result.stdout and "created" in result.stdout and "Total:" in result.stdout
+    conn = sqlite3.connect(tmp_path / "modelsync.db")
+    ids = {row[0] for row in conn.execute("SELECT model_id FROM ai_model WHERE provider = 'openai'")}
+    assert "gpt-4o" in ids and "GPT-4o" not in ids
+    assert (
+        conn.execute(
+            "SELECT context_window, input_price FROM ai_model WHERE model_id = 'claude-3-5-sonnet-20241022'"
+        ).fetchone()[0]
+        == 200000
+    )
+    conn.close()
+
+
+def test_sync_prints_a_summary_line_per_provider_and_totals(run_cli):
+    result = run_cli("sync")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("modelsync sync (run ")
+    assert any(line.strip().startswith("OpenAI: ") and " created, 0 updated" in line for line in lines)
+    assert any("Replicate: skipped" in line and "REPLICATE_API_TOKEN" in line for line in lines)
+    assert lines[-1].startswith("Total: ") and "processed" in lines[-1]
+
+
+def test_second_json_sync_reports_nothing_created_or_updated(run_cli):
+    first = json.loads(run_cli("sync", "--json").out)
+    second = json.loads(run_cli("sync", "--json").out)
+    assert first["totals"]["created"] > 90
+    assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0
+    for name in ("openai", "anthropic", "google"):
+        entry = second["providers"][name]
+        assert set(entry) >= {"created", "updated", "unchanged", "deprecated", "reactivated", "status", "message"}
+        assert entry["status"] == "ok"
+    assert second["providers"]["replicate"]["status"] == "skipped"
+
+
+def test_provider_flag_is_repeatable(run_cli):
+    data = json.loads(run_cli("sync", "--json", "--provider", "anthropic", "-p", "google").out)
+    assert set(data["providers"]) == {"anthropic", "google"}
+
+
+def test_unknown_provider_exits_4_listing_valid_ones_and_touches_nothing(run_cli, settings):
+    run_cli("sync", "--provider", "anthropic")
+    path = Path(settings.database_url.split("///", 1)[1]) if settings.database_url.startswith("sqlite") else None
+    before = sqlite_dump(path) if path else None
+    result = run_cli("sync", "--provider", "nope")
+    assert result.code == 4
+    assert "unknown provider 'nope'" in result.err and "anthropic" in result.err
+    if path:
+        assert sqlite_dump(path) == before
+
+
+def test_corrupt_overrides_file_exits_4_and_touches_nothing(run_cli, settings, clean_env):
+    run_cli("sync", "--provider", "anthropic")
+    path = Path(settings.database_url.split("///", 1)[1]) if settings.database_url.startswith("sqlite") else None
+    before = sqlite_dump(path) if path else None
+    (clean_env / "modelsync.overrides.toml").write_text("[[model]\nprovider = 'openai'\n")
+    result = run_cli("sync")
+    assert result.code == 4
+    assert "modelsync.overrides.toml is not valid TOML" in result.err
+    assert "Traceback" not in result.err
+    if path:
+        assert sqlite_dump(path) == before
+
+
+def test_dry_run_lists_changes_and_writes_nothing(run_cli):
+    result = run_cli("sync", "--dry-run", "--provider", "anthropic")
+    assert result.code == 0
+    assert "dry run, nothing written" in result.out and "created     claude-" in result.out
+    assert run_cli("models", "list", "--json").out.strip() == "[]"
+
+
+def test_models_list_show_set_history_and_cost(run_cli):
+    run_cli("sync", "--provider", "openai")
+    models = json.loads(run_cli("models", "list", "--provider", "openai", "--json").out)
+    assert models and all(m["provider"] == "openai" for m in models)
+    gpt4o = json.loads(run_cli("models", "show", "openai/gpt-4o", "--json").out)
+    camel = {
+        "id",
+        "provider",
+        "name",
+        "displayName",
+        "status",
+        "capabilities",
+        "contextWindow",
+        "maxOutputTokens",
+        "costPer1kInputTokens",
+        "costPer1kOutputTokens",
+        "inputCostPer1M",
+        "outputCostPer1M",
+        "supportsStreaming",
+        "supportsJSON",
+        "supportsVision",
+        "recommended",
+        "tier",
+        "isAllowed",
+        "tags",
+        "lastVerified",
+        "createdAt",
+        "updatedAt",
+        "replacementModel",
+        "deprecatedAt",
+        "shutdownDate",
+        "kind",
+    }
+    assert camel <= set(gpt4o)
+    assert gpt4o["id"] == gpt4o["name"] == "gpt-4o"
+
+    result = run_cli("models", "set", "openai/gpt-4o", "--not-allowed", "--replacement", "gpt-4.1", "--actor", "erin")
+    assert result.code == 0 and "is_allowed True -> False" in result.out
+    assert json.loads(run_cli("models", "show", "openai/gpt-4o", "--json").out)["isAllowed"] is False
+    assert json.loads(run_cli("sync", "--json", "-p", "openai").out)["totals"]["updated"] == 0
+
+    history = run_cli("history", "openai/gpt-4o")
+    assert "manual by erin" in history.out and "replacement_model: - -> gpt-4.1" in history.out
+
+    cost = json.loads(run_cli("cost", "gpt-4o", "--input-tokens", "1000", "--output-tokens", "1000", "--json").out)
+    expected = (float(gpt4o["inputCostPer1M"]) + float(gpt4o["outputCostPer1M"])) / 1000
+    assert float(cost["totalCost"]) == pytest.approx(expected)
+
+
+def test_bad_model_refs_and_missing_models_are_clear(run_cli):
+    run_cli("sync", "--provider", "anthropic")
+    assert run_cli("models", "show", "no-slash").code == 4
+    missing = run_cli("models", "show", "anthropic/claude-9")
+    assert missing.code == 4 and "no model anthropic/claude-9" in missing.err
+    assert run_cli("cost", "claude-9", "--input-tokens", "1", "--output-tokens", "1").code == 4
+    assert run_cli("cost", "gpt-4o", "--input-tokens", "-1", "--output-tokens", "1").code == 4
+
+
+def test_unpriced_model_cost_says_so_and_fails(run_cli, clean_env):
+    (clean_env / "modelsync.overrides.toml").write_text(
+        '[[model]]\nprovider = "openai"\nid = "mystery"\ncustom = true\n'
+    )
+    run_cli("sync", "--provider", "openai")
+    result = run_cli("cost", "openai/mystery", "--input-tokens", "10", "--output-tokens", "10", "--json")
+    assert result.code == 1
+    data = json.loads(result.out)
+    assert data["priced"] is False and data["totalCost"] is None and "unpriced" in data["notes"][-1]
+
+
+def test_help_answers_without_touching_a_database(tmp_path):
+    exe = shutil.which("modelsync", path=str(Path(sys.executable).parent)) or "modelsync"
+    result = subprocess.run([exe, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "sync" in result.stdout
+    assert not (tmp_path / "modelsync.db").exists()

@@ -1,0 +1,91 @@
+"""Settings: defaults, modelsync.toml, environment, keys kept secret, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelsync.db.engine import normalize_url, safe_url
+from modelsync.errors import ConfigError
+from modelsync.settings import load_settings
+
+
+def test_defaults_work_on_a_fresh_machine():
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///modelsync.db"
+    assert settings.default_providers == ("openai", "anthropic", "google", "replicate")
+    assert settings.http_timeout == 30
+    assert settings.base_url("openai") == "https://api.openai.com/v1"
+    assert settings.base_url("anthropic") == "https://api.anthropic.com"
+    assert settings.base_url("google") == "https://generativelanguage.googleapis.com"
+    assert settings.base_url("replicate") == "https://api.replicate.com"
+    assert settings.api_key("openai") is None
+
+
+def test_environment_sets_keys_and_base_urls_and_keys_never_print(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-very-secret")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9999/v1/")
+    monkeypatch.setenv("GOOGLE_API_KEY", "g-secret")
+    settings = load_settings()
+    key = settings.api_key("openai")
+    assert key is not None and key.get_secret_value() == "sk-test-very-secret"
+    assert "sk-test-very-secret" not in repr(key) and "sk-test-very-secret" not in str(settings)
+    assert settings.base_url("openai") == "http://127.0.0.1:9999/v1"
+    assert settings.api_key("google").get_secret_value() == "g-secret"  # GOOGLE_API_KEY is the fallback name
+
+
+def test_gemini_key_wins_over_google_key(monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "gem")
+    monkeypatch.setenv("GOOGLE_API_KEY", "goo")
+    assert load_settings().api_key("google").get_secret_value() == "gem"
+
+
+def test_config_file_merges_over_defaults_and_environment_wins(clean_env, monkeypatch):
+    (clean_env / "modelsync.toml").write_text(
+        'providers = ["openrouter"]\nhttp_timeout = 12\n[policy]\npremium_threshold = "8"\n'
+        '[provider.acme]\nlabel = "Acme"\nadapter = "openai_compat"\nbase_url = "https://acme.example/v1"\n'
+        'key_env = ["ACME_KEY"]\n'
+    )
+    monkeypatch.setenv("MODELSYNC_HTTP_TIMEOUT", "7")
+    settings = load_settings()
+    assert settings.providers == ("openrouter",)
+    assert settings.http_timeout == 7
+    assert str(settings.policy.premium_threshold) == "8"
+    assert settings.policy.recommended  # the rest of [policy] still comes from the defaults
+    assert settings.registry["acme"].label == "Acme" and "openai" in settings.registry
+
+
+def test_providers_from_environment_are_comma_separated(monkeypatch):
+    monkeypatch.setenv("MODELSYNC_PROVIDERS", "openrouter, Ollama")
+    assert load_settings().providers == ("openrouter", "ollama")
+
+
+def test_mongodb_uri_without_database_url_is_explained(monkeypatch):
+    monkeypatch.setenv("MONGODB_URI", "mongodb://db:27017/models")
+    with pytest.raises(ConfigError, match=r"MongoDB is not a supported store.*DATABASE_URL="):
+        load_settings()
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///x.db")
+    assert load_settings().database_url == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("http_timeout = \n", r"modelsync.toml is not valid TOML"),
+        ("http_timeout = -1\n", r"http_timeout"),
+        ('providers = ["nope"]\n', r"unknown provider\(s\) in configuration: nope"),
+        ('[policy]\npremium_threshold = "lots"\n', r"policy.premium_threshold"),
+        ('[[policy.kind_rules]]\nkind = "chat"\npattern = "("\n', r"regular expression"),
+    ],
+)
+def test_invalid_configuration_is_a_clear_error(clean_env, content, message):
+    (clean_env / "modelsync.toml").write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+
+
+def test_postgres_urls_are_mapped_to_psycopg_and_passwords_hidden():
+    assert normalize_url("postgres://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert normalize_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert "p@" not in safe_url("postgresql+psycopg://u:p@h/db")
+    with pytest.raises(ConfigError, match="supports SQLite and PostgreSQL"):
+        normalize_url("mysql://u@h/db")
