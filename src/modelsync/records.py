@@ -27,75 +27,32 @@ TIERS: Final = ("free", "affordable", "premium")
 
 # Capability names modelsync understands; sources may add others, which are kept as reported.
 CAPABILITIES: Final = (
-    "text",
-    "vision",
-    "code",
-    "tools",
-    "json",
-    "reasoning",
-    "audio",
-    "embedding",
-    "streaming",
-    "pdf",
-    "image_output",
-    "batch",
-    "citations",
-    "code_execution",
-    "web_search",
-)
+    "text", "vision", "code", "tools", "json", "reasoning", "audio", "embedding", "streaming", "pdf",
+    "image_output", "batch", "citations", "code_execution", "web_search",
+)  # fmt: skip
 
 PRICE_FIELDS: Final = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+
+# What a model is, as sources describe it: limits, prices, capabilities, modalities, dates.
+_DESCRIPTION: Final = (
+    "context_window", "max_output_tokens", *PRICE_FIELDS,
+    "capabilities", "modalities_in", "modalities_out", "release_date", "knowledge_cutoff",
+)  # fmt: skip
 
 # Fields a source may supply. `deprecated` is the provider's own announcement (bool); `status` is decided by the
 # sync core from it and from disappearance.
 SOURCE_FIELDS: Final = (
-    "display_name",
-    "kind",
-    "deprecated",
-    "deprecated_at",
-    "replacement_model",
-    "shutdown_date",
-    "context_window",
-    "max_output_tokens",
-    *PRICE_FIELDS,
-    "capabilities",
-    "modalities_in",
-    "modalities_out",
-    "release_date",
-    "knowledge_cutoff",
-)
+    "display_name", "kind", "deprecated", "deprecated_at", "replacement_model", "shutdown_date", *_DESCRIPTION
+)  # fmt: skip
 
 # Fields an admin decision may pin; a sync never overwrites them.
-MANUAL_FIELDS: Final = (
-    "is_allowed",
-    "recommended",
-    "replacement_model",
-    "display_name",
-    *PRICE_FIELDS,
-)
+MANUAL_FIELDS: Final = ("is_allowed", "recommended", "replacement_model", "display_name", *PRICE_FIELDS)
 
 # Every column a sync writes and compares, in a fixed order (the fingerprint depends on it).
 SYNCED_FIELDS: Final = (
-    "display_name",
-    "kind",
-    "status",
-    "replacement_model",
-    "deprecated_at",
-    "shutdown_date",
-    "context_window",
-    "max_output_tokens",
-    *PRICE_FIELDS,
-    "capabilities",
-    "modalities_in",
-    "modalities_out",
-    "release_date",
-    "knowledge_cutoff",
-    "recommended",
-    "tier",
-    "is_allowed",
-    "tags",
-    "provenance",
-)
+    "display_name", "kind", "status", "deprecated_at", "replacement_model", "shutdown_date", *_DESCRIPTION,
+    "recommended", "tier", "is_allowed", "tags", "provenance",
+)  # fmt: skip
 
 
 # Listings repeat the same few price strings thousands of times; parsing each once keeps normalize cheap.
