@@ -25,11 +25,6 @@ KINDS: Final = ("chat", "embedding", "image", "audio", "video", "moderation", "r
 STATUSES: Final = ("active", "deprecated")
 TIERS: Final = ("free", "affordable", "premium")
 
-# Capability names modelsync understands; sources may add others, which are kept as reported.
-CAPABILITIES: Final = (
-    "text", "vision", "code", "tools", "json", "reasoning", "audio", "embedding", "streaming", "pdf",
-    "image_output", "batch", "citations", "code_execution", "web_search",
-)  # fmt: skip
 
 PRICE_FIELDS: Final = ("input_price", "output_price", "cache_read_price", "cache_write_price")
 
