@@ -50,6 +50,11 @@ class ProviderSpec(BaseModel):
     models_dev: str = ""
     genai_prices: str = ""
     needs_key: bool = True
+    # Listing variants, so that a compatible provider stays a row of configuration: the page size to ask for
+    # (0 = the adapter's default, the API maximum), and a second endpoint whose entries are merged into the
+    # listing by id (xAI's `language-models`, which carries prices and modalities).
+    page_size: int = Field(default=0, ge=0)
+    enrich_path: str = ""
 
 
 class KindRule(BaseModel):
@@ -160,6 +165,11 @@ class Settings(BaseSettings):
     mongodb_uri: SecretStr | None = Field(default=None, validation_alias=AliasChoices("MONGODB_URI"))
     overrides_file: Path | None = None
     http_timeout: float = Field(default=30.0, gt=0)
+    # Retries of a listing request on 429/5xx/timeouts: how many, the first backoff in seconds (doubled each
+    # time, with jitter), and the longest single wait (a provider asking for more is reported, not waited for).
+    http_retries: int = Field(default=4, ge=0, le=10)
+    http_backoff: float = Field(default=0.5, ge=0)
+    http_max_wait: float = Field(default=60.0, ge=0)
     providers: Annotated[tuple[str, ...], NoDecode] = ()
     default_providers: tuple[str, ...] = ()
     policy: PolicySettings = PolicySettings()

@@ -1,17 +1,39 @@
 """Live provider listings: fetch every selected provider's listing concurrently, each one isolated.
 
-Rules: a provider without a key gets no live listing (the catalogs still apply); a failure becomes that
-provider's `ListingResult.error` (a message that says what to do, never containing the key) and never stops
-the other providers.
+Rules:
+- A provider that needs a key and has none gets no live listing (`skipped`; the catalogs still apply).
+  Providers whose listing needs no key (OpenRouter, Ollama, vLLM) are fetched whenever they are in `names`,
+  i.e. named with --provider or enabled in configuration.
+- All fetched providers run concurrently on one event loop with one shared HTTP client (`http.py`).
+- Isolation: any failure (HTTP error after retries, timeout, refused connection, a body that is not JSON or has
+  the wrong shape, a failure on any page) becomes that provider's `ListingResult.error`, a message that says
+  what to do and never contains a key; it never stops the other providers. A listing is all pages or nothing.
+- Each listing carries a digest of its normalized records (not of the raw bodies: those hold request-time
+  values such as Mistral's and vLLM's `created` or Replicate's run counts, so they never repeat). The sync core
+  skips a provider whose digest and other inputs match its last good sync.
+- `fetch_listings` is synchronous: it runs its own event loop, on a worker thread when the caller already
+  runs one, so the CLI, a thread pool and async code can all call it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
-from modelsync.records import SourceRecord
+import httpx
+
+from modelsync.records import SourceRecord, json_text
 from modelsync.settings import Settings
+from modelsync.sources.fields import ListingFormatError
+from modelsync.sources.http import FetchError, Redactor, Sleep, make_client, open_session
+from modelsync.sources.registry import ADAPTERS
+
+log = logging.getLogger("modelsync.sources")
 
 Progress = Callable[[str | None, str], None]
 
@@ -24,14 +46,82 @@ class ListingResult:
     records: dict[str, SourceRecord] | None = None
     error: str | None = None
     skipped: str | None = None
+    # Digest of the normalized listing (None = unknown: never reuse a previous result).
+    digest: str | None = None
+
+
+def listing_digest(records: dict[str, SourceRecord]) -> str:
+    """Digest of a normalized listing: equal for equal records, whatever order the provider listed them in."""
+    canonical = json_text([[model_id, record.fields, record.extra] for model_id, record in sorted(records.items())])
+    return hashlib.blake2b(canonical.encode(), digest_size=20).hexdigest()
 
 
 def fetch_listings(settings: Settings, names: list[str], progress: Progress) -> dict[str, ListingResult]:
     """Fetch the live listing of every named provider that has a key (or needs none)."""
     results: dict[str, ListingResult] = {}
+    live: list[str] = []
     for name in names:
         spec = settings.registry[name]
         if spec.needs_key and settings.api_key(name) is None:
             hint = f"set {spec.key_env[0]} to add the account's live listing" if spec.key_env else ""
             results[name] = ListingResult(name, skipped=f"catalog only; {hint}".rstrip("; "))
+        else:
+            live.append(name)
+    if live:
+        results.update(_run(fetch_all(settings, live, progress)))
     return results
+
+
+def _run(coroutine: Any) -> dict[str, ListingResult]:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # Called from inside an event loop (async code): run ours on a worker thread instead of nesting loops.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelsync-fetch") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+async def fetch_all(
+    settings: Settings,
+    names: list[str],
+    progress: Progress,
+    sleep: Sleep = asyncio.sleep,
+    client: httpx.AsyncClient | None = None,
+) -> dict[str, ListingResult]:
+    """Fetch the named providers concurrently on one shared client; each result is a listing or an error."""
+    if client is None:
+        async with make_client(settings) as shared:
+            return await fetch_all(settings, names, progress, sleep, shared)
+    results = await asyncio.gather(*(fetch_one(client, settings, name, progress, sleep) for name in names))
+    return dict(zip(names, results, strict=True))
+
+
+async def fetch_one(
+    client: httpx.AsyncClient, settings: Settings, name: str, progress: Progress, sleep: Sleep = asyncio.sleep
+) -> ListingResult:
+    """Fetch one provider's listing; every failure becomes the result's error message."""
+    spec = settings.registry[name]
+    adapter = ADAPTERS[spec.adapter]
+    session = open_session(client, settings, name, adapter.auth, lambda message: progress(name, message), sleep)
+    redact: Redactor = session.http.target.redact
+    progress(name, "fetching the live listing")
+    try:
+        records = await adapter.fetch(session)
+    except FetchError as exc:
+        message = exc.message
+    except ListingFormatError as exc:
+        message = redact(
+            f"{spec.label} sent a listing modelsync cannot read ({exc}); nothing was changed. Try again later, "
+            "and report it if it persists"
+        )
+    except Exception as exc:  # one provider's surprise must not stop the others
+        message = redact(
+            f"{spec.label} listing failed unexpectedly ({type(exc).__name__}: {exc}); nothing was changed. "
+            "Try again later, and report it if it persists"
+        )
+    else:
+        progress(name, f"listed {len(records)} models")
+        return ListingResult(name, records=records, digest=listing_digest(records))
+    log.info("%s", message)
+    return ListingResult(name, error=message)

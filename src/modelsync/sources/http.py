@@ -1,0 +1,446 @@
+"""The one HTTP layer of the live listings: the shared client, retries, failure messages and key redaction.
+
+Rules:
+- One `httpx.AsyncClient` per sync, shared by every provider; connect, read, write and pool timeouts are all
+  `MODELSYNC_HTTP_TIMEOUT` seconds. Redirects are not followed: a redirect could carry a key to another host.
+- Retried with exponential backoff and jitter, or after the wait the provider asks for (`retry-after-ms`,
+  `retry-after` in seconds or as an HTTP date, Gemini's `RetryInfo.retryDelay`): 408, 429, every 5xx (so
+  Anthropic's 529 and Gemini's 503), timeouts and dropped connections. A provider asking to wait longer than
+  `MODELSYNC_HTTP_MAX_WAIT` is reported at once instead of waited for.
+- Never retried: authentication failures (401, 403, Gemini's 400 API_KEY_INVALID, xAI's 400 invalid key),
+  Anthropic's spend-limit 429, xAI's credits-exhausted 429, every other 4xx, a refused connection, a body that
+  is not JSON. `x-should-retry: false` from the provider also stops retrying.
+- Every failure becomes a `FetchError` whose message names the provider, what happened and what to do.
+- Keys travel in headers only, never in URLs. Every text built from a response or an exception passes through
+  the session's `Redactor`, so no key reaches a message, a log line, the run history or the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import cache
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import orjson
+from pydantic import SecretStr
+
+from modelsync.errors import SourceError
+from modelsync.settings import ProviderSpec, Settings
+
+log = logging.getLogger("modelsync.sources")
+
+Sleep = Callable[[float], Awaitable[None]]
+_DETAIL_LIMIT = 200
+_AUTH_STATUSES = frozenset({401, 403})
+
+
+class FetchError(SourceError):
+    """A provider's listing could not be fetched; the message is redacted and says what to do."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+class Redactor:
+    """Blanks every secret it holds (as given and URL-encoded) out of a text."""
+
+    MASK = "[redacted]"
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        variants = {variant for secret in secrets if secret for variant in (secret, quote(secret, safe=""))}
+        # Longest first, so a secret that contains another one is blanked whole.
+        self._secrets = sorted(variants, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        """Return `text` with every secret replaced by the mask."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, self.MASK)
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to retry a request."""
+
+    retries: int = 4
+    backoff: float = 0.5
+    max_wait: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """Read the retry settings (MODELSYNC_HTTP_RETRIES, _BACKOFF, _MAX_WAIT)."""
+        return cls(settings.http_retries, settings.http_backoff, settings.http_max_wait)
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Backoff before retry number `attempt` (0-based): doubling, capped, with equal jitter."""
+        ceiling = min(self.max_wait, self.backoff * (2**attempt))
+        return ceiling / 2 + rng() * ceiling / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a non-2xx response means: its failure kind, whether to retry, and the wait the provider asked for."""
+
+    kind: str
+    retry: bool
+    wait: float | None
+    detail: str
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def error_detail(payload: Any, fallback: str = "") -> str:
+    """Pull the human message out of any provider's error envelope (OpenAI, Anthropic, Google, RFC 7807, xAI)."""
+    message: Any = None
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+        elif isinstance(error, str):
+            message = error
+        message = message or payload.get("detail") or payload.get("message") or payload.get("title")
+    text = " ".join(str(message or fallback).split())
+    return text[:_DETAIL_LIMIT] + ("…" if len(text) > _DETAIL_LIMIT else "")
+
+
+def _google_details(payload: Any) -> list[dict[str, Any]]:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return [item for item in details or () if isinstance(item, dict)]
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def retry_after(headers: Mapping[str, str], payload: Any, now: datetime | None = None) -> float | None:
+    """Return the wait in seconds the provider asked for, or None when it did not say."""
+    if "retry-after-ms" in headers:
+        millis = _seconds(headers["retry-after-ms"])
+        if millis is not None:
+            return millis / 1000
+    if "retry-after" in headers:
+        text = headers["retry-after"].strip()
+        seconds = _seconds(text)
+        if seconds is not None:
+            return seconds
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            moment = None
+        if moment is not None:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+    for item in _google_details(payload):
+        delay = item.get("retryDelay")
+        if str(item.get("@type", "")).endswith("RetryInfo") and isinstance(delay, str) and delay.endswith("s"):
+            seconds = _seconds(delay[:-1])
+            if seconds is not None:
+                return seconds
+    return None
+
+
+def _is_spend_limit(status: int, payload: Any, detail: str) -> bool:
+    if status != 429 or not isinstance(payload, dict):
+        return False
+    error = payload.get("error")
+    details = error.get("details") if isinstance(error, dict) else None
+    if isinstance(details, dict) and details.get("error_code") == "enforced_spend_limit_reached":
+        return True  # Anthropic: the organization's spend cap, which no retry will lift
+    lowered = detail.lower()
+    return "credits" in lowered or "spending limit" in lowered  # xAI: the team is out of credits
+
+
+def _is_bad_key(status: int, payload: Any, detail: str) -> bool:
+    if status in _AUTH_STATUSES:
+        return True
+    if status != 400:
+        return False
+    if any(item.get("reason") == "API_KEY_INVALID" for item in _google_details(payload)):
+        return True
+    return "api key" in detail.lower()  # xAI answers a bad key with 400 "Incorrect API key provided"
+
+
+def judge(status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
+    """Classify a non-2xx response. Pure: the retry loop and the tests share it."""
+    payload = _json_or_none(body)
+    detail = error_detail(payload, fallback=body[:_DETAIL_LIMIT].decode("utf-8", "replace"))
+    wait = retry_after(headers, payload)
+    should = headers.get("x-should-retry", "").lower()
+    if _is_bad_key(status, payload, detail):
+        return Verdict("auth", False, None, detail)
+    if _is_spend_limit(status, payload, detail):
+        return Verdict("spend_limit", False, None, detail)
+    if status == 429:
+        kind = "rate_limited"
+    elif status >= 500:
+        kind = "server"
+    elif status == 408:
+        kind = "timeout"
+    elif status == 404:
+        return Verdict("not_found", False, None, detail)
+    else:
+        return Verdict("rejected", should == "true", wait, detail)
+    return Verdict(kind, should != "false", wait, detail)
+
+
+@dataclass(slots=True)
+class Target:
+    """Who a listing client talks to, and the words its messages use."""
+
+    label: str
+    base_url: str
+    key_env: str = ""
+    base_url_env: str = ""
+    has_key: bool = False
+    redact: Redactor = field(default_factory=Redactor)
+
+
+class ListingClient:
+    """JSON requests for one provider, with retries; every failure is raised as a redacted FetchError."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        target: Target,
+        policy: RetryPolicy,
+        headers: Mapping[str, str] | None = None,
+        sleep: Sleep = asyncio.sleep,
+        timeout: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.policy = policy
+        self.headers = dict(headers or {})
+        self.sleep = sleep
+        self.timeout = timeout
+        self.requests = 0
+
+    async def get_json(self, url: str, params: Mapping[str, Any] | None = None, what: str = "the model listing") -> Any:
+        """GET a JSON document."""
+        return await self._json("GET", url, params=params, body=None, what=what)
+
+    async def post_json(self, url: str, body: Any, what: str = "the model listing") -> Any:
+        """POST a JSON body and read a JSON document."""
+        return await self._json("POST", url, params=None, body=body, what=what)
+
+    async def _json(self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, what: str) -> Any:
+        response = await self._send(method, url, params, body, what)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise self._error(
+                "bad_body",
+                f"answered {what} with a body that is not valid JSON; nothing was changed. Try again later",
+                None,
+            ) from None
+
+    async def _send(
+        self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, what: str
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            self.requests += 1
+            status: int | None = None
+            try:
+                response = await self.client.request(method, url, params=params, json=body, headers=self.headers)
+            except httpx.TimeoutException:
+                verdict = Verdict("timeout", True, None, "")
+            except httpx.ConnectError as exc:
+                raise self._connect_error(exc) from None
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                verdict = Verdict("network", True, None, type(exc).__name__)
+            else:
+                if response.is_success:
+                    return response
+                status = response.status_code
+                if response.is_redirect:
+                    location = response.headers.get("location", "?")
+                    raise self._error(
+                        "redirect",
+                        f"redirected {what} to {location}; set {self._base_env()} to the new address",
+                        status,
+                    )
+                verdict = judge(status, response.headers, response.content)
+            if not verdict.retry or attempt >= self.policy.retries:
+                raise self._final(verdict, status, attempt, what, url)
+            if verdict.wait is not None and verdict.wait > self.policy.max_wait:
+                raise self._error(
+                    verdict.kind,
+                    f"{self._said(verdict, status, what)} and asks to wait {verdict.wait:.0f} s, longer than "
+                    f"MODELSYNC_HTTP_MAX_WAIT ({self.policy.max_wait:g} s); try again later",
+                    status,
+                )
+            wait = verdict.wait if verdict.wait is not None else self.policy.delay(attempt)
+            attempt += 1
+            log.info(
+                "%s %s; retry %d of %d in %.2f s",
+                self.target.label,
+                self.target.redact(self._said(verdict, status, what)),
+                attempt,
+                self.policy.retries,
+                wait,
+            )
+            await self.sleep(wait)
+
+    def failure(self, kind: str, text: str) -> FetchError:
+        """Build a redacted FetchError for a problem an adapter found (the provider's label is prepended)."""
+        return self._error(kind, text, None)
+
+    def _base_env(self) -> str:
+        return self.target.base_url_env or "its base URL"
+
+    def _said(self, verdict: Verdict, status: int | None, what: str) -> str:
+        if status is None:
+            if verdict.kind == "network":
+                return f"dropped the connection while sending {what} ({verdict.detail})"
+            return f"did not answer within {self.timeout:g} s for {what}"
+        if verdict.kind == "rate_limited":
+            return f"rate limited the requests for {what} ({status})"
+        return f"answered {status}" + (f" ({verdict.detail})" if verdict.detail else "") + f" for {what}"
+
+    def _final(self, verdict: Verdict, status: int | None, attempt: int, what: str, url: str) -> FetchError:
+        target = self.target
+        retried = f", retried {attempt} times" if attempt else ""
+        if verdict.kind == "auth":
+            if target.has_key:
+                text = f"rejected the key ({status}: {verdict.detail}); check {target.key_env}"
+            elif target.key_env:
+                text = f"requires a key ({status}: {verdict.detail}); set {target.key_env}"
+            else:
+                text = f"refused access ({status}: {verdict.detail}); check the server's access settings"
+            return self._error("auth", text, status)
+        if verdict.kind == "spend_limit":
+            return self._error(
+                "spend_limit",
+                f"refused the listing ({status}: {verdict.detail}); the account's spend limit or credits are "
+                f"exhausted, which waiting will not fix: raise the limit or add credits in the {target.label} "
+                "console, then sync again",
+                status,
+            )
+        if verdict.kind == "not_found":
+            path = urlsplit(url).path
+            return self._error(
+                "not_found", f"has no {path} ({status}: {verdict.detail}); check {self._base_env()}", status
+            )
+        if verdict.kind == "rejected":
+            return self._error("rejected", f"refused the request for {what} ({status}: {verdict.detail})", status)
+        if status is None and verdict.kind == "timeout":
+            return self._error(
+                "timeout",
+                f"did not answer within {self.timeout:g} s for {what}{retried}; try again later or raise "
+                "MODELSYNC_HTTP_TIMEOUT",
+                None,
+            )
+        return self._error(verdict.kind, f"{self._said(verdict, status, what)}{retried}; try again later", status)
+
+    def _connect_error(self, exc: httpx.ConnectError) -> FetchError:
+        origin = urlsplit(self.target.base_url)
+        return self._error(
+            "connect",
+            f"cannot be reached at {origin.scheme}://{origin.netloc} ({exc or type(exc).__name__}); check "
+            f"{self._base_env()} and that the server is running",
+            None,
+        )
+
+    def _error(self, kind: str, text: str, status: int | None) -> FetchError:
+        return FetchError(self.target.redact(f"{self.target.label} {text}"), kind, status)
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~50 ms: once per process, not once per sync.
+    return httpx.create_ssl_context()
+
+
+def make_client(settings: Settings) -> httpx.AsyncClient:
+    """Build the sync's shared client: one timeout for everything, no redirects, JSON accepted."""
+    return httpx.AsyncClient(
+        verify=_tls_context(),
+        timeout=httpx.Timeout(settings.http_timeout),
+        follow_redirects=False,
+        headers={"Accept": "application/json", "User-Agent": "modelsync"},
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+    )
+
+
+@dataclass(slots=True)
+class ProviderSession:
+    """Everything an adapter's fetch needs: its registry row, settings, base URL, key and HTTP client."""
+
+    spec: ProviderSpec
+    settings: Settings
+    base_url: str
+    key: SecretStr | None
+    http: ListingClient
+    progress: Callable[[str], None] = lambda _message: None
+
+    def url(self, path: str) -> str:
+        """Join a path onto the provider's base URL."""
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def page_size(self, default: int) -> int:
+        """The page size to ask for: the registry row's, else the adapter's default."""
+        return self.spec.page_size or default
+
+
+def open_session(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    name: str,
+    auth: Callable[[str], dict[str, str]],
+    progress: Callable[[str], None],
+    sleep: Sleep = asyncio.sleep,
+) -> ProviderSession:
+    """Build a provider's session: auth headers from its key (when set) and a redactor that knows every key."""
+    spec = settings.registry[name]
+    key = settings.api_key(name)
+    base_url = settings.base_url(name)
+    secret = key.get_secret_value() if key is not None else ""
+    target = Target(
+        label=spec.label,
+        base_url=base_url,
+        key_env=spec.key_env[0] if spec.key_env else "",
+        base_url_env=spec.base_url_env,
+        has_key=key is not None,
+        # Every configured key, not only this provider's: a message must not carry any of them.
+        redact=Redactor([secret, *all_secrets(settings)]),
+    )
+    headers = auth(secret) if secret else {}
+    policy = RetryPolicy.from_settings(settings)
+    http = ListingClient(client, target, policy, headers=headers, sleep=sleep, timeout=settings.http_timeout)
+    return ProviderSession(spec, settings, base_url, key, http, progress)
+
+
+def all_secrets(settings: Settings) -> list[str]:
+    """The value of every provider key that is set."""
+    keys = (settings.api_key(name) for name in settings.registry)
+    return [key.get_secret_value() for key in keys if key is not None]
+
+
+def bearer(secret: str) -> dict[str, str]:
+    """The `Authorization: Bearer` header most providers take."""
+    return {"Authorization": f"Bearer {secret}"}

@@ -1,0 +1,138 @@
+"""OpenRouter: `GET {base}/models?output_modalities=all` (public; Bearer key sent when set) -> SourceRecords.
+
+Rules:
+- Ids are exact (`author/slug`, variants such as `:free` and `~author/x-latest` aliases are their own ids).
+- Every output modality is asked for (the API lists text-output models only by default). With no page size
+  configured the API returns the whole list in one answer; with `page_size` it is paged by offset/limit until a
+  short page or `total_count`.
+- Prices are strings in USD per token: multiplied by 10^6 exactly (Decimal) into USD per 1M tokens: prompt ->
+  input, completion -> output, input_cache_read / input_cache_write -> cache prices. "-1" (routers, whose price
+  depends on the model they pick) and any negative or unreadable price are unknown.
+- Limits: `context_length` (else `top_provider.context_length`) -> context_window;
+  `top_provider.max_completion_tokens` -> max_output_tokens.
+- Capabilities from `supported_parameters` are only ever set True (tools; response_format or
+  structured_outputs -> json; reasoning or include_reasoning -> reasoning): a parameter OpenRouter does not
+  route is not proof the model lacks the ability. Modalities from `architecture`; vision/pdf/audio/image_output
+  follow from them.
+- `expiration_date` is the deprecation announcement: set -> deprecated with that shutdown_date; null -> not
+  deprecated. Extras: canonical_slug, hugging_face_id, tokenizer, alias target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from modelsync.records import SourceRecord
+from modelsync.sources.fields import (
+    PER_TOKEN_TO_PER_MILLION,
+    ListingFormatError,
+    compact,
+    count,
+    day,
+    entries,
+    identity,
+    kind_from_outputs,
+    modalities,
+    price,
+    strings,
+    text,
+)
+from modelsync.sources.http import ProviderSession, bearer
+
+auth = bearer
+MAX_PAGES = 10_000
+
+_PRICES = {
+    "input_price": "prompt",
+    "output_price": "completion",
+    "cache_read_price": "input_cache_read",
+    "cache_write_price": "input_cache_write",
+}
+_PARAMETERS = {
+    "tools": "tools",
+    "response_format": "json",
+    "structured_outputs": "json",
+    "reasoning": "reasoning",
+    "include_reasoning": "reasoning",
+}
+_MODALITY_NAMES = {"file": "pdf", "embeddings": "embedding"}
+
+
+def _capabilities(item: dict[str, Any], inputs: list[str], outputs: list[str]) -> dict[str, bool]:
+    found = {_PARAMETERS[name]: True for name in strings(item.get("supported_parameters")) if name in _PARAMETERS}
+    if inputs:
+        found.update(vision="image" in inputs, pdf="pdf" in inputs, text="text" in inputs)
+    if inputs or outputs:
+        found["audio"] = "audio" in inputs or "audio" in outputs
+    if outputs:
+        found["image_output"] = "image" in outputs
+    return found
+
+
+def _record(item: dict[str, Any], where: str) -> SourceRecord:
+    model_id = identity(item, "id", where)
+    architecture = item.get("architecture") if isinstance(item.get("architecture"), dict) else {}
+    top = item.get("top_provider") if isinstance(item.get("top_provider"), dict) else {}
+    pricing = item.get("pricing") if isinstance(item.get("pricing"), dict) else {}
+    inputs = modalities(architecture.get("input_modalities"), _MODALITY_NAMES) or []
+    outputs = modalities(architecture.get("output_modalities"), _MODALITY_NAMES) or []
+    fields: dict[str, Any] = {
+        "display_name": text(item.get("name")),
+        "context_window": count(item.get("context_length")) or count(top.get("context_length")),
+        "max_output_tokens": count(top.get("max_completion_tokens")),
+        "modalities_in": inputs or None,
+        "modalities_out": outputs or None,
+        "kind": kind_from_outputs(outputs),
+        "capabilities": _capabilities(item, inputs, outputs),
+        "knowledge_cutoff": text(item.get("knowledge_cutoff")),
+    }
+    for name, key in _PRICES.items():
+        fields[name] = price(pricing.get(key), PER_TOKEN_TO_PER_MILLION)
+    if "expiration_date" in item:
+        expires = day(item["expiration_date"])
+        fields["shutdown_date"] = expires
+        fields["deprecated"] = expires is not None
+    alias = item.get("alias_target") if isinstance(item.get("alias_target"), dict) else {}
+    extra = compact(
+        {
+            "canonical_slug": text(item.get("canonical_slug")),
+            "hugging_face_id": text(item.get("hugging_face_id")),
+            "tokenizer": text(architecture.get("tokenizer")),
+            "alias_of": text(alias.get("slug")) or text(alias.get("name")),
+        }
+    )
+    return SourceRecord(model_id, fields, extra)
+
+
+def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
+    """Map listing pages (`{"data":[Model],"total_count","links"}`) to records by exact id."""
+    records: dict[str, SourceRecord] = {}
+    for number, page in enumerate(pages, 1):
+        where = f"page {number} of the model listing"
+        for item in entries(page, "data", where):
+            record = _record(item, where)
+            records.setdefault(record.model_id, record)
+    return records
+
+
+async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
+    """Fetch the listing (in one answer, or paged by offset when a page size is configured), then normalize."""
+    url = session.url("models")
+    base = {"output_modalities": "all"}
+    size = session.spec.page_size
+    if not size:
+        return normalize([await session.http.get_json(url, params=base)])
+    pages: list[Any] = []
+    offset = 0
+    for number in range(1, MAX_PAGES + 1):
+        what = "the model listing" if number == 1 else f"page {number} of the model listing"
+        page = await session.http.get_json(url, params={**base, "offset": offset, "limit": size}, what=what)
+        pages.append(page)
+        got = len(entries(page, "data", f"page {number} of the model listing"))
+        offset += got
+        total = page.get("total_count")
+        if got < size or (isinstance(total, int) and offset >= total):
+            return normalize(pages)
+        session.progress(f"fetching page {number + 1}")
+    raise ListingFormatError(f"the model listing did not end after {MAX_PAGES} pages")
