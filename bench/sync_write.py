@@ -15,7 +15,6 @@ PostgreSQL is measured when --pg-url or MODELSYNC_TEST_POSTGRES_URL is given.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -59,7 +58,7 @@ def child_modelsync(url: str, n: int) -> dict:
     """Full sync then no-op re-sync of n synthetic records; returns seconds and peak RSS."""
     from modelsync.db.engine import open_database
     from modelsync.settings import load_settings
-    from modelsync.sources.live import ListingResult
+    from modelsync.sources.live import ListingResult, listing_digest
     from modelsync.sync.engine import SyncOptions, run_sync
 
     bench_row = {
@@ -75,9 +74,11 @@ def child_modelsync(url: str, n: int) -> dict:
 
     def fetch(digest: bool) -> object:
         def fetch_pages(_settings: object, _names: object, _progress: object) -> dict:
-            # As the HTTP layer does: a digest of the raw bodies, then normalize.
-            hashed = hashlib.blake2b(b"".join(pages), digest_size=20).hexdigest() if digest else None
-            return {"bench": ListingResult("bench", records=_normalize(pages), digest=hashed)}
+            # As the live fetch layer does: normalize, then digest the normalized listing.
+            records = _normalize(pages)
+            return {
+                "bench": ListingResult("bench", records=records, digest=listing_digest(records) if digest else None)
+            }
 
         return fetch_pages
 
