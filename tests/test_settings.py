@@ -89,3 +89,9 @@ def test_postgres_urls_are_mapped_to_psycopg_and_passwords_hidden():
     assert "p@" not in safe_url("postgresql+psycopg://u:p@h/db")
     with pytest.raises(ConfigError, match="supports SQLite and PostgreSQL"):
         normalize_url("mysql://u@h/db")
+
+
+def test_replicate_collections_from_environment_are_comma_separated(monkeypatch):
+    assert load_settings().replicate_collections  # defaults come from defaults.toml
+    monkeypatch.setenv("MODELSYNC_REPLICATE_COLLECTIONS", "official, text-to-image")
+    assert load_settings().replicate_collections == ("official", "text-to-image")

@@ -174,11 +174,11 @@ class Settings(BaseSettings):
     default_providers: tuple[str, ...] = ()
     policy: PolicySettings = PolicySettings()
     registry: dict[str, ProviderSpec] = {}
-    replicate_collections: tuple[str, ...] = ()
+    replicate_collections: Annotated[tuple[str, ...], NoDecode] = ()
     replicate_full_listing: bool = False
     public_read: bool = False
 
-    @field_validator("providers", mode="before")
+    @field_validator("providers", "replicate_collections", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):
