@@ -21,6 +21,9 @@ from modelsync.db.engine import create_db_engine, upgrade_schema
 from modelsync.db.tables import metadata
 from modelsync.settings import Settings, load_settings
 
+# The fake provider server (tests/fake_provider.py) and its `fake` / `live_env` fixtures.
+pytest_plugins = ("fake_provider",)
+
 PG_URL = os.environ.get("MODELSYNC_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
@@ -32,6 +35,11 @@ _ISOLATED_VARS = (
     "MODELSYNC_OVERRIDES_FILE",
     "MODELSYNC_PROVIDERS",
     "MODELSYNC_HTTP_TIMEOUT",
+    "MODELSYNC_HTTP_RETRIES",
+    "MODELSYNC_HTTP_BACKOFF",
+    "MODELSYNC_HTTP_MAX_WAIT",
+    "MODELSYNC_REPLICATE_COLLECTIONS",
+    "MODELSYNC_REPLICATE_FULL_LISTING",
     "MODELSYNC_PUBLIC_READ",
 )
 

@@ -70,3 +70,19 @@ class DatabaseError(ModelsyncError):
     exit_code = 1
     http_status = 503
     code = "database_unavailable"
+
+
+class AuthenticationError(ModelsyncError):
+    """The request carries no valid credentials (no token, unknown, expired or revoked token)."""
+
+    exit_code = 4
+    http_status = 401
+    code = "unauthorized"
+
+
+class PermissionDeniedError(ModelsyncError):
+    """The caller is known but its role does not allow the action."""
+
+    exit_code = 4
+    http_status = 403
+    code = "forbidden"

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.markup import escape
 
-from modelsync.cli import db, models
+from modelsync.cli import db, models, tokens, users
 from modelsync.cli.common import err
+from modelsync.cli.serve import serve
 from modelsync.cli.sync import sync
 from modelsync.errors import ModelsyncError
+
+try:  # Typer 0.2x vendors its own copy of Click; older releases use Click itself.
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click.exceptions import ClickException
 
 EXIT_USAGE = 4
 
@@ -31,16 +36,20 @@ app.add_typer(models.app, name="models")
 app.command("history")(models.history)
 app.command("cost")(models.cost)
 app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
+app.command("serve")(serve)
 
 
 def main() -> None:
     """Run the CLI, mapping errors to exit codes and clear messages (never a traceback for expected errors)."""
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.UsageError as exc:
+    except ClickException as exc:
         exc.show()
-        sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
+        # Click exits 2 on usage errors; modelsync keeps 2 for "refused by a gate".
+        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
+    except typer.Abort:
         err.print("aborted")
         sys.exit(130)
     except ModelsyncError as exc:

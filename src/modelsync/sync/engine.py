@@ -161,10 +161,11 @@ def _holder() -> str:
 
 
 # On SQLite a running sync holds the database's only write lock for its whole apply phase. A second sync that
-# just waited for that lock would get it after the first had finished and released the lease, and run second
-# instead of being refused. So the lease is claimed with a short lock wait, and between tries the lease is looked
-# at with a plain read (never blocked in WAL mode): a live lease means another sync is running.
-_LEASE_LOCK_WAIT_MS = 100
+# waited for that lock would get it after the first had finished and released the lease, and run second instead
+# of being refused. So the lease is claimed without waiting for the lock; when it is taken, the lease is looked at
+# with a plain read (never blocked in WAL mode) and the claim retried shortly: a live lease means another sync runs.
+_LEASE_LOCK_WAIT_MS = 0
+_LEASE_RETRY_S = 0.005
 _LEASE_CLAIM_DEADLINE_S = 30.0
 
 
@@ -209,6 +210,7 @@ def _start_run(engine: Engine, options: SyncOptions, names: list[str], now: date
             locked = engine.dialect.name == "sqlite" and "locked" in str(exc.orig)
             if not locked or time.monotonic() > deadline:
                 raise
+            time.sleep(_LEASE_RETRY_S)
 
 
 def _abandon_run(engine: Engine, run_id: int, error: BaseException) -> None:

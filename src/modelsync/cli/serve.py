@@ -1,0 +1,42 @@
+"""`modelsync serve`: run the HTTP API with uvicorn.
+
+Rules: binds to 127.0.0.1 unless told otherwise (putting it on a network is a decision); the database is opened
+and migrated before the server accepts connections, so a bad DATABASE_URL fails here with a clear message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelsync.cli.common import database, err, settings
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from modelsync.api.app import create_app
+
+    config = settings()
+    database()  # migrate and check the connection before listening
+    if config.public_read:
+        err.print("[yellow]MODELSYNC_PUBLIC_READ=true: model reads are open without a token[/yellow]")
+    if workers > 1:
+        # Each worker process builds its own app (and engine) from the environment.
+        uvicorn.run(
+            "modelsync.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+        )
+        return
+    uvicorn.run(create_app(config, database()), host=host, port=port, log_level=log_level)
