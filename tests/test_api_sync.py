@@ -128,3 +128,13 @@ def test_two_concurrent_sync_requests_one_200_one_409(synced, offline, api_facto
     loser = next(r for r in results if r.status_code == 409).json()
     assert loser["error"]["runningRunId"] == winner["runId"]
     assert winner["providers"]["openai"]["created"] == 300
+
+
+def test_curl_style_body_without_a_json_content_type_is_accepted(api):
+    """`curl -X POST …/sync -d '{"provider":"all"}'` sends a form content type; the body is still JSON."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    with api.client("super_admin") as root:
+        response = root.post("/api/admin/ai-models/sync", content=b'{"provider":"anthropic"}', headers=form)
+        garbage = root.post("/api/admin/ai-models/sync", content=b"provider=anthropic", headers=form)
+    assert response.status_code == 200 and list(response.json()["providers"]) == ["anthropic"]
+    assert garbage.status_code == 400 and "Traceback" not in garbage.text
