@@ -19,7 +19,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelsync.records import SourceRecord
-from modelsync.sources.fields import ListingFormatError, compact, count, day, entries, identity, moment, text
+from modelsync.sources.fields import (
+    ListingFormatError,
+    compact,
+    count,
+    day,
+    identity,
+    moment,
+    records_from_pages,
+    text,
+)
 from modelsync.sources.http import ProviderSession
 
 API_VERSION = "2023-06-01"
@@ -78,13 +87,7 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
 
 def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
     """Map listing pages (`{"data":[ModelInfo],"has_more",...}`) to records by exact id."""
-    records: dict[str, SourceRecord] = {}
-    for number, page in enumerate(pages, 1):
-        where = f"page {number} of the model listing"
-        for item in entries(page, "data", where):
-            record = _record(item, where)
-            records.setdefault(record.model_id, record)
-    return records
+    return records_from_pages(pages, "data", _record)
 
 
 def next_cursor(page: Any, seen: set[str], number: int) -> str | None:

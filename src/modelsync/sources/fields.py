@@ -10,12 +10,12 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from modelsync.records import money, parse_date, parse_datetime
+from modelsync.records import SourceRecord, money, parse_date, parse_datetime
 
 PER_TOKEN_TO_PER_MILLION = Decimal(1_000_000)
 
@@ -35,6 +35,19 @@ def entries(page: Any, key: str | None, where: str) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise ListingFormatError(f"{where}: entry #{index + 1} is not an object")
     return found
+
+
+def records_from_pages(
+    pages: Iterable[Any], key: str, to_record: Callable[[dict[str, Any], str], SourceRecord]
+) -> dict[str, SourceRecord]:
+    """Map every entry of every page (`page[key]`) to a record by exact id; the first entry of an id wins."""
+    records: dict[str, SourceRecord] = {}
+    for number, page in enumerate(pages, 1):
+        where = f"page {number} of the model listing"
+        for item in entries(page, key, where):
+            record = to_record(item, where)
+            records.setdefault(record.model_id, record)
+    return records
 
 
 def identity(item: dict[str, Any], key: str, where: str) -> str:

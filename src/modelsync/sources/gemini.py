@@ -19,7 +19,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelsync.records import SourceRecord
-from modelsync.sources.fields import ListingFormatError, compact, count, entries, identity, strings, text
+from modelsync.sources.fields import (
+    ListingFormatError,
+    compact,
+    count,
+    identity,
+    records_from_pages,
+    strings,
+    text,
+)
 from modelsync.sources.http import ProviderSession
 
 DEFAULT_PAGE_SIZE = 1000  # the API's maximum
@@ -69,15 +77,9 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
 
 def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
     """Map listing pages (`{"models":[Model],"nextPageToken"}`) to records by exact id."""
-    records: dict[str, SourceRecord] = {}
-    for number, page in enumerate(pages, 1):
-        where = f"page {number} of the model listing"
-        if isinstance(page, dict) and set(page) <= {"nextPageToken"}:
-            continue  # protobuf JSON omits an empty `models` list: `{}` is an empty page
-        for item in entries(page, "models", where):
-            record = _record(item, where)
-            records.setdefault(record.model_id, record)
-    return records
+    # Protobuf JSON omits an empty `models` list: `{}` (or only a token) is an empty page.
+    pages = [{"models": []} if isinstance(page, dict) and set(page) <= {"nextPageToken"} else page for page in pages]
+    return records_from_pages(pages, "models", _record)
 
 
 async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:

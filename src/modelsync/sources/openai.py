@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelsync.records import SourceRecord
-from modelsync.sources.fields import compact, day, entries, identity, text
+from modelsync.sources.fields import compact, day, identity, records_from_pages, text
 from modelsync.sources.http import ProviderSession, bearer
 
 auth = bearer
@@ -51,13 +51,7 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
 
 def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
     """Map listing pages (`{"object":"list","data":[Model]}`) to records by exact id."""
-    records: dict[str, SourceRecord] = {}
-    for number, page in enumerate(pages, 1):
-        where = f"page {number} of the model listing"
-        for item in entries(page, "data", where):
-            record = _record(item, where)
-            records.setdefault(record.model_id, record)
-    return records
+    return records_from_pages(pages, "data", _record)
 
 
 async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:

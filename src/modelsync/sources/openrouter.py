@@ -35,6 +35,7 @@ from modelsync.sources.fields import (
     kind_from_outputs,
     modalities,
     price,
+    records_from_pages,
     strings,
     text,
 )
@@ -107,13 +108,7 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
 
 def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
     """Map listing pages (`{"data":[Model],"total_count","links"}`) to records by exact id."""
-    records: dict[str, SourceRecord] = {}
-    for number, page in enumerate(pages, 1):
-        where = f"page {number} of the model listing"
-        for item in entries(page, "data", where):
-            record = _record(item, where)
-            records.setdefault(record.model_id, record)
-    return records
+    return records_from_pages(pages, "data", _record)
 
 
 async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:

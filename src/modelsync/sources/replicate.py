@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from modelsync.records import SourceRecord
-from modelsync.sources.fields import ListingFormatError, compact, entries, identity
+from modelsync.sources.fields import ListingFormatError, compact, entries, identity, records_from_pages
 from modelsync.sources.http import ProviderSession, bearer
 
 auth = bearer
@@ -54,13 +54,7 @@ def _record(item: dict[str, Any], where: str, collections: tuple[str, ...] = ())
 
 def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
     """Map pages of the full listing (`{"next","previous","results":[Model]}`) to records by exact id."""
-    records: dict[str, SourceRecord] = {}
-    for number, page in enumerate(pages, 1):
-        where = f"page {number} of the model listing"
-        for item in entries(page, "results", where):
-            record = _record(item, where)
-            records.setdefault(record.model_id, record)
-    return records
+    return records_from_pages(pages, "results", _record)
 
 
 def normalize_collections(bodies: Iterable[Any]) -> dict[str, SourceRecord]:
