@@ -13,8 +13,11 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 COLUMNS = (
@@ -148,3 +151,24 @@ def drop_baseline_table(db_url: str) -> None:
 
         with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
             conn.execute("DROP TABLE IF EXISTS bench_raw")
+
+
+@contextmanager
+def fresh_database(backend: str, pg_url: str | None, workdir: Path) -> Iterator[str]:
+    """Yield the URL of a new empty database (a SQLite file, or a PostgreSQL database dropped afterwards)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / f'{uuid.uuid4().hex}.db'}"
+        return
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(str(pg_url).replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"modelsync_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from baseline import drop_baseline_table, raw_upsert_postgres, raw_upsert_sqlite  # noqa: E402
+from baseline import drop_baseline_table, fresh_database, raw_upsert_postgres, raw_upsert_sqlite  # noqa: E402
 
 PROVIDERS = (
     "openai",
@@ -145,30 +144,6 @@ def child_baseline(url: str) -> dict[str, Any]:
 # --- parent -----------------------------------------------------------------------------------------------------------
 
 
-def _fresh_database(backend: str, pg_url: str | None, workdir: Path) -> tuple[str, Any]:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / f'{uuid.uuid4().hex}.db'}", None
-    import sqlalchemy as sa
-
-    base = sa.engine.make_url(str(pg_url).replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"modelsync_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    return base.set(database=name).render_as_string(hide_password=False), (admin, name)
-
-
-def _drop(handle: Any) -> None:
-    if handle is None:
-        return
-    import sqlalchemy as sa
-
-    admin, name = handle
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def _child(env: dict[str, str], *args: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False, cwd=env["BENCH_CWD"]
@@ -179,11 +154,8 @@ def _child(env: dict[str, str], *args: str) -> dict[str, Any]:
 
 
 def _measure(env: dict[str, str], backend: str, pg_url: str | None, workdir: Path, *args: str) -> dict[str, Any]:
-    url, handle = _fresh_database(backend, pg_url, workdir)
-    try:
+    with fresh_database(backend, pg_url, workdir) as url:
         return _child(env, *args, "--url", url)
-    finally:
-        _drop(handle)
 
 
 def _best_sync(env: dict[str, str], backend: str, args: argparse.Namespace, workdir: Path, names: str) -> dict:

@@ -22,12 +22,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from baseline import drop_baseline_table, minimal_pipeline, synthetic_listing
+from baseline import drop_baseline_table, fresh_database, minimal_pipeline, synthetic_listing
 
 
 def _peak_mb() -> float:
@@ -104,29 +103,6 @@ def child_baseline(url: str, n: int) -> dict:
     return {"full": full, "again": again, "peak_mb": _peak_mb()}
 
 
-def _fresh_database(backend: str, pg_url: str | None, workdir: Path) -> tuple[str, object]:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / f'{uuid.uuid4().hex}.db'}", None
-    import sqlalchemy as sa
-
-    base = sa.engine.make_url(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"modelsync_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    return base.set(database=name).render_as_string(hide_password=False), (admin, name)
-
-
-def _drop(handle: object) -> None:
-    if handle is None:
-        return
-    import sqlalchemy as sa
-
-    admin, name = handle
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 def _run_child(mode: str, url: str, n: int) -> dict:
     output = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--url", url, "--n", str(n)],
@@ -159,16 +135,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         for backend in backends:
             for n in (int(size) for size in args.sizes.split(",")):
-                url, handle = _fresh_database(backend, args.pg_url, Path(workdir))
-                try:
+                with fresh_database(backend, args.pg_url, Path(workdir)) as url:
                     base = _run_child("baseline", url, n)
-                finally:
-                    _drop(handle)
-                url, handle = _fresh_database(backend, args.pg_url, Path(workdir))
-                try:
+                with fresh_database(backend, args.pg_url, Path(workdir)) as url:
                     ours = _run_child("modelsync", url, n)
-                finally:
-                    _drop(handle)
                 print(
                     f"{backend:<9}{n:>8}  {base['full']:>9.3f}  {ours['full']:>8.3f}  {ours['noop']:>8.3f}  "
                     f"{ours['recompute']:>8.3f}  {ours['full'] / base['full']:>8.2f}  "

@@ -7,10 +7,13 @@ configured one, migrates it once, and empties every table before each test.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,38 @@ def settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings pointing at the fresh database, with the bundled defaults."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     return load_settings()
+
+
+@dataclass
+class CliResult:
+    """Exit code and output of one `modelsync` invocation."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., CliResult]:
+    """Run `modelsync ARGS` in-process through main(), the way the console script does, on the test database."""
+    from modelsync.cli import app as cli_app
+    from modelsync.cli import common
+
+    def run(*args: str, stdin: str = "") -> CliResult:
+        common.settings.cache_clear()
+        common.database.cache_clear()
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        monkeypatch.setattr(sys, "argv", ["modelsync", *args])
+        try:
+            cli_app.main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        finally:
+            common.database.cache_clear()
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

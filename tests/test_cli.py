@@ -8,43 +8,9 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from modelsync.cli import app as cli_app
-from modelsync.cli import common
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def run_cli(capsys, settings):
-    """Run `modelsync ARGS` in-process through main(), the way the console script does."""
-
-    def run(*args: str) -> Result:
-        common.settings.cache_clear()
-        common.database.cache_clear()
-        old_argv = sys.argv
-        sys.argv = ["modelsync", *args]
-        try:
-            cli_app.main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        finally:
-            sys.argv = old_argv
-            common.database.cache_clear()
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 def sqlite_dump(path: Path) -> list[str]:
@@ -76,8 +42,8 @@ def test_readme_first_command_works_in_a_fresh_directory_without_keys_or_network
     conn.close()
 
 
-def test_sync_prints_a_summary_line_per_provider_and_totals(run_cli):
-    result = run_cli("sync")
+def test_sync_prints_a_summary_line_per_provider_and_totals(cli):
+    result = cli("sync")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].startswith("modelsync sync (run ")
@@ -86,9 +52,9 @@ def test_sync_prints_a_summary_line_per_provider_and_totals(run_cli):
     assert lines[-1].startswith("Total: ") and "processed" in lines[-1]
 
 
-def test_second_json_sync_reports_nothing_created_or_updated(run_cli):
-    first = json.loads(run_cli("sync", "--json").out)
-    second = json.loads(run_cli("sync", "--json").out)
+def test_second_json_sync_reports_nothing_created_or_updated(cli):
+    first = json.loads(cli("sync", "--json").out)
+    second = json.loads(cli("sync", "--json").out)
     assert first["totals"]["created"] > 90
     assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0
     for name in ("openai", "anthropic", "google"):
@@ -98,28 +64,28 @@ def test_second_json_sync_reports_nothing_created_or_updated(run_cli):
     assert second["providers"]["replicate"]["status"] == "skipped"
 
 
-def test_provider_flag_is_repeatable(run_cli):
-    data = json.loads(run_cli("sync", "--json", "--provider", "anthropic", "-p", "google").out)
+def test_provider_flag_is_repeatable(cli):
+    data = json.loads(cli("sync", "--json", "--provider", "anthropic", "-p", "google").out)
     assert set(data["providers"]) == {"anthropic", "google"}
 
 
-def test_unknown_provider_exits_4_listing_valid_ones_and_touches_nothing(run_cli, settings):
-    run_cli("sync", "--provider", "anthropic")
+def test_unknown_provider_exits_4_listing_valid_ones_and_touches_nothing(cli, settings):
+    cli("sync", "--provider", "anthropic")
     path = Path(settings.database_url.split("///", 1)[1]) if settings.database_url.startswith("sqlite") else None
     before = sqlite_dump(path) if path else None
-    result = run_cli("sync", "--provider", "nope")
+    result = cli("sync", "--provider", "nope")
     assert result.code == 4
     assert "unknown provider 'nope'" in result.err and "anthropic" in result.err
     if path:
         assert sqlite_dump(path) == before
 
 
-def test_corrupt_overrides_file_exits_4_and_touches_nothing(run_cli, settings, clean_env):
-    run_cli("sync", "--provider", "anthropic")
+def test_corrupt_overrides_file_exits_4_and_touches_nothing(cli, settings, clean_env):
+    cli("sync", "--provider", "anthropic")
     path = Path(settings.database_url.split("///", 1)[1]) if settings.database_url.startswith("sqlite") else None
     before = sqlite_dump(path) if path else None
     (clean_env / "modelsync.overrides.toml").write_text("[[model]\nprovider = 'openai'\n")
-    result = run_cli("sync")
+    result = cli("sync")
     assert result.code == 4
     assert "modelsync.overrides.toml is not valid TOML" in result.err
     assert "Traceback" not in result.err
@@ -127,18 +93,18 @@ def test_corrupt_overrides_file_exits_4_and_touches_nothing(run_cli, settings, c
         assert sqlite_dump(path) == before
 
 
-def test_dry_run_lists_changes_and_writes_nothing(run_cli):
-    result = run_cli("sync", "--dry-run", "--provider", "anthropic")
+def test_dry_run_lists_changes_and_writes_nothing(cli):
+    result = cli("sync", "--dry-run", "--provider", "anthropic")
     assert result.code == 0
     assert "dry run, nothing written" in result.out and "created     claude-" in result.out
-    assert run_cli("models", "list", "--json").out.strip() == "[]"
+    assert cli("models", "list", "--json").out.strip() == "[]"
 
 
-def test_models_list_show_set_history_and_cost(run_cli):
-    run_cli("sync", "--provider", "openai")
-    models = json.loads(run_cli("models", "list", "--provider", "openai", "--json").out)
+def test_models_list_show_set_history_and_cost(cli):
+    cli("sync", "--provider", "openai")
+    models = json.loads(cli("models", "list", "--provider", "openai", "--json").out)
     assert models and all(m["provider"] == "openai" for m in models)
-    gpt4o = json.loads(run_cli("models", "show", "openai/gpt-4o", "--json").out)
+    gpt4o = json.loads(cli("models", "show", "openai/gpt-4o", "--json").out)
     camel = {
         "id",
         "provider",
@@ -170,34 +136,34 @@ def test_models_list_show_set_history_and_cost(run_cli):
     assert camel <= set(gpt4o)
     assert gpt4o["id"] == gpt4o["name"] == "gpt-4o"
 
-    result = run_cli("models", "set", "openai/gpt-4o", "--not-allowed", "--replacement", "gpt-4.1", "--actor", "erin")
+    result = cli("models", "set", "openai/gpt-4o", "--not-allowed", "--replacement", "gpt-4.1", "--actor", "erin")
     assert result.code == 0 and "is_allowed True -> False" in result.out
-    assert json.loads(run_cli("models", "show", "openai/gpt-4o", "--json").out)["isAllowed"] is False
-    assert json.loads(run_cli("sync", "--json", "-p", "openai").out)["totals"]["updated"] == 0
+    assert json.loads(cli("models", "show", "openai/gpt-4o", "--json").out)["isAllowed"] is False
+    assert json.loads(cli("sync", "--json", "-p", "openai").out)["totals"]["updated"] == 0
 
-    history = run_cli("history", "openai/gpt-4o")
+    history = cli("history", "openai/gpt-4o")
     assert "manual by erin" in history.out and "replacement_model: - -> gpt-4.1" in history.out
 
-    cost = json.loads(run_cli("cost", "gpt-4o", "--input-tokens", "1000", "--output-tokens", "1000", "--json").out)
+    cost = json.loads(cli("cost", "gpt-4o", "--input-tokens", "1000", "--output-tokens", "1000", "--json").out)
     expected = (float(gpt4o["inputCostPer1M"]) + float(gpt4o["outputCostPer1M"])) / 1000
     assert float(cost["totalCost"]) == pytest.approx(expected)
 
 
-def test_bad_model_refs_and_missing_models_are_clear(run_cli):
-    run_cli("sync", "--provider", "anthropic")
-    assert run_cli("models", "show", "no-slash").code == 4
-    missing = run_cli("models", "show", "anthropic/claude-9")
+def test_bad_model_refs_and_missing_models_are_clear(cli):
+    cli("sync", "--provider", "anthropic")
+    assert cli("models", "show", "no-slash").code == 4
+    missing = cli("models", "show", "anthropic/claude-9")
     assert missing.code == 4 and "no model anthropic/claude-9" in missing.err
-    assert run_cli("cost", "claude-9", "--input-tokens", "1", "--output-tokens", "1").code == 4
-    assert run_cli("cost", "gpt-4o", "--input-tokens", "-1", "--output-tokens", "1").code == 4
+    assert cli("cost", "claude-9", "--input-tokens", "1", "--output-tokens", "1").code == 4
+    assert cli("cost", "gpt-4o", "--input-tokens", "-1", "--output-tokens", "1").code == 4
 
 
-def test_unpriced_model_cost_says_so_and_fails(run_cli, clean_env):
+def test_unpriced_model_cost_says_so_and_fails(cli, clean_env):
     (clean_env / "modelsync.overrides.toml").write_text(
         '[[model]]\nprovider = "openai"\nid = "mystery"\ncustom = true\n'
     )
-    run_cli("sync", "--provider", "openai")
-    result = run_cli("cost", "openai/mystery", "--input-tokens", "10", "--output-tokens", "10", "--json")
+    cli("sync", "--provider", "openai")
+    result = cli("cost", "openai/mystery", "--input-tokens", "10", "--output-tokens", "10", "--json")
     assert result.code == 1
     data = json.loads(result.out)
     assert data["priced"] is False and data["totalCost"] is None and "unpriced" in data["notes"][-1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -10,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,35 +25,6 @@ from modelsync.records import utc_now
 from modelsync.services import auth, tokens
 
 PASSWORD = "a long enough passphrase"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(capsys, settings, monkeypatch):
-    """Run `modelsync ARGS` in-process through main(), with `stdin` as standard input."""
-
-    def run(*args: str, stdin: str = "") -> Result:
-        common.settings.cache_clear()
-        common.database.cache_clear()
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        monkeypatch.setattr(sys, "argv", ["modelsync", *args])
-        try:
-            cli_app.main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        finally:
-            common.database.cache_clear()
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture

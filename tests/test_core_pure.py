@@ -74,7 +74,7 @@ def test_fingerprint_ignores_dict_order_and_price_spelling_but_sees_every_change
     reordered = _values(
         capabilities={"tools": False, "vision": True},
         provenance={"kind": "policy", "input_price": "genai-prices"},
-        input_price=Decimal("2.50"),
+        input_price=money("2.50"),
     )
     assert fingerprint(one) == fingerprint(reordered)
     for change in (

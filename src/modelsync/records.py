@@ -175,7 +175,7 @@ _JSON_FIELDS = frozenset({"capabilities", "modalities_in", "modalities_out", "ta
 # How each synced field is written in canonical form; fields not listed are str/int/bool and stay as they are.
 _CANONICAL = {
     **dict.fromkeys(_JSON_FIELDS, json_text),
-    **dict.fromkeys(PRICE_FIELDS, lambda value: money_text(money(value))),
+    **dict.fromkeys(PRICE_FIELDS, money_text),
     "deprecated_at": utc_text,
     "shutdown_date": date.isoformat,
 }
@@ -186,6 +186,7 @@ def canonical_row(values: dict[str, Any]) -> tuple[Any, ...]:
     """The synced fields as plain text/int/bool/None in SYNCED_FIELDS order: what is hashed and what is stored."""
     # One representation serves the fingerprint and the bulk write path, so each value is converted once per
     # sync; it is a pure function of the values, so a row read back from the database gives the same tuple.
+    # Prices must already be canonical (money()): every source, the merge and the database reads make them so.
     row = list(map(values.get, SYNCED_FIELDS))
     for index, convert in _CONVERSIONS:
         value = row[index]

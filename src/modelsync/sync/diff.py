@@ -126,17 +126,13 @@ def describe_created(record: ModelRecord) -> Change:
         if value is None or name == "provenance" or (value.__class__ in _CONTAINERS and not value):
             continue
         changes[name] = (None, value)
-    return Change(
-        "created",
-        record.provider,
-        record.model_id,
-        record.values,
-        record.canonical,
-        record.fingerprint,
-        changes,
-        None,
-        record.extra,
-    )
+    return _change("created", record, changes, None)
+
+
+def _change(kind: ChangeKind, record: ModelRecord, changes: dict[str, tuple[Any, Any]], pk: int | None) -> Change:
+    values = record.values
+    return Change(kind, record.provider, record.model_id, values, record.canonical, record.fingerprint, changes, pk,
+                  record.extra)  # fmt: skip
 
 
 def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, Any]) -> Change | None:
@@ -149,17 +145,7 @@ def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, 
         kind = "deprecated"
     elif old.get("status") == "deprecated" and record.values["status"] == "active":
         kind = "reactivated"
-    return Change(
-        kind,
-        record.provider,
-        record.model_id,
-        record.values,
-        record.canonical,
-        record.fingerprint,
-        changes,
-        stored.pk,
-        record.extra,
-    )
+    return _change(kind, record, changes, stored.pk)
 
 
 def describe_vanished(
