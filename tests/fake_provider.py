@@ -117,7 +117,11 @@ def fixture_models(provider: str) -> list[dict[str, Any]]:
 
 def fixture_ids(provider: str) -> list[str]:
     """The exact ids modelsync must store for a provider's fixture listing."""
-    models = fixture_models(provider)
+    return listing_ids(provider, fixture_models(provider))
+
+
+def listing_ids(provider: str, models: list[dict[str, Any]]) -> list[str]:
+    """The exact API ids of a provider's listing entries (as modelsync must store them)."""
     if provider == "google":
         return [m["name"].removeprefix("models/") for m in models]
     if provider == "replicate":
@@ -249,14 +253,7 @@ class FakeProviders:
         self.models[provider] = keep
 
     def _ids(self, provider: str) -> list[str]:
-        models = self.models[provider]
-        if provider == "google":
-            return [m["name"].removeprefix("models/") for m in models]
-        if provider == "replicate":
-            return [f"{m['owner']}/{m['name']}" for m in models]
-        if provider == "ollama":
-            return [m["model"] for m in models]
-        return [m["id"] for m in models]
+        return listing_ids(provider, self.models[provider])
 
     def synthesize_replicate(self, n: int) -> None:
         """Replace Replicate's listing with n distinct models shaped like the fixture ones (bench scale)."""
