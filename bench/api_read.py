@@ -159,9 +159,9 @@ def build_catalog(database_url: str, total: int) -> Any:
     from modelsync.db.engine import open_database
     from modelsync.records import SourceRecord
     from modelsync.services import catalog
+    from modelsync.services.sync import SyncOptions, run_sync
     from modelsync.settings import load_settings
     from modelsync.sources.live import ListingResult
-    from modelsync.sync.engine import SyncOptions, run_sync
 
     settings = load_settings(database_url=database_url)
     engine = open_database(database_url)

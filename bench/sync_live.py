@@ -64,8 +64,8 @@ def _peak_mb() -> float:
 def child_sync(url: str, providers: list[str], expect: int | None) -> dict[str, Any]:
     """A full sync then a no-op re-sync of the providers, through modelsync's own fetch (real HTTP)."""
     from modelsync.db.engine import open_database
+    from modelsync.services.sync import SyncOptions, run_sync
     from modelsync.settings import load_settings
-    from modelsync.sync.engine import SyncOptions, run_sync
 
     engine = open_database(url)
     settings = load_settings(database_url=url)

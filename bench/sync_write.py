@@ -56,9 +56,9 @@ def _normalize(pages: list[bytes]) -> dict:
 def child_modelsync(url: str, n: int) -> dict:
     """Full sync then no-op re-sync of n synthetic records; returns seconds and peak RSS."""
     from modelsync.db.engine import open_database
+    from modelsync.services.sync import SyncOptions, run_sync
     from modelsync.settings import load_settings
     from modelsync.sources.live import ListingResult, listing_digest
-    from modelsync.sync.engine import SyncOptions, run_sync
 
     bench_row = {
         "name": "bench",

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 
 from modelsync.api.app import create_app
 from modelsync.services import auth, tokens
+from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings
-from modelsync.sync.engine import SyncOptions, run_sync
 
 PASSWORD = "correct horse battery staple"
 

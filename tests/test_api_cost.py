@@ -12,8 +12,8 @@ from modelsync.db.tables import ai_model
 from modelsync.errors import UsageError
 from modelsync.services import catalog
 from modelsync.services.prices import PriceIndex
+from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.services.versions import CatalogWatch
-from modelsync.sync.engine import SyncOptions, run_sync
 
 pytest_plugins = ["apiserver"]
 

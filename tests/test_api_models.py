@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from modelsync.api.schemas import ModelOut
 from modelsync.db.tables import ai_model, audit_log
-from modelsync.sync.engine import SyncOptions, run_sync
+from modelsync.services.sync import SyncOptions, run_sync
 
 pytest_plugins = ["apiserver"]
 
@@ -203,8 +203,8 @@ def test_patch_records_a_decision_in_history_and_audit_and_a_sync_keeps_it(api, 
         response = admin.patch(path, json={"isAllowed": False, "inputCostPer1M": "1.75", "displayName": "GPT-4o (EU)"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["changes"]["is_allowed"] == [True, False]
-    assert body["changes"]["input_price"][1] == "1.75"
+    assert body["changes"]["isAllowed"] == [True, False]  # keyed by the API's field names
+    assert body["changes"]["inputCostPer1M"][1] == "1.75"
     assert body["model"]["isAllowed"] is False and body["model"]["inputCostPer1M"] == "1.75"
     assert body["model"]["displayName"] == "GPT-4o (EU)"
     assert client.get("/api/ai-models/openai/gpt-4o").json()["isAllowed"] is False  # seen at once by readers
@@ -223,11 +223,11 @@ def test_patch_records_a_decision_in_history_and_audit_and_a_sync_keeps_it(api, 
         cleared = admin.patch(path, json={"isAllowed": None, "inputCostPer1M": None})
     assert cleared.status_code == 200
     assert cleared.json()["model"]["isAllowed"] is True  # the policy default, at once
-    assert cleared.json()["model"]["provenance"]["input_price"] == "manual"  # the sources decide it at the next sync
+    assert cleared.json()["model"]["provenance"]["inputCostPer1M"] == "manual"  # the sources decide it at the next sync
     with api.client("super_admin") as root:
         assert root.post("/api/admin/ai-models/sync", json={"provider": "openai"}).status_code == 200
     resynced = client.get("/api/ai-models/openai/gpt-4o").json()
-    assert resynced["inputCostPer1M"] == "2.5" and resynced["provenance"]["input_price"] == "genai-prices"
+    assert resynced["inputCostPer1M"] == "2.5" and resynced["provenance"]["inputCostPer1M"] == "genai-prices"
 
 
 def test_patch_refuses_bad_bodies_and_changes_nothing(api):

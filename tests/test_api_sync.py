@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import sqlalchemy as sa
 
 from modelsync.db import repo
+from modelsync.db.dialect import SyncLock
 from modelsync.db.tables import ai_model, audit_log, sync_run
 from modelsync.records import utc_now
 
@@ -84,14 +84,19 @@ def test_replicate_endpoint_syncs_replicate_only(api):
 
 
 def test_a_sync_while_another_holds_the_lease_is_409_with_its_id(api):
-    """Another replica's sync holds the lease row: this one is refused at once, and the refusal is audited."""
+    """Another process's sync holds the lock: this one is refused at once, and the refusal is audited."""
     now = utc_now()
+    lock = SyncLock(api.engine)
+    assert lock.try_acquire()
     with api.engine.begin() as conn:
         running = repo.insert_run(conn, "cli", "ops", ["openai"], now)
-        repo.take_lease(conn, running, "other-host:4242", now, now + timedelta(minutes=5))
+        repo.claim_lease(conn, running, "other-host:4242", now)
     before = model_rows(api.engine)
-    with api.client("super_admin") as root:
-        response = root.post("/api/admin/ai-models/sync", json={"provider": "all"})
+    try:
+        with api.client("super_admin") as root:
+            response = root.post("/api/admin/ai-models/sync", json={"provider": "all"})
+    finally:
+        lock.release()
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "sync_in_progress" and error["runningRunId"] == running

@@ -137,12 +137,12 @@ def test_models_list_show_set_history_and_cost(cli):
     assert gpt4o["id"] == gpt4o["name"] == "gpt-4o"
 
     result = cli("models", "set", "openai/gpt-4o", "--not-allowed", "--replacement", "gpt-4.1", "--actor", "erin")
-    assert result.code == 0 and "is_allowed True -> False" in result.out
+    assert result.code == 0 and "allowed True -> False" in result.out
     assert json.loads(cli("models", "show", "openai/gpt-4o", "--json").out)["isAllowed"] is False
     assert json.loads(cli("sync", "--json", "-p", "openai").out)["totals"]["updated"] == 0
 
     history = cli("history", "openai/gpt-4o")
-    assert "manual by erin" in history.out and "replacement_model: - -> gpt-4.1" in history.out
+    assert "manual by erin" in history.out and "replacement: - -> gpt-4.1" in history.out
 
     cost = json.loads(cli("cost", "gpt-4o", "--input-tokens", "1000", "--output-tokens", "1000", "--json").out)
     expected = (float(gpt4o["inputCostPer1M"]) + float(gpt4o["outputCostPer1M"])) / 1000

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from modelsync.records import SourceRecord, canonical_row, fingerprint, money, per_1k
+from modelsync.changes import SnapshotRow, field_changes
+from modelsync.records import SYNCED_FIELDS, SourceRecord, canonical_row, decode_canonical, fingerprint, money, per_1k
 from modelsync.settings import KindRule, PolicySettings, TagRules, load_settings
-from modelsync.sync.diff import SnapshotRow, classify, describe_update, describe_vanished, field_changes
+from modelsync.sync.diff import classify, describe_update, describe_vanished
 from modelsync.sync.gates import check_listing
 from modelsync.sync.merge import Layer, merge_model
 from modelsync.sync.policy import apply_policy, tier_for
@@ -240,9 +241,10 @@ def test_classify_sorts_created_changed_unchanged_and_vanished():
 def test_vanished_model_keeps_every_value_and_gains_deprecation():
     old = {**_values(), "status": "active", "replacement_model": "m2"}
     change = describe_vanished("openai", "m", SnapshotRow(7, "h", "active", None), old, NOW)
-    assert change.kind == "deprecated" and change.pk == 7
-    assert change.values["status"] == "deprecated" and change.values["deprecated_at"] == NOW
-    assert change.values["replacement_model"] == "m2" and change.values["input_price"] == Decimal("2.5")
+    assert change.kind == "deprecated" and change.pk == 7 and not change.seen
+    values = dict(zip(SYNCED_FIELDS, decode_canonical(change.canonical), strict=True))
+    assert values["status"] == "deprecated" and values["deprecated_at"] == NOW
+    assert values["replacement_model"] == "m2" and values["input_price"] == Decimal("2.5")
     assert set(change.changes) == {"status", "deprecated_at", "provenance"}
 
 

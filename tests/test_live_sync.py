@@ -21,8 +21,8 @@ from modelsync.cli import common
 from modelsync.cli.app import app
 from modelsync.db.tables import ai_model, metadata, model_change, provider_state
 from modelsync.services import catalog
+from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
-from modelsync.sync.engine import SyncOptions, run_sync
 
 # Small page sizes so the sync crosses pages: Gemini's second page, Anthropic's third, OpenRouter's fourth.
 CONFIG = """
@@ -201,7 +201,7 @@ def test_the_key_never_appears_in_output_logs_or_the_database(live, engine, db_u
 
 def assert_only_tags_moved(report) -> None:
     """Other models may only change tags (the `latest` tag moves to the newest active member of a family)."""
-    for change in report.outcomes[0].changes:
+    for change in report.outcomes[0].sample:
         if change.kind == "updated":
             assert set(change.changes) == {"tags"}, change.changes
 
@@ -318,4 +318,4 @@ def test_a_changed_listing_is_applied_and_an_unchanged_one_is_not_recomputed(liv
     assert not report.outcomes[0].inputs_unchanged and report.total("updated") == 1
     row = rows(engine, "openrouter")[f"openrouter/{model['id']}"]
     assert row["input_price"] == Decimal("2.5")
-    assert catalog.model_history(engine, "openrouter", model["id"])[-1]["changes"]["input_price"][1] == "2.5"
+    assert catalog.model_history(engine, "openrouter", model["id"])[-1]["changes"]["inputCostPer1M"][1] == "2.5"

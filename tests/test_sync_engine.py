@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,12 +11,13 @@ import sqlalchemy as sa
 from genai_prices import Usage, calc_price
 
 from modelsync.db import repo
+from modelsync.db.dialect import SyncLock
 from modelsync.db.tables import ai_model, audit_log, model_change, provider_state, sync_lease, sync_run
 from modelsync.errors import ConfigError, SyncBusyError, UsageError
 from modelsync.records import SourceRecord, money, utc_now
 from modelsync.services import catalog
+from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.sources.live import ListingResult
-from modelsync.sync.engine import SyncOptions, run_sync
 
 
 def table_dump(engine: sa.Engine) -> dict[str, list[tuple]]:
@@ -122,8 +122,8 @@ def test_override_price_change_updates_exactly_that_model_with_one_history_row(e
     history = catalog.model_history(engine, "openai", "gpt-4o")
     assert [entry["kind"] for entry in history] == ["created", "updated"]
     old_price = before["openai/gpt-4o"]["input_price"]
-    assert history[-1]["changes"]["input_price"] == [format(old_price, "f"), "1.75"]
-    assert set(history[-1]["changes"]) <= {"input_price", "tier", "tags", "provenance"}
+    assert history[-1]["changes"]["inputCostPer1M"] == [format(old_price, "f"), "1.75"]
+    assert set(history[-1]["changes"]) <= {"inputCostPer1M", "tier", "tags", "provenance"}
 
 
 def test_admin_decision_survives_the_next_sync(engine, settings):
@@ -138,7 +138,7 @@ def test_admin_decision_survives_the_next_sync(engine, settings):
     assert row["manual"] == {"is_allowed": False}
     history = catalog.model_history(engine, "openai", "gpt-4o")
     assert history[-1]["kind"] == "manual" and history[-1]["actor"] == "alice"
-    assert history[-1]["changes"]["is_allowed"] == [True, False]
+    assert history[-1]["changes"]["isAllowed"] == [True, False]
 
 
 def test_negotiated_price_and_replacement_survive_sync_and_clearing_hands_back(engine, settings):
@@ -228,11 +228,17 @@ def test_custom_model_from_overrides_is_created_and_deprecated_when_removed(engi
     assert row["display_name"] == "Acme private"  # nothing lost
 
 
-def test_dry_run_reports_changes_and_writes_nothing(engine, settings):
+def test_dry_run_reports_changes_and_writes_nothing_but_its_audit_entry(engine, settings):
     before = table_dump(engine)
-    report = sync(engine, settings, dry_run=True)
+    report = sync(engine, settings, dry_run=True, actor="erin")
     assert report.total("created") > 90 and report.run_id is None
-    assert table_dump(engine) == before
+    after = table_dump(engine)
+    audit = after.pop("audit_log")
+    assert after == {name: rows for name, rows in before.items() if name != "audit_log"}
+    with engine.connect() as conn:
+        entries = conn.execute(sa.select(audit_log)).mappings().all()
+    assert len(audit) == 1 and entries[0]["action"] == "sync.dry_run" and entries[0]["actor"] == "erin"
+    assert entries[0]["details"]["totals"]["created"] == report.total("created")
 
 
 def test_vanished_model_is_deprecated_then_reactivated_with_history(engine, settings):
@@ -318,29 +324,61 @@ def test_removing_the_key_does_not_deprecate_what_the_live_listing_found(engine,
     assert rows_by_id(engine, "openai")["openai/ft:x"]["status"] == "active"
 
 
-def test_a_second_sync_while_one_runs_is_refused_with_the_running_id(engine, settings):
+def hold_sync(engine, run_trigger: str = "api", actor: str = "carol") -> tuple[SyncLock, int]:
+    """Another sync in progress: its lock held and its run recorded, as the sync service does."""
+    lock = SyncLock(engine)
+    assert lock.try_acquire()
     now = utc_now()
     with engine.begin() as conn:
-        running = repo.insert_run(conn, "api", "carol", ["openai"], now)
-        assert repo.take_lease(conn, running, "other-host:1", now, now + timedelta(minutes=5))
-    before = rows_by_id(engine)
+        running = repo.insert_run(conn, run_trigger, actor, ["openai"], now)
+        repo.claim_lease(conn, running, "other-host:1", now)
+    return lock, running
 
-    with pytest.raises(SyncBusyError) as caught:
-        sync(engine, settings)
+
+def test_a_second_sync_while_one_runs_is_refused_with_the_running_id(engine, settings):
+    lock, running = hold_sync(engine)
+    before = rows_by_id(engine)
+    fetched = []
+    try:
+        with pytest.raises(SyncBusyError) as caught:
+            run_sync(engine, settings, SyncOptions(), fetch=lambda *args: fetched.append(args) or {})
+    finally:
+        lock.release()
 
     assert caught.value.running_run_id == running
+    assert fetched == []  # refused before a single provider request
     assert rows_by_id(engine) == before
+    with engine.connect() as conn:
+        refused = conn.execute(sa.select(sync_run).where(sync_run.c.status == "rejected")).mappings().one()
+        audit = conn.execute(sa.select(audit_log)).mappings().one()
+    assert refused["summary"]["runningRunId"] == running
+    assert (audit["action"], audit["outcome"], audit["details"]["runningRunId"]) == ("sync", "rejected", running)
 
 
-def test_an_expired_lease_does_not_block_a_new_sync(engine, settings):
-    past = utc_now() - timedelta(hours=2)
-    with engine.begin() as conn:
-        crashed = repo.insert_run(conn, "cli", None, ["openai"], past)
-        repo.take_lease(conn, crashed, "dead-host:1", past, past + timedelta(minutes=15))
+def test_a_run_left_by_a_dead_process_does_not_block_and_is_marked_abandoned(engine, settings):
+    lock, crashed = hold_sync(engine, "cli", "dave")
+    lock.release()  # what the kernel (SQLite) or the server (PostgreSQL) does when the holder dies
+
     report = sync(engine, settings, providers=["anthropic"])
+
     assert report.exit_code == 0
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(sync_lease)).scalar_one() == 0
+        lease = conn.execute(sa.select(sync_lease)).mappings().all()
+        run = conn.execute(sa.select(sync_run).where(sync_run.c.id == crashed)).mappings().one()
+    assert lease == []
+    assert run["status"] == "abandoned" and run["finished_at"] is not None
+    assert "stopped before it finished" in run["summary"]["reason"]
+
+
+def test_looking_at_runs_marks_a_dead_run_abandoned_but_not_a_live_one(engine, settings):
+    from modelsync.services import runs
+
+    lock, live_run = hold_sync(engine)
+    try:
+        assert runs.show_run(engine, live_run)["status"] == "running"
+    finally:
+        lock.release()
+    assert runs.show_run(engine, live_run)["status"] == "abandoned"
 
 
 def test_every_sync_is_recorded_as_a_run_and_audited(engine, settings):
@@ -349,7 +387,13 @@ def test_every_sync_is_recorded_as_a_run_and_audited(engine, settings):
         run = conn.execute(sa.select(sync_run).where(sync_run.c.id == report.run_id)).mappings().one()
         audit = conn.execute(sa.select(audit_log)).mappings().all()
     assert run["status"] == "ok" and run["finished_at"] is not None
-    assert run["summary"]["totals"]["created"] == report.total("created")
+    # Stored in a shape of its own, rendered back as the summary the CLI printed.
+    assert run["summary"]["format"] == 2 and "totals" not in run["summary"]
+    stored = sum(entry["counts"]["created"] for entry in run["summary"]["providers"])
+    assert stored == report.total("created")
+    from modelsync.services import runs
+
+    assert runs.show_run(engine, report.run_id)["summary"] == report.to_dict()
     assert len(audit) == 1 and audit[0]["action"] == "sync" and audit[0]["actor"] == "dave"
     assert audit[0]["details"]["runId"] == report.run_id
 
@@ -445,16 +489,12 @@ def test_changed_overrides_or_policy_invalidate_the_reuse(engine, settings, clea
 def test_catalog_list_price_ignores_time_of_day_discounts(engine, settings):
     """DeepSeek's off-peak discount must not become the stored price when a sync runs at night."""
     from datetime import UTC, datetime
-    from unittest import mock
-
-    from modelsync.sync import engine as engine_module
 
     stored = []
     # 03:00 UTC is peak, 20:00 UTC off-peak for deepseek-chat in genai-prices; different days, so the second
     # sync recomputes instead of reusing the first one's result.
     for day, hour in ((28, 3), (29, 20)):
         at = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
-        with mock.patch.object(engine_module, "utc_now", return_value=at):
-            sync(engine, settings, providers=["deepseek"])
+        run_sync(engine, settings, SyncOptions(providers=["deepseek"]), clock=lambda at=at: at)
         stored.append(rows_by_id(engine)["deepseek/deepseek-chat"]["input_price"])
     assert stored[0] == stored[1]

@@ -21,33 +21,18 @@ from typing import Any, Final
 
 import orjson
 
-KINDS: Final = ("chat", "embedding", "image", "audio", "video", "moderation", "rerank", "other")
-STATUSES: Final = ("active", "deprecated")
-TIERS: Final = ("free", "affordable", "premium")
+from modelsync import fieldspec
+from modelsync.fieldspec import FieldType
 
-
-PRICE_FIELDS: Final = ("input_price", "output_price", "cache_read_price", "cache_write_price")
-
-# What a model is, as sources describe it: limits, prices, capabilities, modalities, dates.
-_DESCRIPTION: Final = (
-    "context_window", "max_output_tokens", *PRICE_FIELDS,
-    "capabilities", "modalities_in", "modalities_out", "release_date", "knowledge_cutoff",
-)  # fmt: skip
-
+# Field lists, all derived from the field catalogue (fieldspec.py).
+PRICE_FIELDS: Final = fieldspec.PRICES
 # Fields a source may supply. `deprecated` is the provider's own announcement (bool); `status` is decided by the
 # sync core from it and from disappearance.
-SOURCE_FIELDS: Final = (
-    "display_name", "kind", "deprecated", "deprecated_at", "replacement_model", "shutdown_date", *_DESCRIPTION
-)  # fmt: skip
-
+SOURCE_FIELDS: Final = fieldspec.SOURCE_NAMES
 # Fields an admin decision may pin; a sync never overwrites them.
-MANUAL_FIELDS: Final = ("is_allowed", "recommended", "replacement_model", "display_name", *PRICE_FIELDS)
-
+MANUAL_FIELDS: Final = fieldspec.DECISION_NAMES
 # Every column a sync writes and compares, in a fixed order (the fingerprint depends on it).
-SYNCED_FIELDS: Final = (
-    "display_name", "kind", "status", "deprecated_at", "replacement_model", "shutdown_date", *_DESCRIPTION,
-    "recommended", "tier", "is_allowed", "tags", "provenance",
-)  # fmt: skip
+SYNCED_FIELDS: Final = fieldspec.STORED
 
 
 # Listings repeat the same few price strings thousands of times; parsing each once keeps normalize cheap.
@@ -171,15 +156,20 @@ def utc_text(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-_JSON_FIELDS = frozenset({"capabilities", "modalities_in", "modalities_out", "tags", "provenance"})
 # How each synced field is written in canonical form; fields not listed are str/int/bool and stay as they are.
-_CANONICAL = {
-    **dict.fromkeys(_JSON_FIELDS, json_text),
-    **dict.fromkeys(PRICE_FIELDS, money_text),
-    "deprecated_at": utc_text,
-    "shutdown_date": date.isoformat,
+_CANONICAL_BY_TYPE: Final = {
+    FieldType.NAMES: json_text,
+    FieldType.FLAGS: json_text,
+    FieldType.SOURCES: json_text,
+    FieldType.MONEY: money_text,
+    FieldType.TIMESTAMP: utc_text,
+    FieldType.DATE: date.isoformat,
 }
-_CONVERSIONS = tuple((index, _CANONICAL[name]) for index, name in enumerate(SYNCED_FIELDS) if name in _CANONICAL)
+_CONVERSIONS = tuple(
+    (index, _CANONICAL_BY_TYPE[field.type])
+    for index, field in enumerate(fieldspec.FIELDS)
+    if field.type in _CANONICAL_BY_TYPE
+)
 
 
 def canonical_row(values: dict[str, Any]) -> tuple[Any, ...]:
@@ -193,6 +183,29 @@ def canonical_row(values: dict[str, Any]) -> tuple[Any, ...]:
         if value is not None:
             row[index] = convert(value)
     return tuple(row)
+
+
+def _decode_timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+_DECODE_BY_TYPE: Final = {
+    FieldType.MONEY: money,
+    FieldType.DATE: date.fromisoformat,
+    FieldType.TIMESTAMP: _decode_timestamp,
+    FieldType.NAMES: orjson.loads,
+    FieldType.FLAGS: orjson.loads,
+    FieldType.SOURCES: orjson.loads,
+}
+_DECODERS = tuple(_DECODE_BY_TYPE.get(field.type) for field in fieldspec.FIELDS)
+
+
+def decode_canonical(canonical: tuple[Any, ...] | list[Any]) -> list[Any]:
+    """Typed values from a canonical row, in SYNCED_FIELDS order (the inverse of canonical_row)."""
+    return [
+        value if value is None or decode is None else decode(value)
+        for decode, value in zip(_DECODERS, canonical, strict=True)
+    ]
 
 
 def fingerprint_row(canonical: tuple[Any, ...]) -> str:

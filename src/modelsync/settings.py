@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -26,13 +27,22 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from modelsync.errors import ConfigError
+from modelsync.fieldspec import KINDS
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 DEFAULT_CONFIG_FILE = "modelsync.toml"
 DEFAULT_OVERRIDES_FILE = "modelsync.overrides.toml"
 DEFAULT_DATABASE_URL = "sqlite:///modelsync.db"
 
-Kind = Literal["chat", "embedding", "image", "audio", "video", "moderation", "rerank", "other"]
+
+
+def _known_kind(value: str) -> str:
+    if value not in KINDS:
+        raise ValueError(f"unknown kind {value!r}; use one of {', '.join(KINDS)}")
+    return value
+
+
+Kind = Annotated[str, AfterValidator(_known_kind)]
 Adapter = Literal["openai", "anthropic", "gemini", "replicate", "openrouter", "openai_compat", "ollama"]
 
 
@@ -177,6 +187,10 @@ class Settings(BaseSettings):
     replicate_collections: Annotated[tuple[str, ...], NoDecode] = ()
     replicate_full_listing: bool = False
     public_read: bool = False
+    # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from
+    # the variables its registry row names. Tests and embedders pass them directly instead of touching os.environ.
+    keys: dict[str, SecretStr] = {}
+    base_urls: dict[str, str] = {}
 
     @field_validator("providers", "replicate_collections", mode="before")
     @classmethod
@@ -198,19 +212,28 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _TomlLayers(settings_cls))
 
     def api_key(self, provider: str) -> SecretStr | None:
-        """Return the provider's key from the first of its key variables that is set, or None."""
-        spec = self.registry[provider]
+        """Return the provider's key (from the first of its key variables that was set), or None."""
+        return self.keys.get(provider)
+
+    def base_url(self, provider: str) -> str:
+        """Return the provider's base URL: its *_BASE_URL variable if it was set, else the registry default."""
+        return (self.base_urls.get(provider) or self.registry[provider].base_url).rstrip("/")
+
+
+def _environment_snapshot(registry: dict[str, ProviderSpec]) -> dict[str, Any]:
+    """Each provider's key and base URL override as the environment holds them now."""
+    keys: dict[str, SecretStr] = {}
+    base_urls: dict[str, str] = {}
+    for name, spec in registry.items():
         for var in spec.key_env:
             value = os.environ.get(var, "").strip()
             if value:
-                return SecretStr(value)
-        return None
-
-    def base_url(self, provider: str) -> str:
-        """Return the provider's base URL: its *_BASE_URL variable if set, else the registry default."""
-        spec = self.registry[provider]
+                keys[name] = SecretStr(value)
+                break
         override = os.environ.get(spec.base_url_env, "").strip() if spec.base_url_env else ""
-        return (override or spec.base_url).rstrip("/")
+        if override:
+            base_urls[name] = override
+    return {"keys": keys, "base_urls": base_urls}
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -224,6 +247,9 @@ def load_settings(**overrides: Any) -> Settings:
         )
     try:
         settings = Settings(**overrides)
+        if "keys" not in overrides or "base_urls" not in overrides:
+            snapshot = _environment_snapshot(settings.registry)
+            settings = settings.model_copy(update={k: v for k, v in snapshot.items() if k not in overrides})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}. Check modelsync.toml and MODELSYNC_* variables.") from exc

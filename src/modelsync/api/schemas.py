@@ -1,9 +1,10 @@
 """Request bodies and documented response shapes of the HTTP API (camelCase, as in the original schema).
 
-Rules: request bodies forbid unknown fields and bound every string and number, so that nothing a client sends can
-grow without limit; prices are exact decimals (a JSON number or a decimal string), never negative. Response models
-document what the services return (the shapes come from services/views.py and friends); the API returns those
-dicts as they are, and a test checks that the two agree.
+Rules: the model and decision shapes are built from the field catalogue (fieldspec.py); request bodies forbid
+unknown fields and bound every string and number, so that nothing a client sends can grow without limit; prices
+are exact decimals (a JSON number or a decimal string), never negative. Response models document what the
+services return (the shapes come from services/views.py and friends); the API returns those dicts as they are,
+and a test checks that the two agree.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from modelsync.fieldspec import DECISION, DERIVED, FIELDS, IDENTITY, FieldType, RecordField, fields_set_by, python_type
 
 MAX_TOKENS: Final = 10**12
 Price = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=28, decimal_places=12, allow_inf_nan=False)]
@@ -28,42 +31,45 @@ class SyncRequest(_Body):
 
     provider: ProviderName = Field(description="A provider name (openai, anthropic, google, replicate, ...) or all.")
     dryRun: bool = Field(default=False, description="Plan and report the changes without writing anything.")
+    recompute: bool = Field(
+        default=False, description="Recompute every model even when a provider's inputs did not change."
+    )
 
 
 class ReplicateSyncRequest(_Body):
     """Start a sync of Replicate."""
 
     dryRun: bool = Field(default=False, description="Plan and report the changes without writing anything.")
+    recompute: bool = Field(
+        default=False, description="Recompute every model even when a provider's inputs did not change."
+    )
 
 
-# API field -> internal decision name; null in a PATCH hands the field back to the sync.
-PATCH_FIELDS: Final = {
-    "isAllowed": "is_allowed",
-    "recommended": "recommended",
-    "replacementModel": "replacement_model",
-    "displayName": "display_name",
-    "inputCostPer1M": "input_price",
-    "outputCostPer1M": "output_price",
-    "cacheReadCostPer1M": "cache_read_price",
-    "cacheWriteCostPer1M": "cache_write_price",
-}
+def _decision_type(field: RecordField) -> Any:
+    if field.type is FieldType.MONEY:
+        return Price | None
+    if field.type is FieldType.TEXT:
+        return Annotated[str, Field(min_length=1, max_length=field.max_length)] | None
+    return python_type(field) | None
 
 
-class ModelPatch(_Body):
-    """Admin decisions on a model; a field set to null is cleared (the sources decide it again)."""
+# API field -> internal decision name, for every field an admin may decide (fieldspec: DECISION).
+PATCH_FIELDS: Final = {field.json: field.name for field in fields_set_by(DECISION)}
 
-    isAllowed: bool | None = None
-    recommended: bool | None = None
-    replacementModel: ModelRef | None = None
-    displayName: Annotated[str, Field(min_length=1, max_length=512)] | None = None
-    inputCostPer1M: Price | None = None
-    outputCostPer1M: Price | None = None
-    cacheReadCostPer1M: Price | None = None
-    cacheWriteCostPer1M: Price | None = None
+ModelPatch = create_model(
+    "ModelPatch",
+    __base__=_Body,
+    __doc__="Admin decisions on a model; a field set to null is cleared (the sources decide it again).",
+    **{
+        field.json: (_decision_type(field), Field(default=None, description=field.description))
+        for field in fields_set_by(DECISION)
+    },  # type: ignore[call-overload]
+)
 
-    def decisions(self) -> dict[str, Any]:
-        """The fields the client sent, under their internal names."""
-        return {PATCH_FIELDS[name]: getattr(self, name) for name in self.model_fields_set}
+
+def decisions_of(patch: BaseModel) -> dict[str, Any]:
+    """The fields a PATCH body sent, under their internal names."""
+    return {PATCH_FIELDS[name]: getattr(patch, name) for name in patch.model_fields_set}
 
 
 class CostRequest(_Body):
@@ -97,44 +103,37 @@ class ErrorOut(_Out):
     error: ErrorDetail
 
 
-class ModelOut(_Out):
-    """One model in the original schema's camelCase names (money as exact decimal text, USD)."""
+def _view_type(field: RecordField) -> Any:
+    if field.type in (FieldType.MONEY, FieldType.DATE, FieldType.TIMESTAMP):
+        return str | None
+    if field.type in (FieldType.NAMES, FieldType.FLAGS):
+        return list[str]
+    if field.type is FieldType.SOURCES:
+        return dict[str, str]
+    kind = python_type(field)
+    return kind | None if field.nullable else kind
 
-    id: str
-    provider: str
-    name: str
-    displayName: str | None
-    kind: str
-    status: str
-    capabilities: list[str]
-    contextWindow: int | None
-    maxOutputTokens: int | None
-    costPer1kInputTokens: str | None
-    costPer1kOutputTokens: str | None
-    inputCostPer1M: str | None
-    outputCostPer1M: str | None
-    cacheReadCostPer1M: str | None
-    cacheWriteCostPer1M: str | None
-    supportsStreaming: bool | None
-    supportsJSON: bool | None
-    supportsVision: bool | None
-    supportsTools: bool | None
-    supportsReasoning: bool | None
-    recommended: bool
-    tier: str | None
-    isAllowed: bool
-    tags: list[str]
-    replacementModel: str | None
-    deprecatedAt: str | None
-    shutdownDate: str | None
-    inputModalities: list[str]
-    outputModalities: list[str]
-    releaseDate: str | None
-    knowledgeCutoff: str | None
-    provenance: dict[str, str]
-    lastVerified: str | None
-    createdAt: str
-    updatedAt: str
+
+def _view_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for identity in IDENTITY:
+        kind = str | None if identity.nullable else str
+        fields[identity.json] = (kind, Field(description=identity.description))
+    for record_field in FIELDS:
+        fields[record_field.json] = (_view_type(record_field), Field(description=record_field.description))
+    for derived in DERIVED:
+        kind = bool | None if derived.flag else str | None
+        fields[derived.json] = (kind, Field(description=derived.description))
+    return fields
+
+
+# One model in the API's names (money as exact decimal text, USD), built from the field catalogue.
+ModelOut = create_model(
+    "ModelOut",
+    __base__=_Out,
+    __doc__="One model in the original schema's camelCase names (money as exact decimal text, USD).",
+    **_view_fields(),
+)
 
 
 class ModelPage(_Out):
@@ -206,8 +205,10 @@ class SyncOutcomeOut(BaseModel):
     processed: int
     notes: list[str]
     changes: list[dict[str, Any]] | None = Field(
-        default=None, description="Dry runs only: each planned change (model, kind, fields with old and new values)."
+        default=None,
+        description="Dry runs only: the first 500 planned changes (model, kind, fields with old and new values).",
     )
+    changesOmitted: int | None = Field(default=None, description="Dry runs only: planned changes not listed.")
 
 
 class SyncSummaryOut(BaseModel):

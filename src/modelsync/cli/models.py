@@ -65,28 +65,16 @@ def show(
     if as_json:
         print_json(model)
         return
+    from modelsync.fieldspec import BY_JSON
+
     provenance = model["provenance"]
     table = Table("field", "value", "source", show_header=True)
-    sources = {
-        "displayName": "display_name",
-        "contextWindow": "context_window",
-        "maxOutputTokens": "max_output_tokens",
-        "inputCostPer1M": "input_price",
-        "outputCostPer1M": "output_price",
-        "cacheReadCostPer1M": "cache_read_price",
-        "cacheWriteCostPer1M": "cache_write_price",
-        "kind": "kind",
-        "status": "status",
-        "replacementModel": "replacement_model",
-        "isAllowed": "is_allowed",
-        "recommended": "recommended",
-        "releaseDate": "release_date",
-        "knowledgeCutoff": "knowledge_cutoff",
-    }
     for key, value in model.items():
         if key == "provenance":
             continue
-        table.add_row(key, escape(_show(value)), provenance.get(sources.get(key, ""), ""))
+        field = BY_JSON.get(key)
+        name = field.label if field is not None else key
+        table.add_row(name, escape(_show(value)), provenance.get(key, ""))
     out.print(table)
 
 
@@ -143,9 +131,11 @@ def set_decision(
     if not changes:
         out.print(f"{escape(ref)}: already so, nothing changed")
         return
+    from modelsync.fieldspec import label as field_label
+
     for name, (old, new) in changes.items():
         if name != "provenance":
-            out.print(f"{escape(ref)}: {name} {escape(_show(old))} -> {escape(_show(new))}")
+            out.print(f"{escape(ref)}: {field_label(name)} {escape(_show(old))} -> {escape(_show(new))}")
 
 
 def history(
@@ -153,6 +143,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show every recorded change of one model, oldest first."""
+    from modelsync.fieldspec import label as field_label
     from modelsync.services import catalog
 
     provider, model_id = catalog.parse_ref(ref)
@@ -166,7 +157,7 @@ def history(
         out.print(f"[bold]{entry['at']}[/bold] {entry['kind']}{escape(who)}{run}")
         for name, (old, new) in entry["changes"].items():
             if name != "provenance":
-                out.print(f"    {name}: {escape(_show(old))} -> {escape(_show(new))}")
+                out.print(f"    {field_label(name)}: {escape(_show(old))} -> {escape(_show(new))}")
 
 
 def cost(

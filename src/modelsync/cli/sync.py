@@ -25,6 +25,9 @@ def _counts(outcome: ProviderOutcome) -> str:
 
 
 def _print_summary(report: SyncReport) -> None:
+    from modelsync.fieldspec import label as field_label
+    from modelsync.sync.report import SAMPLE_SIZE
+
     run = "dry run, nothing written" if report.dry_run else f"run {report.run_id}"
     out.print(f"[bold]modelsync sync[/bold] ({run}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC)")
     for outcome in report.outcomes:
@@ -38,11 +41,14 @@ def _print_summary(report: SyncReport) -> None:
         for note in outcome.notes:
             out.print(f"    [dim]note: {escape(note)}[/dim]")
         if report.dry_run:
-            for change in outcome.changes[:_CHANGE_LINES]:
-                fields = ", ".join(name for name in change.changes if name != "provenance")
+            for change in outcome.sample[:_CHANGE_LINES]:
+                fields = ", ".join(field_label(name) for name in change.fields() if name != "provenance")
                 out.print(f"    {change.kind:<11} {escape(change.model_id)}  [dim]{escape(fields)}[/dim]")
-            if len(outcome.changes) > _CHANGE_LINES:
-                out.print(f"    ... and {len(outcome.changes) - _CHANGE_LINES} more (use --json to see all)")
+            if outcome.changed > _CHANGE_LINES:
+                shown = min(outcome.changed, SAMPLE_SIZE)
+                out.print(
+                    f"    ... and {outcome.changed - _CHANGE_LINES} more (--json lists {shown} of {outcome.changed})"
+                )
     out.print(
         f"[bold]Total:[/bold] {report.total('created')} created, {report.total('updated')} updated, "
         f"{report.total('deprecated')} deprecated, {report.total('reactivated')} reactivated, "
@@ -60,9 +66,13 @@ def sync(
     force: Annotated[
         bool, typer.Option("--force", help="Apply a listing that shrank by more than half (the shrink gate only).")
     ] = False,
+    recompute: Annotated[
+        bool,
+        typer.Option("--recompute", help="Recompute every model, even for providers whose inputs did not change."),
+    ] = False,
 ) -> None:
     """Sync the model catalog from the providers and catalogs into the database."""
-    from modelsync.sync.engine import SyncOptions, run_sync
+    from modelsync.services.sync import SyncOptions, run_sync
 
     config = settings()
     engine = database()
@@ -72,7 +82,8 @@ def sync(
             label = config.registry[name].label if name else "modelsync"
             status.update(f"{label}: {message}")
 
-        report = run_sync(engine, config, SyncOptions(providers=provider or (), dry_run=dry_run, force=force), progress)
+        options = SyncOptions(providers=provider or (), dry_run=dry_run, force=force, recompute=recompute)
+        report = run_sync(engine, config, options, progress)
     if as_json:
         print_json(report.to_dict(with_changes=dry_run))
     else:

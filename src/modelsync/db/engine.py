@@ -8,26 +8,30 @@ the database without its password.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 
+from modelsync.db.dialect import begin_sqlite, configure_sqlite, migration_lock
 from modelsync.errors import ConfigError, DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# The newest migration. Kept here so that the common case (schema already current) needs one tiny query and no
-# Alembic import at start-up; a test checks it against Alembic's own idea of the head.
-SCHEMA_HEAD = "0001"
-# Arbitrary constants that name modelsync's locks among PostgreSQL advisory locks.
-_MIGRATION_LOCK_KEY = 0x6D6F64656C73
-_CATALOG_WRITE_LOCK_KEY = 0x6D6F64656C74
+
+
+def _newest_revision() -> str:
+    # Revisions are numbered files (0001_initial_schema.py, 0002_...), each revising the one before, so the newest
+    # is the highest number. Read from the file names so that the common case (schema already current) needs one
+    # tiny query and no Alembic import at start-up; a test checks it against Alembic's own idea of the head.
+    numbers = [path.name.split("_", 1)[0] for path in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
+    return max(numbers)
+
+
+SCHEMA_HEAD = _newest_revision()
 
 
 def normalize_url(url: str) -> str:
@@ -58,31 +62,13 @@ def safe_url(url: str) -> str:
         return "<invalid url>"
 
 
-def _sqlite_connect(dbapi_connection: object, _record: object) -> None:
-    # The driver's own implicit BEGIN starts transactions only at the first write, so reads before it would see
-    # another state; modelsync issues BEGIN itself (see _sqlite_begin), as SQLAlchemy's documentation advises.
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    # WAL lets the API read while a sync writes; foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    # A write transaction takes SQLite's write lock up front, so what it read cannot change before it writes.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("catalog_write") else "BEGIN")
-
-
 def create_db_engine(url: str) -> Engine:
     """Create an engine for the URL, with SQLite tuned for a single local writer."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url)
-        sa.event.listen(engine, "connect", _sqlite_connect)
-        sa.event.listen(engine, "begin", _sqlite_begin)
+        sa.event.listen(engine, "connect", configure_sqlite)
+        sa.event.listen(engine, "begin", begin_sqlite)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -112,8 +98,7 @@ def upgrade_schema(engine: Engine) -> bool:
         from alembic import command
 
         with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            migration_lock(connection)
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -123,15 +108,6 @@ def upgrade_schema(engine: Engine) -> bool:
             f"cannot reach the database at {safe_url(str(engine.url))}: {exc.orig}. "
             "Check DATABASE_URL and that the server is running."
         ) from exc
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """Open a transaction that holds the catalog write lock: syncs and admin decisions never interleave."""
-    with engine.connect().execution_options(catalog_write=True) as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CATALOG_WRITE_LOCK_KEY})
-        yield conn
 
 
 def open_database(url: str) -> Engine:

@@ -6,7 +6,11 @@ Rules:
 - The bulk path skips SQLAlchemy's per-value processors for speed: it writes each record's canonical row
   (records.canonical_row), which is exactly how `types.py` stores values on SQLite (money and dates as text,
   naive-UTC timestamps, JSON text) and text PostgreSQL's COPY parses into the typed columns.
-- A sync never writes the `manual` column: admin decisions are only written by `set_manual`.
+- `write_models` is the only function that writes a model's data, and it appends one history row for every
+  change it writes, in the same transaction: history is what the caches watch (services/versions.py), so a
+  model write that skipped it would go unseen. A sync's changes never touch the `manual` column; an admin
+  decision's change carries the new decisions and is written row by row.
+- `last_verified` moves only for models the listing showed (`Change.seen`).
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from modelsync.changes import Change, SnapshotRow, history_json
+from modelsync.db.dialect import placeholder
 from modelsync.db.tables import ai_model, audit_log, model_change, provider_state, sync_lease, sync_run
 from modelsync.db.types import UTCDateTime
-from modelsync.records import SYNCED_FIELDS, json_text, utc_text
-from modelsync.sync.diff import Change, SnapshotRow
+from modelsync.records import SYNCED_FIELDS, decode_canonical, json_text, utc_text
 
 # Columns the bulk path writes for each changed model, after (provider, model_id).
 _WRITE_COLUMNS = (*SYNCED_FIELDS, "extra", "content_hash", "last_verified", "updated_at")
-_DEPRECATED_AT = SYNCED_FIELDS.index("deprecated_at")
+_TIMESTAMPS = tuple(index for index, name in enumerate(SYNCED_FIELDS) if name in ("deprecated_at",))
 _CHUNK = 5000
 
 
@@ -46,10 +51,9 @@ def load_snapshot(conn: Connection, provider: str) -> tuple[dict[str, SnapshotRo
     """Return the provider's stored models for classification, and the admin decisions by model id."""
     # Raw driver rows: this reads every stored model on every sync, and the two columns that need decoding are
     # almost always NULL, so SQLAlchemy's per-value result processing would be most of the cost.
-    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
     cursor = conn.exec_driver_sql(
         "SELECT model_id, id, content_hash, status, deprecated_at, manual FROM ai_model "
-        f"WHERE provider = {placeholder}",
+        f"WHERE provider = {placeholder(conn)}",
         (provider,),
     )
     read_time = UTCDateTime().process_result_value
@@ -76,10 +80,12 @@ def load_rows(conn: Connection, pks: Sequence[int], lock: bool = False) -> dict[
     return rows
 
 
-def model_pks(conn: Connection, provider: str) -> dict[str, int]:
-    """Return model id -> primary key for one provider."""
+def model_pks(conn: Connection, provider: str, model_ids: Sequence[str] | None = None) -> dict[str, int]:
+    """Return model id -> primary key for one provider (all its models, or the ids given)."""
     query = sa.select(ai_model.c.model_id, ai_model.c.id).where(ai_model.c.provider == provider)
-    return {model_id: pk for model_id, pk in conn.execute(query)}
+    if model_ids is None or len(model_ids) > _CHUNK:
+        return {model_id: pk for model_id, pk in conn.execute(query)}
+    return {model_id: pk for model_id, pk in conn.execute(query.where(ai_model.c.model_id.in_(model_ids)))}
 
 
 def load_provider_states(conn: Connection) -> dict[str, dict[str, Any]]:
@@ -87,29 +93,38 @@ def load_provider_states(conn: Connection) -> dict[str, dict[str, Any]]:
     return {row["provider"]: dict(row) for row in conn.execute(sa.select(provider_state)).mappings()}
 
 
-# --- the bulk write path -----------------------------------------------------------------------------------------
+# --- the one write path of model data ----------------------------------------------------------------------------
 
 
-def write_models(conn: Connection, changes: Sequence[Change], now: datetime) -> dict[tuple[str, str], int]:
-    """Insert created and update changed models in bulk; return (provider, model_id) -> pk for every change."""
-    created = [change for change in changes if change.pk is None]
-    updated = [change for change in changes if change.pk is not None]
+def write_models(
+    conn: Connection, changes: Sequence[Change], *, run_id: int | None, actor: str | None, now: datetime
+) -> dict[tuple[str, str], int]:
+    """Write changed models (created, updated, decided) and one history row each; return their primary keys."""
+    if not changes:
+        return {}
+    manual = [change for change in changes if change.kind == "manual"]
+    synced = [change for change in changes if change.kind != "manual"]
+    created = [change for change in synced if change.pk is None]
+    updated = [change for change in synced if change.pk is not None]
     if conn.dialect.name == "postgresql":
         _write_models_postgres(conn, created, updated, now)
     else:
         _write_models_sqlite(conn, created, updated, now)
-    pks = {(change.provider, change.model_id): change.pk for change in updated if change.pk is not None}
+    for change in manual:
+        _write_decision(conn, change, now)
+    pks = {(change.provider, change.model_id): change.pk for change in (*updated, *manual) if change.pk is not None}
     for provider in {change.provider for change in created}:
-        stored = model_pks(conn, provider)
+        stored = model_pks(conn, provider, [change.model_id for change in created if change.provider == provider])
         for change in created:
             if change.provider == provider:
                 pks[(provider, change.model_id)] = stored[change.model_id]
+    _write_history(conn, changes, pks, run_id, actor, now)
     return pks
 
 
 def _row_values(change: Change, now: Any) -> tuple[Any, ...]:
     # The canonical row is already in the form SQLite stores (see records.canonical_row).
-    return (*change.canonical, _dumps(change.extra), change.fingerprint, now, now)
+    return (*change.canonical, _dumps(change.extra), change.fingerprint, now if change.seen else None, now)
 
 
 def _write_models_sqlite(conn: Connection, created: Sequence[Change], updated: Sequence[Change], now: datetime) -> None:
@@ -119,7 +134,9 @@ def _write_models_sqlite(conn: Connection, created: Sequence[Change], updated: S
         sql = f"INSERT INTO ai_model ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         conn.exec_driver_sql(sql, [(c.provider, c.model_id, *_row_values(c, stamp), stamp) for c in created])
     if updated:
-        assignments = ", ".join(f"{name} = ?" for name in _WRITE_COLUMNS)
+        assignments = ", ".join(
+            f"{name} = COALESCE(?, {name})" if name == "last_verified" else f"{name} = ?" for name in _WRITE_COLUMNS
+        )
         conn.exec_driver_sql(
             f"UPDATE ai_model SET {assignments} WHERE id = ?", [(*_row_values(c, stamp), c.pk) for c in updated]
         )
@@ -134,16 +151,19 @@ def _copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
 
 def _postgres_row(change: Change, now: datetime) -> list[Any]:
     row = [change.pk, change.provider, change.model_id, *_row_values(change, now)]
-    deprecated_at = row[3 + _DEPRECATED_AT]
-    if deprecated_at is not None:
-        # Canonical timestamps are naive UTC text; PostgreSQL would read that in the session's time zone.
-        row[3 + _DEPRECATED_AT] = deprecated_at + "+00:00"
+    for index in _TIMESTAMPS:
+        value = row[3 + index]
+        if value is not None:
+            # Canonical timestamps are naive UTC text; PostgreSQL would read that in the session's time zone.
+            row[3 + index] = value + "+00:00"
     return row
 
 
 def _write_models_postgres(
     conn: Connection, created: Sequence[Change], updated: Sequence[Change], now: datetime
 ) -> None:
+    if not created and not updated:
+        return
     columns = ("id", "provider", "model_id", *_WRITE_COLUMNS)
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS _ms_stage AS SELECT {', '.join(columns)} FROM ai_model WITH NO DATA"
@@ -157,11 +177,24 @@ def _write_models_postgres(
             f"SELECT {insert_columns}, updated_at FROM _ms_stage WHERE id IS NULL"
         )
     if updated:
-        assignments = ", ".join(f"{name} = s.{name}" for name in _WRITE_COLUMNS)
+        assignments = ", ".join(
+            f"{name} = COALESCE(s.{name}, m.{name})" if name == "last_verified" else f"{name} = s.{name}"
+            for name in _WRITE_COLUMNS
+        )
         conn.exec_driver_sql(f"UPDATE ai_model AS m SET {assignments} FROM _ms_stage AS s WHERE m.id = s.id")
 
 
-def write_history(
+def _write_decision(conn: Connection, change: Change, now: datetime) -> None:
+    # One row at a time (decisions are made one model at a time), through SQLAlchemy's typed columns.
+    values = dict(zip(SYNCED_FIELDS, decode_canonical(change.canonical), strict=True))
+    conn.execute(
+        sa.update(ai_model)
+        .where(ai_model.c.id == change.pk)
+        .values(**values, manual=change.manual or None, content_hash=change.fingerprint, updated_at=now)
+    )
+
+
+def _write_history(
     conn: Connection,
     changes: Sequence[Change],
     pks: Mapping[tuple[str, str], int],
@@ -169,13 +202,10 @@ def write_history(
     actor: str | None,
     now: datetime,
 ) -> None:
-    """Append one history row per change, holding the old and new value of each changed field."""
-    if not changes:
-        return
     columns = ("run_id", "model_pk", "provider", "model_id", "kind", "changes", "actor", "created_at")
     stamp: Any = now if conn.dialect.name == "postgresql" else utc_text(now)
     rows = [
-        (run_id, pks[(c.provider, c.model_id)], c.provider, c.model_id, c.kind, _dumps(c.changes), actor, stamp)
+        (run_id, pks[(c.provider, c.model_id)], c.provider, c.model_id, c.kind, history_json(c), actor, stamp)
         for c in changes
     ]
     if conn.dialect.name == "postgresql":
@@ -243,37 +273,42 @@ def finish_run(conn: Connection, run_id: int, status: str, summary: dict[str, An
     )
 
 
-def take_lease(conn: Connection, run_id: int, holder: str, now: datetime, expires_at: datetime) -> bool:
-    """Take the sync lease for a run unless a live one exists; return whether it was taken."""
-    conn.execute(sa.delete(sync_lease).where(sync_lease.c.name == "sync", sync_lease.c.expires_at < now))
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = (
-        insert(sync_lease)
-        .values(name="sync", run_id=run_id, holder=holder, acquired_at=now, expires_at=expires_at)
-        .on_conflict_do_nothing(index_elements=["name"])
-        .returning(sync_lease.c.run_id)
+def claim_lease(conn: Connection, run_id: int, holder: str, now: datetime) -> int | None:
+    """Record `run_id` as the running sync (the caller holds the SyncLock); return the run a dead holder left."""
+    # The lease row only says *which* run holds the sync lock (for "another sync is running (run N)" messages);
+    # the lock itself is db.dialect.SyncLock. A row that is still here when the lock is free was left by a
+    # process that died mid-sync.
+    left = lease_holder(conn)
+    conn.execute(sa.delete(sync_lease).where(sync_lease.c.name == "sync"))
+    conn.execute(
+        sa.insert(sync_lease).values(name="sync", run_id=run_id, holder=holder, acquired_at=now, expires_at=now)
     )
-    # RETURNING, not rowcount: drivers report -1 for an INSERT .. ON CONFLICT DO NOTHING that inserted a row.
-    return conn.execute(statement).scalar_one_or_none() is not None
+    return left
 
 
 def lease_holder(conn: Connection) -> int | None:
-    """Return the run id holding the sync lease, if any."""
+    """Return the run id recorded as holding the sync lease, if any."""
     return conn.execute(sa.select(sync_lease.c.run_id).where(sync_lease.c.name == "sync")).scalar_one_or_none()
 
 
-def live_lease_holder(conn: Connection, now: datetime) -> int | None:
-    """Return the run id holding an unexpired sync lease, if any (a plain read: never waits for a writer)."""
-    query = sa.select(sync_lease.c.run_id).where(sync_lease.c.name == "sync", sync_lease.c.expires_at >= now)
-    return conn.execute(query).scalar_one_or_none()
-
-
 def release_lease(conn: Connection, run_id: int) -> None:
-    """Release the sync lease held by a run."""
+    """Clear the lease row of a run."""
     conn.execute(sa.delete(sync_lease).where(sync_lease.c.name == "sync", sync_lease.c.run_id == run_id))
+
+
+def abandon_runs(conn: Connection, now: datetime, reason: str, keep: int | None = None) -> list[int]:
+    """Mark every run still `running` (but `keep`) as abandoned, with when and why; return their ids."""
+    query = sa.select(sync_run.c.id).where(sync_run.c.status == "running")
+    if keep is not None:
+        query = query.where(sync_run.c.id != keep)
+    ids = [run_id for (run_id,) in conn.execute(query)]
+    if ids:
+        conn.execute(
+            sa.update(sync_run)
+            .where(sync_run.c.id.in_(ids))
+            .values(status="abandoned", finished_at=now, summary={"format": 2, "status": "abandoned", "reason": reason})
+        )
+    return ids
 
 
 def append_audit(
@@ -299,40 +334,5 @@ def append_audit(
             target=target,
             outcome=outcome,
             details=details,
-        )
-    )
-
-
-def set_manual(
-    conn: Connection, pk: int, manual: dict[str, Any], values: Mapping[str, Any], content_hash: str, now: datetime
-) -> None:
-    """Store an admin decision: the pinned values, the fields they change and the new fingerprint."""
-    conn.execute(
-        sa.update(ai_model)
-        .where(ai_model.c.id == pk)
-        .values(manual=manual or None, content_hash=content_hash, updated_at=now, **values)
-    )
-
-
-def insert_manual_change(
-    conn: Connection,
-    pk: int,
-    provider: str,
-    model_id: str,
-    changes: dict[str, list[Any]],
-    actor: str | None,
-    now: datetime,
-) -> None:
-    """Append the history row of an admin decision."""
-    conn.execute(
-        sa.insert(model_change).values(
-            run_id=None,
-            model_pk=pk,
-            provider=provider,
-            model_id=model_id,
-            kind="manual",
-            changes=changes,
-            actor=actor,
-            created_at=now,
         )
     )

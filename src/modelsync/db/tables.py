@@ -6,9 +6,12 @@ that never changes; history, audit and sync runs are append-only through the app
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from modelsync.db.types import JSONDoc, Money, PrimaryKey, UTCDateTime
+from modelsync.fieldspec import FIELDS, FieldType, RecordField
 
 metadata = sa.MetaData(
     naming_convention={
@@ -20,34 +23,32 @@ metadata = sa.MetaData(
     }
 )
 
+
+
+def _column_type(field: RecordField) -> sa.types.TypeEngine[Any] | Any:
+    """The column type of a catalogue field."""
+    if field.type in (FieldType.TEXT, FieldType.CHOICE):
+        return sa.String(field.max_length) if field.max_length <= 512 else sa.Text()
+    return {
+        FieldType.COUNT: sa.BigInteger(),
+        FieldType.MONEY: Money(),
+        FieldType.BOOL: sa.Boolean(),
+        FieldType.DATE: sa.Date(),
+        FieldType.TIMESTAMP: UTCDateTime(),
+        FieldType.NAMES: JSONDoc,
+        FieldType.FLAGS: JSONDoc,
+        FieldType.SOURCES: JSONDoc,
+    }[field.type]
+
+
+# The record's fields (fieldspec.FIELDS, in order) between the identity columns and the bookkeeping columns.
 ai_model = sa.Table(
     "ai_model",
     metadata,
     sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
     sa.Column("provider", sa.String(64), nullable=False),
     sa.Column("model_id", sa.String(512), nullable=False),
-    sa.Column("display_name", sa.String(512)),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("replacement_model", sa.String(512)),
-    sa.Column("deprecated_at", UTCDateTime()),
-    sa.Column("shutdown_date", sa.Date()),
-    sa.Column("context_window", sa.BigInteger()),
-    sa.Column("max_output_tokens", sa.BigInteger()),
-    sa.Column("input_price", Money()),
-    sa.Column("output_price", Money()),
-    sa.Column("cache_read_price", Money()),
-    sa.Column("cache_write_price", Money()),
-    sa.Column("capabilities", JSONDoc, nullable=False),
-    sa.Column("modalities_in", JSONDoc, nullable=False),
-    sa.Column("modalities_out", JSONDoc, nullable=False),
-    sa.Column("release_date", sa.String(10)),
-    sa.Column("knowledge_cutoff", sa.String(32)),
-    sa.Column("recommended", sa.Boolean(), nullable=False),
-    sa.Column("tier", sa.String(16)),
-    sa.Column("is_allowed", sa.Boolean(), nullable=False),
-    sa.Column("tags", JSONDoc, nullable=False),
-    sa.Column("provenance", JSONDoc, nullable=False),
+    *(sa.Column(field.name, _column_type(field), nullable=field.nullable) for field in FIELDS),
     sa.Column("manual", JSONDoc),
     sa.Column("extra", JSONDoc),
     sa.Column("content_hash", sa.String(32), nullable=False),

@@ -15,14 +15,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from modelsync.changes import Change, field_changes, history_fields, jsonable
 from modelsync.db import repo
-from modelsync.db.engine import write_transaction
+from modelsync.db.dialect import write_transaction
 from modelsync.db.tables import ai_model, model_change, provider_state
 from modelsync.errors import NotFoundError, UsageError
-from modelsync.records import MANUAL_FIELDS, PRICE_FIELDS, SYNCED_FIELDS, fingerprint, money, money_text, utc_now
+from modelsync.fieldspec import json_name
+from modelsync.records import (
+    MANUAL_FIELDS,
+    PRICE_FIELDS,
+    SYNCED_FIELDS,
+    canonical_row,
+    fingerprint_row,
+    money,
+    money_text,
+    utc_now,
+)
 from modelsync.services.views import change_view, model_view
 from modelsync.settings import Settings
-from modelsync.sync.diff import field_changes, jsonable
 from modelsync.sync.policy import MANUAL, POLICY, tags_for, tier_for
 
 MILLION = Decimal(1_000_000)
@@ -97,6 +107,7 @@ def decide(
     decisions: Mapping[str, Any],
     actor: str | None,
     source_ip: str | None = None,
+    user_id: int | None = None,
 ) -> dict[str, list[Any]]:
     """Pin admin decisions on a model (None clears one); return the {field: [old, new]} it changed."""
     unknown = sorted(set(decisions) - set(MANUAL_FIELDS))
@@ -129,18 +140,21 @@ def decide(
         changes = field_changes(row, values)
         if not changes and manual == (row["manual"] or {}):
             return {}
-        history = {name: [jsonable(old), jsonable(new)] for name, (old, new) in changes.items()}
-        repo.set_manual(conn, row["id"], manual, {name: values[name] for name in changes}, fingerprint(values), now)
-        repo.insert_manual_change(conn, row["id"], provider, model_id, history, actor, now)
+        canonical = canonical_row(values)
+        change = Change("manual", provider, model_id, canonical, fingerprint_row(canonical), changes, row["id"],
+                        row["extra"], seen=False, manual=manual)  # fmt: skip
+        history = history_fields(change)
+        repo.write_models(conn, [change], run_id=None, actor=actor, now=now)
         repo.append_audit(
             conn,
             action="model.decide",
             outcome="ok",
             now=now,
             actor=actor,
+            user_id=user_id,
             source_ip=source_ip,
             target=f"{provider}/{model_id}",
-            details={"changes": history},
+            details={"changes": {json_name(name): diff for name, diff in history.items()}},
         )
         return history
 

@@ -25,9 +25,10 @@ from sqlalchemy.engine import Engine
 
 from modelsync.db.tables import ai_model
 from modelsync.errors import UsageError
+from modelsync.records import PRICE_FIELDS
 from modelsync.services.versions import CatalogWatch
 
-PRICE_KEYS: Final = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+PRICE_KEYS: Final = PRICE_FIELDS
 
 
 @dataclass(frozen=True, slots=True)

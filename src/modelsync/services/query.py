@@ -21,10 +21,9 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -32,63 +31,114 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
+from modelsync.changes import CHANGE_KINDS
 from modelsync.db.tables import ai_model, model_change, provider_state
 from modelsync.db.types import UTCDateTime
 from modelsync.errors import UsageError
-from modelsync.records import KINDS, STATUSES, TIERS, money, money_text, parse_datetime
+from modelsync.fieldspec import (
+    ALL_OF,
+    AT_LEAST,
+    AT_MOST,
+    EQUALS,
+    FIELDS,
+    IDENTITY,
+    LEGACY_PARAMS,
+    LEGACY_SORTS,
+    FieldType,
+    filter_param,
+)
+from modelsync.records import money, money_text, parse_datetime
 from modelsync.services.views import change_view, model_view
 
-SORTS: Final = (
-    "provider",
-    "id",
-    "displayName",
-    "inputPrice",
-    "outputPrice",
-    "contextWindow",
-    "maxOutputTokens",
-    "releaseDate",
-    "createdAt",
-    "updatedAt",
-)
-CHANGE_KINDS: Final = ("created", "updated", "deprecated", "reactivated", "manual")
+__all__ = ["CHANGE_KINDS", "FILTERS", "SORTS", "Condition", "ModelFilters", "list_changes", "list_page"]
+
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
-class ModelFilters:
-    """What a model list is narrowed to; empty tuples and None mean no filter."""
+class FilterSpec:
+    """One query parameter that narrows the model list: the field it reads and how it compares."""
 
-    providers: tuple[str, ...] = ()
-    status: str | None = None
-    kinds: tuple[str, ...] = ()
-    capabilities: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    tier: str | None = None
-    recommended: bool | None = None
-    allowed: bool | None = None
-    max_input_price: Decimal | None = None
-    max_output_price: Decimal | None = None
-    min_context: int | None = None
+    param: str
+    column: str
+    op: str
+    type: FieldType
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+
+# Every filter, by query parameter name, derived from the field catalogue (plus the provider, which every model has).
+FILTERS: Final[dict[str, FilterSpec]] = {
+    "provider": FilterSpec("provider", "provider", EQUALS, FieldType.TEXT, description="Only these providers."),
+    **{
+        filter_param(field, op): FilterSpec(
+            filter_param(field, op), field.name, op, field.type, field.choices, field.description
+        )
+        for field in FIELDS
+        for op in field.filters
+    },
+}
+_SORT_FIELDS: Final[dict[str, tuple[str, FieldType, bool]]] = {
+    **{
+        field.json: (field.column, FieldType.TIMESTAMP if field.python_type is datetime else FieldType.TEXT, False)
+        for field in IDENTITY
+        if field.sortable
+    },
+    **{field.json: (field.name, field.type, field.nullable) for field in FIELDS if field.sortable},
+}
+SORTS: Final[tuple[str, ...]] = tuple(_SORT_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One filter with its values (several values of an equality filter match any; of an all-of filter, all)."""
+
+    param: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFilters:
+    """What a model list is narrowed to: conditions by query parameter name, and a text search."""
+
+    conditions: tuple[Condition, ...] = ()
     q: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], q: str | None = None) -> ModelFilters:
+        """Build filters from query parameters (a list, a scalar or None each); older names count as the new ones."""
+        merged: dict[str, tuple[Any, ...]] = {}
+        for name, value in params.items():
+            if value is None or value == []:
+                continue
+            param = LEGACY_PARAMS.get(name, name)
+            if param not in FILTERS:
+                raise UsageError(f"cannot filter by {name!r}; use one of {', '.join(FILTERS)}.")
+            values = tuple(value) if isinstance(value, list | tuple) else (value,)
+            if param in merged and merged[param] != values:
+                raise UsageError(f"{name} and {param} say different things; send only {param}.")
+            merged[param] = values
+        conditions = tuple(Condition(param, merged[param]) for param in FILTERS if param in merged)
+        return cls(conditions, q)
 
     def validate(self) -> ModelFilters:
         """Refuse values no model can have, with the values that exist."""
-        for label, value, allowed in (("status", self.status, STATUSES), ("tier", self.tier, TIERS)):
-            if value is not None and value not in allowed:
-                raise UsageError(f"unknown {label} {value!r}; use one of {', '.join(allowed)}.")
-        for kind in self.kinds:
-            if kind not in KINDS:
-                raise UsageError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
-        for label, names in (("provider", self.providers), ("capability", self.capabilities), ("tag", self.tags)):
-            for name in names:
-                if not _NAME.fullmatch(name):
-                    raise UsageError(f"{label} {name!r} is not a valid name (lower-case letters, digits, _ . -).")
+        for condition in self.conditions:
+            spec = FILTERS[condition.param]
+            for value in condition.values:
+                if spec.choices and value not in spec.choices:
+                    raise UsageError(f"unknown {condition.param} {value!r}; use one of {', '.join(spec.choices)}.")
+                named = spec.op == ALL_OF or spec.param == "provider"
+                if named and (not isinstance(value, str) or not _NAME.fullmatch(value)):
+                    raise UsageError(
+                        f"{condition.param} {value!r} is not a valid name (lower-case letters, digits, _ . -)."
+                    )
         return self
 
     def digest(self) -> str:
         """A short stable digest, stored in cursors to tie them to the query that made them."""
-        data = {key: str(value) if isinstance(value, Decimal) else value for key, value in asdict(self).items()}
-        return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(), digest_size=6).hexdigest()
+        data = [[c.param, [str(value) for value in c.values]] for c in self.conditions] + [self.q]
+        return hashlib.blake2b(json.dumps(data).encode(), digest_size=6).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,28 +192,21 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
+def _sort_key(column_name: str, kind: FieldType, nullable: bool) -> _SortKey | None:
+    if column_name == "provider":
+        return None  # the tie-breaker itself
+    column = ai_model.c[column_name]
+    if kind is FieldType.MONEY:
+        return _SortKey(_price_expr(column), nullable, money_text, _price_bind)
+    if kind is FieldType.COUNT:
+        return _SortKey(_column(column), nullable, _same, _int_bind)
+    if kind is FieldType.TIMESTAMP:
+        return _SortKey(_column(column), nullable, _iso, _time_bind)
+    return _SortKey(_column(column), nullable, _same, _str_bind)
+
+
 _SORT_KEYS: Final[dict[str, _SortKey | None]] = {
-    "provider": None,
-    "id": _SortKey(_column(ai_model.c.model_id), False, _same, _str_bind),
-    "displayName": _SortKey(_column(ai_model.c.display_name), True, _same, _str_bind),
-    "inputPrice": _SortKey(_price_expr(ai_model.c.input_price), True, money_text, _price_bind),
-    "outputPrice": _SortKey(_price_expr(ai_model.c.output_price), True, money_text, _price_bind),
-    "contextWindow": _SortKey(_column(ai_model.c.context_window), True, _same, _int_bind),
-    "maxOutputTokens": _SortKey(_column(ai_model.c.max_output_tokens), True, _same, _int_bind),
-    "releaseDate": _SortKey(_column(ai_model.c.release_date), True, _same, _str_bind),
-    "createdAt": _SortKey(_column(ai_model.c.created_at), False, _iso, _time_bind),
-    "updatedAt": _SortKey(_column(ai_model.c.updated_at), False, _iso, _time_bind),
-}
-_ROW_FIELDS: Final = {
-    "id": "model_id",
-    "displayName": "display_name",
-    "inputPrice": "input_price",
-    "outputPrice": "output_price",
-    "contextWindow": "context_window",
-    "maxOutputTokens": "max_output_tokens",
-    "releaseDate": "release_date",
-    "createdAt": "created_at",
-    "updatedAt": "updated_at",
+    name: _sort_key(column, kind, nullable) for name, (column, kind, nullable) in _SORT_FIELDS.items()
 }
 
 
@@ -175,34 +218,51 @@ _VIEW_COLUMNS: Final = tuple(
 
 
 def parse_sort(sort: str) -> tuple[str, bool]:
-    """Split `name` or `-name` into the sort name and whether it is descending."""
+    """Split `name` or `-name` into the sort name and whether it is descending (older names still accepted)."""
     descending = sort.startswith("-")
     name = sort[1:] if descending else sort
+    name = LEGACY_SORTS.get(name, name)
     if name not in _SORT_KEYS:
         raise UsageError(f"cannot sort by {name!r}; use one of {', '.join(SORTS)} (prefix - for descending).")
     return name, descending
 
 
+def _condition_clause(condition: Condition, dialect: str) -> ColumnElement[bool]:
+    spec = FILTERS[condition.param]
+    column = ai_model.c[spec.column]
+    values = condition.values
+    if spec.op == EQUALS:
+        if spec.type is FieldType.BOOL:
+            return sa.and_(*(column.is_(bool(value)) for value in values))
+        return column.in_(values)
+    if spec.op == AT_MOST:
+        bound = values[-1]
+        if spec.type is FieldType.MONEY:
+            return _price_expr(column)(dialect) <= _price_bind(money_text(money(bound)), dialect)
+        return column <= bound
+    if spec.op == AT_LEAST:
+        bound = values[-1]
+        if spec.type is FieldType.MONEY:
+            return _price_expr(column)(dialect) >= _price_bind(money_text(money(bound)), dialect)
+        return column >= bound
+    clauses: list[ColumnElement[bool]] = []
+    for value in values:
+        if spec.type is FieldType.FLAGS:
+            if dialect == "postgresql":
+                clauses.append(sa.type_coerce(column, JSONB).contains({value: True}))
+            else:
+                clauses.append(sa.func.json_extract(column, f'$."{value}"') == 1)
+        elif dialect == "postgresql":
+            clauses.append(sa.type_coerce(column, JSONB).contains([value]))
+        else:
+            each = sa.func.json_each(column).table_valued("value")
+            clauses.append(sa.exists(sa.select(1).select_from(each).where(each.c.value == value)))
+    return sa.and_(*clauses)
+
+
 def _filter_clauses(filters: ModelFilters, dialect: str) -> list[ColumnElement[bool]]:
     c = ai_model.c
-    clauses: list[ColumnElement[bool]] = []
-    if filters.providers:
-        clauses.append(c.provider.in_(filters.providers))
-    if filters.status:
-        clauses.append(c.status == filters.status)
-    if filters.kinds:
-        clauses.append(c.kind.in_(filters.kinds))
-    if filters.tier:
-        clauses.append(c.tier == filters.tier)
-    if filters.recommended is not None:
-        clauses.append(c.recommended.is_(filters.recommended))
-    if filters.allowed is not None:
-        clauses.append(c.is_allowed.is_(filters.allowed))
-    for column, bound in ((c.input_price, filters.max_input_price), (c.output_price, filters.max_output_price)):
-        if bound is not None:
-            clauses.append(_price_expr(column)(dialect) <= _price_bind(money_text(money(bound)), dialect))
-    if filters.min_context is not None:
-        clauses.append(c.context_window >= filters.min_context)
+    clauses = [_condition_clause(condition, dialect) for condition in filters.conditions]
     if filters.q:
         # SQLite's LIKE already ignores ASCII case (as its lower() only folds ASCII), so it needs no lower() per row,
         # which makes a search over every row about a third cheaper; PostgreSQL needs ILIKE.
@@ -211,17 +271,6 @@ def _filter_clauses(filters: ModelFilters, dialect: str) -> list[ColumnElement[b
         else:
             search = [column.icontains(filters.q, autoescape=True) for column in (c.model_id, c.display_name)]
         clauses.append(sa.or_(*search))
-    for name in filters.capabilities:
-        if dialect == "postgresql":
-            clauses.append(sa.type_coerce(c.capabilities, JSONB).contains({name: True}))
-        else:
-            clauses.append(sa.func.json_extract(c.capabilities, f'$."{name}"') == 1)
-    for tag in filters.tags:
-        if dialect == "postgresql":
-            clauses.append(sa.type_coerce(c.tags, JSONB).contains([tag]))
-        else:
-            each = sa.func.json_each(c.tags).table_valued("value")
-            clauses.append(sa.exists(sa.select(1).select_from(each).where(each.c.value == tag)))
     return clauses
 
 
@@ -269,6 +318,7 @@ def list_page(
     """Return one page of models in the API's shape and the cursor of the next page (None on the last)."""
     filters.validate()
     name, descending = parse_sort(sort)
+    sort = f"-{name}" if descending else name
     sort_key = _SORT_KEYS[name]
     dialect = engine.dialect.name
     digest = filters.digest()
@@ -292,7 +342,7 @@ def list_page(
         last = rows[-1]
         data: dict[str, Any] = {"s": sort, "f": digest, "p": last["provider"], "m": last["model_id"]}
         if sort_key is not None:
-            value = last[_ROW_FIELDS[name]]
+            value = last[_SORT_FIELDS[name][0]]
             data["n"] = value is None
             data["v"] = None if value is None else sort_key.encode(value)
         next_cursor = _encode_cursor(data)

@@ -1,6 +1,8 @@
-"""Sync runs as recorded by the engine: list them newest first, and show one with its full summary.
+"""Sync runs as recorded by the sync service: list them newest first, show one with its full summary, health.
 
-Rules: read-only; a run's summary is the same JSON object `modelsync sync --json` printed for it.
+Rules: a run's summary is stored in a shape of its own (sync/report.py) and rendered here as the JSON object
+`modelsync sync --json` printed for it. Looking at runs first marks runs that a dead process left `running` as
+abandoned (services/sync.py), so nobody is shown a sync as running that never will finish.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from modelsync.db.tables import sync_run
+from modelsync.db.tables import ai_model, sync_run
 from modelsync.errors import NotFoundError
+from modelsync.services.sync import abandon_dead_runs
+from modelsync.sync.report import summary_from_storage
 
 
 def run_view(row: dict[str, Any], full: bool) -> dict[str, Any]:
     """Render one sync run; the list shows totals, the detail the whole summary."""
-    summary = row["summary"] or {}
+    summary = summary_from_storage(row["summary"], row["id"], row["dry_run"]) or {}
     view = {
         "id": row["id"],
         "trigger": row["trigger"],
@@ -29,12 +33,13 @@ def run_view(row: dict[str, Any], full: bool) -> dict[str, Any]:
         "totals": summary.get("totals"),
     }
     if full:
-        view["summary"] = row["summary"]
+        view["summary"] = summary or None
     return view
 
 
 def list_runs(engine: Engine, limit: int, before: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
     """Return up to `limit` runs older than id `before`, newest first, and the cursor of the next page."""
+    abandon_dead_runs(engine)
     query = sa.select(sync_run).order_by(sync_run.c.id.desc()).limit(limit + 1)
     if before is not None:
         query = query.where(sync_run.c.id < before)
@@ -47,6 +52,7 @@ def list_runs(engine: Engine, limit: int, before: int | None = None) -> tuple[li
 
 def show_run(engine: Engine, run_id: int) -> dict[str, Any]:
     """Return one run with its summary."""
+    abandon_dead_runs(engine)
     with engine.connect() as conn:
         row = conn.execute(sa.select(sync_run).where(sync_run.c.id == run_id)).mappings().first()
     if row is None:
@@ -65,3 +71,9 @@ def last_run(engine: Engine) -> dict[str, Any] | None:
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
     return run_view(dict(row), full=False) if row is not None else None
+
+
+def model_count(engine: Engine) -> int:
+    """How many models are stored (for the health check)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(ai_model)).scalar_one())

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelsync.db import repo
+from modelsync.db.dialect import short_wait
 from modelsync.db.tables import api_token, app_user
 from modelsync.errors import AuthenticationError, NotFoundError, UsageError
 from modelsync.records import utc_now
@@ -219,18 +220,8 @@ def _touch(engine: Engine, token_id: int, now: datetime) -> None:
     # hold up the request; on SQLite the wait is cut to 200 ms for this one statement.
     statement = sa.update(api_token).where(api_token.c.id == token_id).values(last_used_at=now)
     try:
-        with engine.connect() as conn:
-            if conn.dialect.name != "sqlite":
-                with conn.begin():
-                    conn.execute(statement)
-                return
-            raw = conn.connection.driver_connection
-            raw.execute("PRAGMA busy_timeout=200")  # type: ignore[union-attr]
-            try:
-                with conn.begin():
-                    conn.execute(statement)
-            finally:
-                raw.execute("PRAGMA busy_timeout=10000")  # type: ignore[union-attr]
+        with engine.connect() as conn, short_wait(conn, 200), conn.begin():
+            conn.execute(statement)
     except sa.exc.OperationalError:
         return
 

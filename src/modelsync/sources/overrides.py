@@ -1,6 +1,7 @@
 """The local overrides file: a team's own prices, limits, names, replacements and custom models.
 
-Rules: the file is TOML with one `[[model]]` table per entry; an unknown key, a wrong type or a duplicate entry
+Rules: the file is TOML with one `[[model]]` table per entry, whose keys are the fields the field catalogue
+(fieldspec.py) lets an override set; an unknown key, a wrong type or a duplicate entry
 is an error that names the entry, so a typo never silently stops an override from applying. Overrides win over
 every other source. An entry with `custom = true` creates the model even when no source lists it.
 The file is read and validated before the sync touches the database.
@@ -9,16 +10,16 @@ The file is read and validated before the sync touches the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from modelsync.errors import ConfigError
+from modelsync.fieldspec import OVERRIDE_FIELDS, FieldType, RecordField, of_type, python_type
 from modelsync.records import SourceRecord, money
-from modelsync.settings import DEFAULT_OVERRIDES_FILE, Kind, read_toml
+from modelsync.settings import DEFAULT_OVERRIDES_FILE, read_toml
 
 OVERRIDES = "overrides"
 
@@ -33,30 +34,33 @@ def _price(value: Any) -> Decimal | None:
 Price = Annotated[Decimal | None, BeforeValidator(_price)]
 
 
-class OverrideEntry(BaseModel):
-    """One `[[model]]` entry of the overrides file."""
+def _entry_type(field: RecordField) -> Any:
+    """The type an overrides file value of a catalogue field must have."""
+    if field.type is FieldType.MONEY:
+        return Price
+    if field.type is FieldType.COUNT:
+        return Annotated[int, Field(gt=0)] | None
+    if field.type is FieldType.CHOICE:
+        return Literal[field.choices] | None  # type: ignore[valid-type]  # the choices come from the catalogue
+    if field.type is FieldType.TEXT:
+        return Annotated[str, Field(max_length=field.max_length)] | None
+    return python_type(field) | None
 
+
+class _EntryBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: str = Field(min_length=1)
     id: str = Field(min_length=1)
     custom: bool = False
-    display_name: str | None = None
-    kind: Kind | None = None
-    context_window: int | None = Field(default=None, gt=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
-    input_price: Price = None
-    output_price: Price = None
-    cache_read_price: Price = None
-    cache_write_price: Price = None
-    replacement_model: str | None = None
-    deprecated: bool | None = None
-    shutdown_date: date | None = None
-    capabilities: dict[str, bool] | None = None
-    modalities_in: list[str] | None = None
-    modalities_out: list[str] | None = None
-    release_date: str | None = None
-    knowledge_cutoff: str | None = None
+
+
+# One `[[model]]` entry of the overrides file: the keys are the catalogue fields an override may set.
+OverrideEntry = create_model(
+    "OverrideEntry",
+    __base__=_EntryBase,
+    **{field.name: (_entry_type(field), None) for field in OVERRIDE_FIELDS},
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +122,7 @@ def parse_overrides(data: dict[str, Any], path: Path | None, known_providers: se
         if entry.id in records:
             raise ConfigError(f"{label} repeats {entry.provider}/{entry.id}; merge the two entries into one.")
         fields = entry.model_dump(exclude={"provider", "id", "custom"}, exclude_none=True)
-        for key in ("modalities_in", "modalities_out"):
+        for key in of_type(FieldType.NAMES):
             if key in fields:
                 fields[key] = sorted(set(fields[key]))
         records[entry.id] = SourceRecord(model_id=entry.id, fields=fields)

@@ -13,41 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
-from modelsync.records import SYNCED_FIELDS, ModelRecord, canonical_row, fingerprint_row, money_text
+from modelsync.changes import Change, ChangeKind, SnapshotRow, field_changes
+from modelsync.records import SYNCED_FIELDS, ModelRecord, canonical_row, fingerprint_row
 
-ChangeKind = Literal["created", "updated", "deprecated", "reactivated"]
-_CONTAINERS = (list, dict)
 SYNC = "sync"
 DISAPPEARED = "disappeared"
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRow:
-    """The part of a stored model that classification needs."""
-
-    pk: int
-    content_hash: str
-    status: str
-    deprecated_at: datetime | None
-
-
-@dataclass(slots=True)
-class Change:
-    """One model to write, with the old and new value of every changed field."""
-
-    kind: ChangeKind
-    provider: str
-    model_id: str
-    values: dict[str, Any]
-    canonical: tuple[Any, ...]
-    fingerprint: str
-    changes: dict[str, tuple[Any, Any]]
-    pk: int | None = None
-    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -101,37 +74,9 @@ def classify(
     return result
 
 
-def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Return {field: (old, new)} for every synced field whose value differs."""
-    return {
-        name: (old.get(name), new.get(name))
-        for name in SYNCED_FIELDS
-        if _normal(old.get(name)) != _normal(new.get(name))
-    }
-
-
-def _normal(value: Any) -> Any:
-    # An empty list/dict and None both mean "nothing known" for JSON columns.
-    if value in ([], {}, ()):
-        return None
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
 def describe_created(record: ModelRecord) -> Change:
-    """Build the change for a model stored for the first time."""
-    changes: dict[str, tuple[Any, Any]] = {}
-    for name, value in zip(SYNCED_FIELDS, map(record.values.get, SYNCED_FIELDS), strict=True):
-        if value is None or name == "provenance" or (value.__class__ in _CONTAINERS and not value):
-            continue
-        changes[name] = (None, value)
-    return _change("created", record, changes, None)
-
-
-def _change(kind: ChangeKind, record: ModelRecord, changes: dict[str, tuple[Any, Any]], pk: int | None) -> Change:
-    values = record.values
-    return Change(kind, record.provider, record.model_id, values, record.canonical, record.fingerprint, changes, pk,
+    """Build the change for a model stored for the first time (its history is read off the canonical row)."""
+    return Change("created", record.provider, record.model_id, record.canonical, record.fingerprint, None, None,
                   record.extra)  # fmt: skip
 
 
@@ -145,7 +90,8 @@ def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, 
         kind = "deprecated"
     elif old.get("status") == "deprecated" and record.values["status"] == "active":
         kind = "reactivated"
-    return _change(kind, record, changes, stored.pk)
+    return Change(kind, record.provider, record.model_id, record.canonical, record.fingerprint, changes, stored.pk,
+                  record.extra)  # fmt: skip
 
 
 def describe_vanished(
@@ -159,22 +105,5 @@ def describe_vanished(
     values.update(status="deprecated", deprecated_at=now, provenance=provenance)
     changes = field_changes(old, values)
     canonical = canonical_row(values)
-    return Change("deprecated", provider, model_id, values, canonical, fingerprint_row(canonical), changes, stored.pk)
-
-
-def jsonable(value: Any) -> Any:
-    """Render a field value for JSON (history rows, summaries): exact money as text, ISO dates."""
-    if isinstance(value, Decimal):
-        return money_text(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    return value
-
-
-def history_changes(change: Change) -> dict[str, list[Any]]:
-    """Render a change's field diffs as {field: [old, new]} for the history table."""
-    return {name: [jsonable(old), jsonable(new)] for name, (old, new) in change.changes.items()}
+    return Change("deprecated", provider, model_id, canonical, fingerprint_row(canonical), changes, stored.pk,
+                  old.get("extra"), seen=False)  # fmt: skip

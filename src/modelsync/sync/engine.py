@@ -1,54 +1,43 @@
-"""Run one sync: fetch -> assemble -> gate -> merge -> policy -> diff -> apply.
+"""Plan and apply one sync: assemble -> gate -> merge -> policy -> diff -> apply, in one transaction.
 
 Rules:
-- Everything that can fail without the database (settings, overrides file, provider names, network fetches)
-  happens before the database is touched, so a bad input leaves it untouched.
-- Syncs run one at a time: a run takes the sync lease (a row in `sync_lease`, shared by every process and
-  replica on the same database) or fails with SyncBusyError naming the running sync.
-- Planning and applying happen in one write transaction that holds the catalog write lock; model rows,
-  history rows, provider state, the run record, the audit entry and the lease release commit together.
-  A crash rolls all of it back and leaves the previous state.
+- The caller (services/sync.py) has already validated the request, taken the sync lock and fetched the listings;
+  everything here runs inside one write transaction that holds the catalog write lock: model rows, history rows,
+  provider state, the run record, the audit entry and the lease release commit together, and a crash rolls all
+  of it back, leaving the previous state.
+- Providers are planned and written one after another inside that transaction, so only one provider's changes
+  are held at a time; the report keeps counts and a sample.
 - Only changed rows are written. A provider that failed or was refused contributes nothing.
 - A dry run plans the same changes in a read-only transaction and writes nothing at all.
+- `recompute` ignores the input digest that lets an unchanged provider skip merge, policy and diff.
 """
 
 from __future__ import annotations
 
-import gc
-import os
-import socket
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
 
+from modelsync.changes import Change
 from modelsync.db import repo
-from modelsync.db.engine import write_transaction
-from modelsync.errors import SyncBusyError, UsageError
-from modelsync.records import MANUAL_FIELDS, SOURCE_FIELDS, SourceRecord, money, utc_now
+from modelsync.db.dialect import read_transaction, write_transaction
+from modelsync.errors import UsageError
+from modelsync.records import MANUAL_FIELDS, PRICE_FIELDS, SOURCE_FIELDS, SourceRecord, money
 from modelsync.settings import Settings
-from modelsync.sources.assemble import CATALOG, LIVE, ProviderSources, assemble
 from modelsync.sources.live import ListingResult
-from modelsync.sources.overrides import load_overrides
-from modelsync.sync.diff import Change, classify, describe_created, describe_update, describe_vanished
+from modelsync.sources.overrides import Overrides
+from modelsync.sync.assemble import CATALOG, LIVE, ProviderSources, assemble
+from modelsync.sync.diff import classify, describe_created, describe_update, describe_vanished
 from modelsync.sync.gates import check_listing
 from modelsync.sync.merge import Layer, merge_records
 from modelsync.sync.policy import MANUAL, apply_policy
 from modelsync.sync.report import ProviderOutcome, SyncReport
 
-LEASE_TTL = timedelta(minutes=15)
-
 Progress = Callable[[str | None, str], None]
-Fetch = Callable[[Settings, list[str], Progress], Mapping[str, ListingResult]]
-
-
-def _quiet(_provider: str | None, _message: str) -> None:
-    return None
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +47,11 @@ class SyncOptions:
     providers: Sequence[str] = ()
     dry_run: bool = False
     force: bool = False
+    recompute: bool = False
     trigger: str = "cli"
     actor: str | None = None
     source_ip: str | None = None
+    user_id: int | None = None
 
 
 def enabled_providers(settings: Settings) -> list[str]:
@@ -88,135 +79,12 @@ def _manual_layer(manual: Mapping[str, Mapping[str, Any]]) -> Layer:
     records = {}
     for model_id, decisions in manual.items():
         fields = {name: value for name, value in decisions.items() if name in SOURCE_FIELDS}
-        for name in ("input_price", "output_price", "cache_read_price", "cache_write_price"):
+        for name in PRICE_FIELDS:
             if name in fields:
                 fields[name] = money(fields[name])
         if fields:
             records[model_id] = SourceRecord(model_id=model_id, fields=fields)
     return Layer(MANUAL, records)
-
-
-@dataclass(slots=True)
-class _Plan:
-    outcome: ProviderOutcome
-    changes: list[Change]
-    repairs: list[tuple[int, str]]
-
-
-def _plan_provider(
-    conn: Connection,
-    sources: ProviderSources,
-    state: Mapping[str, Any] | None,
-    settings: Settings,
-    force: bool,
-    now: datetime,
-) -> _Plan:
-    spec = sources.spec
-    outcome = ProviderOutcome(spec.name, spec.label, listing=sources.listing, listed=len(sources.model_ids))
-    outcome.notes.extend(sources.notes)
-    same_kind = state is not None and state["listing"] == sources.listing
-    refusal = check_listing(spec.label, len(sources.model_ids), state["model_count"] if same_kind else None, force)
-    if refusal is not None:
-        outcome.status, outcome.message = "refused", refusal.reason
-        return _Plan(outcome, [], [])
-    if (
-        same_kind
-        and sources.input_digest is not None
-        and state is not None
-        and state["input_digest"] == sources.input_digest
-        and state["change_mark"] == repo.change_mark(conn, spec.name)
-    ):
-        # Same inputs as the last good sync and no write to these models since: the result would be identical.
-        outcome.count([], len(sources.model_ids))
-        outcome.inputs_unchanged = True
-        return _Plan(outcome, [], [])
-    snapshot, manual = repo.load_snapshot(conn, spec.name)
-    records = merge_records(spec.name, sources.model_ids, [_manual_layer(manual), *sources.layers])
-    apply_policy(records, settings.policy, manual)
-    # A catalog listing only says a model is gone when catalogs were also what listed it last time; after a
-    # live listing, a catalog-only run (key removed) must not deprecate what the account could call.
-    authoritative = sources.listing == LIVE or state is None or state["listing"] == CATALOG
-    classified = classify(records, snapshot, now, authoritative)
-    old = repo.load_rows(
-        conn, [s.pk for _, s in classified.candidates] + [s.pk for _, s in classified.vanished], lock=True
-    )
-    changes = [describe_created(record) for record in classified.created]
-    repairs: list[tuple[int, str]] = []
-    unchanged = classified.unchanged
-    for record, stored in classified.candidates:
-        change = describe_update(record, stored, old[stored.pk])
-        if change is None:
-            repairs.append((stored.pk, record.fingerprint))
-            unchanged += 1
-        else:
-            changes.append(change)
-    for model_id, stored in classified.vanished:
-        changes.append(describe_vanished(spec.name, model_id, stored, old[stored.pk], now))
-    outcome.count(changes, unchanged)
-    return _Plan(outcome, changes, repairs)
-
-
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-# On SQLite a running sync holds the database's only write lock for its whole apply phase. A second sync that
-# waited for that lock would get it after the first had finished and released the lease, and run second instead
-# of being refused. So the lease is claimed without waiting for the lock; when it is taken, the lease is looked at
-# with a plain read (never blocked in WAL mode) and the claim retried shortly: a live lease means another sync runs.
-_LEASE_LOCK_WAIT_MS = 0
-_LEASE_RETRY_S = 0.005
-_LEASE_CLAIM_DEADLINE_S = 30.0
-
-
-@contextmanager
-def _lease_connection(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            yield conn
-            return
-        raw = conn.connection.driver_connection
-        previous = raw.execute("PRAGMA busy_timeout").fetchone()[0]  # type: ignore[union-attr]
-        raw.execute(f"PRAGMA busy_timeout={_LEASE_LOCK_WAIT_MS}")  # type: ignore[union-attr]
-        try:
-            yield conn
-        finally:
-            raw.execute(f"PRAGMA busy_timeout={int(previous)}")  # type: ignore[union-attr]
-
-
-def _busy(running: int | None) -> SyncBusyError:
-    return SyncBusyError(
-        f"another sync is running (run {running}); wait for it to finish and try again.", running_run_id=running
-    )
-
-
-def _start_run(engine: Engine, options: SyncOptions, names: list[str], now: datetime) -> int:
-    deadline = time.monotonic() + _LEASE_CLAIM_DEADLINE_S
-    while True:
-        with engine.connect() as conn:
-            running = repo.live_lease_holder(conn, now)
-        if running is not None:
-            raise _busy(running)
-        try:
-            with _lease_connection(engine) as conn, conn.begin():
-                run_id = repo.insert_run(conn, options.trigger, options.actor, names, now)
-                if repo.take_lease(conn, run_id, _holder(), now, now + LEASE_TTL):
-                    return run_id
-                running = repo.lease_holder(conn)
-                summary = {"reason": "another sync is running", "runningRunId": running}
-                repo.finish_run(conn, run_id, "rejected", summary, now)
-            raise _busy(running)
-        except OperationalError as exc:
-            locked = engine.dialect.name == "sqlite" and "locked" in str(exc.orig)
-            if not locked or time.monotonic() > deadline:
-                raise
-            time.sleep(_LEASE_RETRY_S)
-
-
-def _abandon_run(engine: Engine, run_id: int, error: BaseException) -> None:
-    with engine.begin() as conn:
-        repo.finish_run(conn, run_id, "failed", {"error": type(error).__name__}, utc_now())
-        repo.release_lease(conn, run_id)
 
 
 def _skipped(name: str, settings: Settings) -> ProviderOutcome:
@@ -225,45 +93,10 @@ def _skipped(name: str, settings: Settings) -> ProviderOutcome:
     return ProviderOutcome(name, spec.label, status="skipped", message=f"no catalog covers {spec.label}; {hint}")
 
 
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector for the duration of a sync."""
-    # A sync allocates a few small dicts per model and keeps them all alive until it ends; the cyclic collector
-    # would re-scan that growing heap again and again (a third of the run time at 10k models). None of these
-    # objects form cycles, so reference counting frees them; whatever else piles up is collected afterwards.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def run_sync(
-    engine: Engine,
-    settings: Settings,
-    options: SyncOptions,
-    progress: Progress = _quiet,
-    fetch: Fetch | None = None,
-) -> SyncReport:
-    """Run one sync and return its report; provider failures are outcomes, not exceptions."""
-    with _no_cyclic_gc():
-        return _run_sync(engine, settings, options, progress, fetch)
-
-
-def _run_sync(
-    engine: Engine, settings: Settings, options: SyncOptions, progress: Progress, fetch: Fetch | None
-) -> SyncReport:
-    names = resolve_providers(settings, options.providers)
-    overrides = load_overrides(settings.overrides_file, set(settings.registry))
-    if fetch is None:
-        from modelsync.sources.live import fetch_listings
-
-        fetch = fetch_listings
-    listings = fetch(settings, names, progress)
-    now = utc_now()
-    report = SyncReport(run_id=None, dry_run=options.dry_run, started_at=now)
+def gather(
+    settings: Settings, names: list[str], overrides: Overrides, listings: Mapping[str, ListingResult], now: datetime
+) -> tuple[dict[str, ProviderSources], dict[str, ProviderOutcome]]:
+    """Assemble each provider's sources; providers that failed to fetch or have nothing to sync get an outcome."""
     assembled: dict[str, ProviderSources] = {}
     early: dict[str, ProviderOutcome] = {}
     for name in names:
@@ -286,73 +119,135 @@ def _run_sync(
         if sources.listing == CATALOG and spec.key_env and listing is not None and listing.skipped:
             sources.notes.append(listing.skipped)
         assembled[name] = sources
-    if not options.dry_run:
-        report.run_id = _start_run(engine, options, names, now)
-    try:
-        _plan_and_apply(engine, settings, options, names, assembled, early, report, progress, now)
-    except BaseException as exc:
-        if report.run_id is not None:
-            _abandon_run(engine, report.run_id, exc)
-        raise
-    return report
+    return assembled, early
 
 
-def _plan_and_apply(
+class _Planner:
+    """Plans one provider at a time inside the run's transaction, writing each provider's changes at once."""
+
+    def __init__(self, conn: Connection, settings: Settings, options: SyncOptions, run_id: int | None, now: datetime):
+        self.conn = conn
+        self.settings = settings
+        self.options = options
+        self.run_id = run_id
+        self.now = now
+        self.states = repo.load_provider_states(conn)
+
+    def _unchanged_inputs(self, sources: ProviderSources, state: Mapping[str, Any]) -> bool:
+        return (
+            not self.options.recompute
+            and sources.input_digest is not None
+            and state["input_digest"] == sources.input_digest
+            and state["change_mark"] == repo.change_mark(self.conn, sources.spec.name)
+        )
+
+    def provider(self, sources: ProviderSources) -> ProviderOutcome:
+        """Plan (and unless dry, write) one provider's changes; return its outcome."""
+        spec = sources.spec
+        conn = self.conn
+        state = self.states.get(spec.name)
+        outcome = ProviderOutcome(spec.name, spec.label, listing=sources.listing, listed=len(sources.model_ids))
+        outcome.notes.extend(sources.notes)
+        same_kind = state is not None and state["listing"] == sources.listing
+        last_count = state["model_count"] if state is not None and same_kind else None
+        refusal = check_listing(spec.label, len(sources.model_ids), last_count, self.options.force)
+        if refusal is not None:
+            outcome.status, outcome.message = "refused", refusal.reason
+            return outcome
+        if state is not None and same_kind and self._unchanged_inputs(sources, state):
+            # Same inputs as the last good sync and no write to these models since: the result would be identical.
+            outcome.unchanged = len(sources.model_ids)
+            outcome.inputs_unchanged = True
+            self._save_state(sources)
+            return outcome
+        snapshot, manual = repo.load_snapshot(conn, spec.name)
+        records = merge_records(spec.name, sources.model_ids, [_manual_layer(manual), *sources.layers])
+        apply_policy(records, self.settings.policy, manual)
+        # A catalog listing only says a model is gone when catalogs were also what listed it last time; after a
+        # live listing, a catalog-only run (key removed) must not deprecate what the account could call.
+        authoritative = sources.listing == LIVE or state is None or state["listing"] == CATALOG
+        classified = classify(records, snapshot, self.now, authoritative)
+        del records, snapshot
+        pks = [stored.pk for _, stored in classified.candidates] + [stored.pk for _, stored in classified.vanished]
+        old = repo.load_rows(conn, pks, lock=True)
+        changes: list[Change] = [describe_created(record) for record in classified.created]
+        repairs: list[tuple[int, str]] = []
+        outcome.unchanged = classified.unchanged
+        for record, stored in classified.candidates:
+            change = describe_update(record, stored, old[stored.pk])
+            if change is None:
+                repairs.append((stored.pk, record.fingerprint))
+                outcome.unchanged += 1
+            else:
+                changes.append(change)
+        for model_id, stored in classified.vanished:
+            changes.append(describe_vanished(spec.name, model_id, stored, old[stored.pk], self.now))
+        del classified, old
+        for change in changes:
+            outcome.add(change)
+        if not self.options.dry_run:
+            actor = self.options.actor or self.options.trigger
+            repo.write_models(conn, changes, run_id=self.run_id, actor=actor, now=self.now)
+            repo.write_hash_repairs(conn, repairs)
+            self._save_state(sources)
+        return outcome
+
+    def _save_state(self, sources: ProviderSources) -> None:
+        if self.options.dry_run:
+            return
+        repo.save_provider_state(
+            self.conn,
+            sources.spec.name,
+            sources.listing,
+            len(sources.model_ids),
+            self.run_id,
+            self.now,
+            sources.input_digest,
+        )
+
+
+def plan_and_apply(
     engine: Engine,
     settings: Settings,
     options: SyncOptions,
     names: list[str],
-    assembled: Mapping[str, ProviderSources],
-    early: Mapping[str, ProviderOutcome],
-    report: SyncReport,
+    overrides: Overrides,
+    listings: Mapping[str, ListingResult],
+    run_id: int | None,
     progress: Progress,
-    now: datetime,
-) -> None:
-    with write_transaction(engine) as conn:
-        states = repo.load_provider_states(conn)
-        plans: dict[str, _Plan] = {}
+    clock: Clock,
+) -> SyncReport:
+    """Plan every provider and (unless a dry run) apply the changes, record the run and audit it, atomically."""
+    now = clock()
+    report = SyncReport(run_id=run_id, dry_run=options.dry_run, started_at=now)
+    assembled, early = gather(settings, names, overrides, listings, now)
+    transaction = read_transaction(engine) if options.dry_run else write_transaction(engine)
+    with transaction as conn:
+        planner = _Planner(conn, settings, options, run_id, now)
         for name in names:
             if name in early:
                 report.outcomes.append(early[name])
                 continue
-            progress(name, "comparing with the database")
-            plan = _plan_provider(conn, assembled[name], states.get(name), settings, options.force, now)
-            plans[name] = plan
-            report.outcomes.append(plan.outcome)
-        report.finished_at = utc_now()
+            progress(name, "comparing with the database" if options.dry_run else "writing changes")
+            report.outcomes.append(planner.provider(assembled[name]))
+        report.finished_at = clock()
         if options.dry_run:
-            conn.rollback()
-            return
-        progress(None, "writing changes")
-        changes = [change for plan in plans.values() for change in plan.changes]
-        pks = repo.write_models(conn, changes, now)
-        repo.write_history(conn, changes, pks, report.run_id, options.actor or options.trigger, now)
-        repo.write_hash_repairs(conn, [repair for plan in plans.values() for repair in plan.repairs])
-        for name, plan in plans.items():
-            if plan.outcome.status == "ok":
-                sources = assembled[name]
-                repo.save_provider_state(
-                    conn, name, sources.listing, len(sources.model_ids), report.run_id, now, sources.input_digest
-                )
-        assert report.run_id is not None
-        summary = report.to_dict()
-        repo.finish_run(conn, report.run_id, report.status, summary, report.finished_at)
+            return report
+        assert run_id is not None
+        repo.finish_run(conn, run_id, report.status, report.to_storage(), report.finished_at)
         repo.append_audit(
             conn,
             action="sync",
             outcome=report.status,
             now=report.finished_at,
             actor=options.actor,
+            user_id=options.user_id,
             source_ip=options.source_ip,
             target=",".join(names),
-            details={
-                "runId": report.run_id,
-                "trigger": options.trigger,
-                "providers": names,
-                "totals": summary["totals"],
-            },
+            details={"runId": run_id, "trigger": options.trigger, "providers": names, "totals": report.totals()},
         )
-        repo.release_lease(conn, report.run_id)
+        repo.release_lease(conn, run_id)
+    return report
 
 
 def pinned_fields() -> tuple[str, ...]:

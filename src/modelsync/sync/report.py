@@ -1,18 +1,30 @@
-"""The outcome of a sync run: per provider and in total, as the CLI prints it and the API returns it."""
+"""The outcome of a sync run: per provider and in total, as the CLI prints it, the API returns it and storage keeps it.
+
+Rules:
+- A report keeps counts and a bounded sample of the changes (the first `SAMPLE_SIZE` per provider), never every
+  change: a 100k-model sync must not hold 100k change objects after they are written.
+- `to_dict` is the summary `modelsync sync --json` prints and the API returns (camelCase, field names as the API
+  names them). `to_storage` is the shape a run keeps in `sync_run.summary`: versioned, snake_case, independent of
+  the API, so the API can change without rewriting stored runs; `summary_from_storage` renders it back.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from modelsync.sync.diff import Change, history_changes
+from modelsync.changes import Change, history_fields
+from modelsync.fieldspec import json_name
 
 OutcomeStatus = Literal["ok", "skipped", "refused", "failed"]
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
 EXIT_PROVIDER_FAILED = 3
+SAMPLE_SIZE: Final = 500
+COUNTERS: Final = ("created", "updated", "unchanged", "deprecated", "reactivated")
+STORAGE_FORMAT: Final = 2
 
 
 @dataclass(slots=True)
@@ -31,21 +43,26 @@ class ProviderOutcome:
     deprecated: int = 0
     reactivated: int = 0
     notes: list[str] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
+    # The first SAMPLE_SIZE changes, for dry runs and summaries; `changed` counts them all.
+    sample: list[Change] = field(default_factory=list)
     # True when the inputs matched the last good sync and nothing was recomputed.
     inputs_unchanged: bool = False
 
-    def count(self, changes: list[Change], unchanged: int) -> None:
-        """Tally the changes planned for this provider."""
-        self.changes = changes
-        self.unchanged = unchanged
-        for change in changes:
-            setattr(self, change.kind, getattr(self, change.kind) + 1)
+    def add(self, change: Change) -> None:
+        """Count one planned change (and keep it while the sample has room)."""
+        setattr(self, change.kind, getattr(self, change.kind) + 1)
+        if len(self.sample) < SAMPLE_SIZE:
+            self.sample.append(change)
+
+    @property
+    def changed(self) -> int:
+        """Every change counted."""
+        return self.created + self.updated + self.deprecated + self.reactivated
 
     @property
     def processed(self) -> int:
         """Models looked at: every change plus the unchanged ones."""
-        return self.created + self.updated + self.unchanged + self.deprecated + self.reactivated
+        return self.changed + self.unchanged
 
     def to_dict(self, with_changes: bool = False) -> dict[str, Any]:
         """Render as the JSON summary entry for this provider."""
@@ -55,20 +72,34 @@ class ProviderOutcome:
             "status": self.status,
             "message": self.message,
             "listing": self.listing,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "deprecated": self.deprecated,
-            "reactivated": self.reactivated,
+            **{name: getattr(self, name) for name in COUNTERS},
             "processed": self.processed,
             "notes": self.notes,
         }
         if with_changes:
             data["changes"] = [
-                {"model": change.model_id, "kind": change.kind, "fields": history_changes(change)}
-                for change in self.changes
+                {
+                    "model": change.model_id,
+                    "kind": change.kind,
+                    "fields": {json_name(name): diff for name, diff in history_fields(change).items()},
+                }
+                for change in self.sample
             ]
+            data["changesOmitted"] = self.changed - len(self.sample)
         return data
+
+    def to_storage(self) -> dict[str, Any]:
+        """The shape a stored run keeps for this provider."""
+        return {
+            "provider": self.provider,
+            "label": self.label,
+            "status": self.status,
+            "message": self.message,
+            "listing": self.listing,
+            "counts": {name: getattr(self, name) for name in COUNTERS},
+            "notes": list(self.notes),
+            "inputs_unchanged": self.inputs_unchanged,
+        }
 
 
 @dataclass(slots=True)
@@ -102,6 +133,10 @@ class SyncReport:
             return EXIT_REFUSED
         return EXIT_OK
 
+    def totals(self) -> dict[str, int]:
+        """Every counter summed over the providers, plus `processed`."""
+        return {name: self.total(name) for name in (*COUNTERS, "processed")}
+
     def to_dict(self, with_changes: bool = False) -> dict[str, Any]:
         """Render the summary object `modelsync sync --json` prints and the API returns."""
         return {
@@ -111,8 +146,52 @@ class SyncReport:
             "startedAt": self.started_at.isoformat(),
             "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
             "providers": {o.provider: o.to_dict(with_changes) for o in self.outcomes},
-            "totals": {
-                name: self.total(name)
-                for name in ("created", "updated", "unchanged", "deprecated", "reactivated", "processed")
-            },
+            "totals": self.totals(),
         }
+
+    def to_storage(self) -> dict[str, Any]:
+        """The summary as `sync_run.summary` keeps it."""
+        return {
+            "format": STORAGE_FORMAT,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "providers": [outcome.to_storage() for outcome in self.outcomes],
+        }
+
+
+def summary_from_storage(stored: dict[str, Any] | None, run_id: int, dry_run: bool) -> dict[str, Any] | None:
+    """Render a stored run summary in the API's shape (older runs stored that shape itself and pass through)."""
+    if not stored or stored.get("format") != STORAGE_FORMAT:
+        return stored
+    providers: dict[str, Any] = {}
+    totals = dict.fromkeys((*COUNTERS, "processed"), 0)
+    for entry in stored.get("providers", []):
+        counts = {name: int(entry.get("counts", {}).get(name, 0)) for name in COUNTERS}
+        processed = sum(counts.values())
+        providers[entry["provider"]] = {
+            "provider": entry["provider"],
+            "label": entry.get("label"),
+            "status": entry.get("status"),
+            "message": entry.get("message"),
+            "listing": entry.get("listing"),
+            **counts,
+            "processed": processed,
+            "notes": entry.get("notes", []),
+        }
+        for name in COUNTERS:
+            totals[name] += counts[name]
+        totals["processed"] += processed
+    summary: dict[str, Any] = {
+        "runId": run_id,
+        "dryRun": dry_run,
+        "status": stored.get("status"),
+        "startedAt": stored.get("started_at"),
+        "finishedAt": stored.get("finished_at"),
+        "providers": providers,
+        "totals": totals,
+    }
+    for key in ("reason", "runningRunId", "error"):
+        if key in stored:
+            summary[key] = stored[key]
+    return summary

@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 
 from modelsync.api.deps import get_engine
 from modelsync.api.schemas import HealthOut
-from modelsync.db.tables import ai_model
 from modelsync.services import runs
 
 router = APIRouter(tags=["health"])
@@ -26,8 +25,7 @@ def healthz(request: Request) -> JSONResponse:
     """Database reachable, last sync run, number of stored models."""
     engine = get_engine(request)
     try:
-        with engine.connect() as conn:
-            models = conn.execute(sa.select(sa.func.count()).select_from(ai_model)).scalar_one()
+        models = runs.model_count(engine)
         last = runs.last_run(engine)
     except sa.exc.SQLAlchemyError as exc:
         log.warning("health check: database unreachable (%s)", type(exc).__name__)

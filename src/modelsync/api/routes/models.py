@@ -8,64 +8,83 @@ not moved; the database is queried, in the thread pool, only to fill it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelsync.api.cache import cached_json
 from modelsync.api.deps import Reader, get_engine
 from modelsync.api.schemas import ChangeFeed, ChangeOut, ModelOut, ModelPage, Price, errors
-from modelsync.records import KINDS, STATUSES, TIERS
+from modelsync.fieldspec import ALL_OF, EQUALS, LEGACY_PARAMS, LEGACY_SORTS, FieldType
 from modelsync.services import catalog, query
-from modelsync.services.query import CHANGE_KINDS, SORTS, ModelFilters
+from modelsync.services.query import CHANGE_KINDS, FILTERS, SORTS, FilterSpec, ModelFilters
 
 router = APIRouter(tags=["models"])
 Name = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
-SortName = Literal[SORTS + tuple(f"-{name}" for name in SORTS)]  # type: ignore[valid-type]
+NameValue = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 READ_ERRORS = errors(401, 422, 503)
+
+
+def _param_type(spec: FilterSpec) -> Any:
+    if spec.op == ALL_OF or spec.param == "provider":
+        return list[NameValue] | None
+    if spec.op == EQUALS and spec.type is FieldType.BOOL:
+        return bool | None
+    if spec.op == EQUALS:
+        return list[Literal[spec.choices]] | None  # type: ignore[valid-type]  # the choices come from the catalogue
+    if spec.type is FieldType.MONEY:
+        return Price | None
+    return Annotated[int, Field(ge=0, le=10**12)] | None
+
+
+def _query_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        name: (_param_type(spec), Field(default=None, description=spec.description)) for name, spec in FILTERS.items()
+    }
+    for old, new in LEGACY_PARAMS.items():
+        kind, _ = fields[new]
+        fields[old] = (kind, Field(default=None, description=f"Deprecated: use {new}.", deprecated=True))
+    sorts = (*SORTS, *LEGACY_SORTS)
+    fields["q"] = (
+        str | None,
+        Field(default=None, min_length=1, max_length=200, description="Text in the id or display name."),
+    )
+    fields["sort"] = (
+        Literal[(*sorts, *(f"-{name}" for name in sorts))],  # type: ignore[valid-type]  # names from the catalogue
+        Field(default="provider", description="Sort field (a field's JSON name); prefix - for descending."),
+    )
+    fields["limit"] = (int, Field(default=50, ge=1, le=500))
+    fields["cursor"] = (
+        str | None,
+        Field(default=None, max_length=2048, description="`nextCursor` of the previous page."),
+    )
+    return fields
+
+
+class _QueryBase(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# The list endpoint's query parameters, built from the field catalogue: a filter per filterable field (a field's
+# JSON name; `min`/`max` + the name for bounds), the older names as deprecated aliases, sort, paging and search.
+ModelQuery = create_model("ModelQuery", __base__=_QueryBase, **_query_fields())
+_PAGING = frozenset({"q", "sort", "limit", "cursor"})
 
 
 @router.get("/api/ai-models", response_model=None, responses={200: {"model": ModelPage}, **READ_ERRORS})
 async def list_models(
     request: Request,
     _caller: Reader,
-    provider: Annotated[list[Name] | None, Query(description="Only these providers (repeatable).")] = None,
-    status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
-    kind: Annotated[list[Literal[KINDS]] | None, Query(description="Only these kinds (repeatable).")] = None,  # type: ignore[valid-type]
-    capability: Annotated[list[Name] | None, Query(description="Only models known to have all of these.")] = None,
-    tag: Annotated[list[Name] | None, Query(description="Only models with all of these tags.")] = None,
-    tier: Annotated[Literal[TIERS] | None, Query()] = None,  # type: ignore[valid-type]
-    recommended: bool | None = None,
-    allowed: bool | None = None,
-    maxInputPrice: Annotated[
-        Price | None, Query(description="USD per 1M input tokens; unpriced models excluded.")
-    ] = None,
-    maxOutputPrice: Annotated[Price | None, Query(description="USD per 1M output tokens; unpriced excluded.")] = None,
-    minContext: Annotated[int | None, Query(ge=0, le=10**12, description="Smallest context window.")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description="Text in the id or name.")] = None,
-    sort: Annotated[SortName, Query(description="Sort field; prefix - for descending.")] = "provider",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048, description="`nextCursor` of the previous page.")] = None,
+    params: Annotated[ModelQuery, Query()],  # type: ignore[valid-type]  # a class built from the catalogue
 ) -> Response:
     """List stored models with filters, sorting and cursor pagination."""
-    filters = ModelFilters(
-        providers=tuple(provider or ()),
-        status=status,
-        kinds=tuple(kind or ()),
-        capabilities=tuple(capability or ()),
-        tags=tuple(tag or ()),
-        tier=tier,
-        recommended=recommended,
-        allowed=allowed,
-        max_input_price=maxInputPrice,
-        max_output_price=maxOutputPrice,
-        min_context=minContext,
-        q=q,
-    )
+    values = params.model_dump()
+    filters = ModelFilters.from_params({k: v for k, v in values.items() if k not in _PAGING}, values["q"])
     engine = get_engine(request)
 
     def page() -> dict:
-        models, next_cursor = query.list_page(engine, filters, sort, limit, cursor)
+        models, next_cursor = query.list_page(engine, filters, values["sort"], values["limit"], values["cursor"])
         return {"data": models, "nextCursor": next_cursor}
 
     return await cached_json(request, page)

