@@ -33,7 +33,6 @@ DEFAULT_OVERRIDES_FILE = "modelsync.overrides.toml"
 DEFAULT_DATABASE_URL = "sqlite:///modelsync.db"
 
 Kind = Literal["chat", "embedding", "image", "audio", "video", "moderation", "rerank", "other"]
-Adapter = Literal["openai", "anthropic", "gemini", "replicate", "openrouter", "openai_compat", "ollama"]
 
 
 class ProviderSpec(BaseModel):
@@ -43,7 +42,7 @@ class ProviderSpec(BaseModel):
 
     name: str
     label: str
-    adapter: Adapter
+    adapter: str
     base_url: str
     base_url_env: str = ""
     key_env: tuple[str, ...] = ()
