@@ -143,4 +143,5 @@ async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
     return await _collections(session)
 
 
+# `normalize` reads the full listing's pages; the collections' bodies have their own reader, normalize_collections.
 ADAPTER = ListingAdapter(auth=auth, fetch=fetch, normalize=normalize)
