@@ -3,6 +3,8 @@
 Rules:
 - One server hosts every provider, each under its own path prefix, so `base_url(provider)` is a drop-in value
   for that provider's *_BASE_URL (the prefix plus the real API's base path, e.g. `/groq/openai/v1`).
+- The providers, their base paths and their environment variables come from the bundled registry
+  (`defaults.toml`, read through `modelsync.settings`), so the server never re-declares what the project says.
 - Listings are served from the full fixture model lists and paginated from the *requested* page size
   (Anthropic limit/after_id/before_id, Gemini pageSize/pageToken, OpenRouter offset/limit), not from fixed page
   files; Replicate pages are `replicate_page_size` long with cursor `next` links that are absolute URLs back to
@@ -33,37 +35,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from modelsync.settings import DEFAULTS_FILE, ProviderSpec, read_toml
+
 FIXTURES = Path(__file__).with_name("fixtures")
 
-# Each provider's real base path (what its default base URL ends with) and the environment variables modelsync
-# reads for it.
-BASE_PATHS = {
-    "openai": "/v1",
-    "anthropic": "",
-    "google": "",
-    "replicate": "",
-    "openrouter": "/api/v1",
-    "mistral": "/v1",
-    "xai": "/v1",
-    "groq": "/openai/v1",
-    "deepseek": "",
-    "together": "/v1",
-    "ollama": "",
-    "vllm": "/v1",
-}
-ENV = {
-    "openai": ("OPENAI_BASE_URL", "OPENAI_API_KEY"),
-    "anthropic": ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"),
-    "google": ("GEMINI_BASE_URL", "GEMINI_API_KEY"),
-    "replicate": ("REPLICATE_BASE_URL", "REPLICATE_API_TOKEN"),
-    "openrouter": ("OPENROUTER_BASE_URL", "OPENROUTER_API_KEY"),
-    "mistral": ("MISTRAL_BASE_URL", "MISTRAL_API_KEY"),
-    "xai": ("XAI_BASE_URL", "XAI_API_KEY"),
-    "groq": ("GROQ_BASE_URL", "GROQ_API_KEY"),
-    "deepseek": ("DEEPSEEK_BASE_URL", "DEEPSEEK_API_KEY"),
-    "together": ("TOGETHER_BASE_URL", "TOGETHER_API_KEY"),
-    "ollama": ("OLLAMA_BASE_URL", None),
-    "vllm": ("VLLM_BASE_URL", "VLLM_API_KEY"),
+
+def _bundled_registry() -> dict[str, ProviderSpec]:
+    """The provider rows of the bundled defaults.toml, read through the settings module (never a user's config)."""
+    rows = read_toml(DEFAULTS_FILE).get("provider", {})
+    return {name: ProviderSpec(**{**row, "name": name}) for name, row in rows.items()}
+
+
+REGISTRY = _bundled_registry()
+# Each provider's real base path (the path of its default base URL) and the environment variables modelsync reads
+# for it (base URL, first key variable): derived from the project's own registry, never declared twice.
+BASE_PATHS = {name: urlsplit(spec.base_url).path.rstrip("/") for name, spec in REGISTRY.items()}
+ENV: dict[str, tuple[str, str | None]] = {
+    name: (spec.base_url_env, spec.key_env[0] if spec.key_env else None) for name, spec in REGISTRY.items()
 }
 PROVIDERS = tuple(BASE_PATHS)
 # Distinctive keys, so a test can search for them anywhere.
@@ -306,7 +294,8 @@ class FakeProviders:
             time.sleep(fault.delay)
             payload = fault.body if fault.body is not None else self._error_body(provider, fault.status)
             return fault.status, payload, fault.headers
-        if provider not in BASE_PATHS:
+        serve = getattr(self, f"_serve_{provider}", None) if provider in BASE_PATHS else None
+        if serve is None:
             return 404, b'{"error":"no such provider"}', {}
         denied = self._check_auth(provider, headers, query)
         if denied is not None:
@@ -314,7 +303,7 @@ class FakeProviders:
         prefix = BASE_PATHS[provider]
         if not path.startswith(prefix):
             return 404, self._error_body(provider, 404), {}
-        return getattr(self, f"_serve_{provider}")(method, path[len(prefix) :], query, body)
+        return serve(method, path[len(prefix) :], query, body)
 
     def _error_body(self, provider: str, status: int) -> bytes:
         found = _error_bodies().get((provider, status))

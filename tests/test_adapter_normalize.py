@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from fake_provider import FIXTURES, fixture_ids, load
-from modelsync.sources import anthropic, gemini, ollama, openai, openai_compat, openrouter, replicate
+from modelsync.sources import anthropic, gemini, ollama, openai, openai_compat, openrouter, paging, replicate
 from modelsync.sources.fields import ListingFormatError
 from modelsync.sources.live import listing_digest
 
@@ -74,9 +74,11 @@ def test_anthropic_deprecated_and_retired_lifecycle():
 
 
 def test_anthropic_has_more_without_a_new_cursor_is_a_format_error():
-    with pytest.raises(ListingFormatError, match="has_more but gives no new last_id"):
-        anthropic.next_cursor({"data": [], "has_more": True, "last_id": None}, set(), 1)
-    assert anthropic.next_cursor({"has_more": False, "last_id": "x"}, set(), 1) is None
+    pages = paging.AfterId("http://127.0.0.1:9/v1/models", 5)
+    where = "page 1 of the model listing"
+    with pytest.raises(ListingFormatError, match="says has_more but gives no last_id"):
+        pages.next({"data": [], "has_more": True, "last_id": None}, pages.first(), where)
+    assert pages.next({"has_more": False, "last_id": "x"}, pages.first(), where) is None
 
 
 # --- Gemini ---------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from fake_provider import FIXTURES, KEYS, FakeProviders
+from modelsync.sources import anthropic, gemini, openai_compat
 from modelsync.sources.http import (
     FetchError,
     ListingClient,
@@ -36,7 +37,10 @@ class Sleeps:
 
 
 def get(fake: FakeProviders, provider: str = "openai", path: str = "/models", retries: int = 4, **options):
-    """Run one GET through a ListingClient against the fake server; return (result or error, sleeps, client)."""
+    """Run one GET through a ListingClient against the fake server; return (result or error, sleeps, client).
+
+    `quirks` is the error classifier of the adapter that owns the provider (none: the generic rules only).
+    """
     sleeps = Sleeps()
     headers = {"Authorization": f"Bearer {options.pop('key', KEYS.get(provider, ''))}"}
     if provider == "anthropic":
@@ -59,6 +63,7 @@ def get(fake: FakeProviders, provider: str = "openai", path: str = "/models", re
                 headers=headers,
                 sleep=sleeps,
                 timeout=client.timeout.read or 5.0,
+                quirks=options.pop("quirks", None),
             )
             try:
                 result = await listing.get_json(fake.base_url(provider) + path, **options)
@@ -141,38 +146,64 @@ def test_a_wait_longer_than_the_maximum_is_reported_not_waited(fake):
 
 
 @pytest.mark.parametrize(
-    ("provider", "status", "body_file", "kind"),
+    ("provider", "status", "body_file", "quirks", "kind"),
     [
-        ("openai", 401, "openai/errors/401.json", "auth"),
-        ("openai", 403, "anthropic/errors/403.json", "auth"),
-        ("openai", 400, "google/errors/400_api_key_invalid.json", "auth"),
-        ("openai", 400, "xai/errors/400_invalid_key.json", "auth"),
-        ("openai", 429, "xai/errors/429.json", "spend_limit"),
-        ("openai", 404, "openai/errors/404.json", "not_found"),
-        ("openai", 400, "anthropic/errors/400.json", "rejected"),
+        ("openai", 401, "openai/errors/401.json", None, "auth"),
+        ("openai", 403, "anthropic/errors/403.json", None, "auth"),
+        ("openai", 400, "google/errors/400_api_key_invalid.json", gemini.classify_error, "auth"),
+        ("openai", 400, "xai/errors/400_invalid_key.json", openai_compat.classify_error, "auth"),
+        ("openai", 429, "xai/errors/429.json", openai_compat.classify_error, "spend_limit"),
+        ("openai", 404, "openai/errors/404.json", None, "not_found"),
+        ("openai", 400, "anthropic/errors/400.json", None, "rejected"),
     ],
 )
-def test_auth_spend_limit_and_client_errors_are_not_retried(fake, provider, status, body_file, kind):
+def test_auth_spend_limit_and_client_errors_are_not_retried(fake, provider, status, body_file, quirks, kind):
     body = (FIXTURES / body_file).read_bytes()
     fake.fail(provider, status, times=None, body=body)
-    error, waits, requests = get(fake, provider)
+    error, waits, requests = get(fake, provider, quirks=quirks)
     assert isinstance(error, FetchError) and error.kind == kind
     assert requests == 1 and waits == []
 
 
+SPEND_LIMIT = {
+    "type": "error",
+    "error": {
+        "type": "rate_limit_error",
+        "message": "You have reached your specified API usage limits.",
+        "details": {"error_code": "enforced_spend_limit_reached"},
+    },
+}
+
+
 def test_anthropic_spend_limit_429_is_not_retried_and_says_what_to_do(fake):
-    body = {
-        "type": "error",
-        "error": {
-            "type": "rate_limit_error",
-            "message": "You have reached your specified API usage limits.",
-            "details": {"error_code": "enforced_spend_limit_reached"},
-        },
-    }
-    fake.fail("anthropic", 429, times=None, body=json.dumps(body).encode(), headers={"retry-after": "1"})
-    error, waits, requests = get(fake, "anthropic", "/v1/models")
+    fake.fail("anthropic", 429, times=None, body=json.dumps(SPEND_LIMIT).encode(), headers={"retry-after": "1"})
+    error, waits, requests = get(fake, "anthropic", "/v1/models", quirks=anthropic.classify_error)
     assert error.kind == "spend_limit" and requests == 1 and waits == []
     assert "raise the limit or add credits in the Anthropic console" in error.message
+
+
+def test_a_generic_429_is_retried_even_with_anthropics_quirks(fake):
+    body = (FIXTURES / "anthropic/errors/429.json").read_bytes()
+    fake.fail("anthropic", 429, times=2, body=body, headers={"retry-after": "1"})
+    result, waits, requests = get(fake, "anthropic", "/v1/models", quirks=anthropic.classify_error)
+    assert isinstance(result, dict) and requests == 3 and waits == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "body_file", "kind", "retried"),
+    [
+        (429, None, "rate_limited", True),  # Anthropic's spend limit: only Anthropic's adapter knows it
+        (429, "xai/errors/429.json", "rate_limited", True),
+        (400, "xai/errors/400_invalid_key.json", "rejected", False),
+        (400, "google/errors/400_api_key_invalid.json", "rejected", False),
+    ],
+)
+def test_without_the_owning_adapters_quirks_the_generic_rules_apply(fake, status, body_file, kind, retried):
+    body = (FIXTURES / body_file).read_bytes() if body_file else json.dumps(SPEND_LIMIT).encode()
+    fake.fail("openai", status, times=None, body=body, headers={"retry-after": "0"})
+    error, waits, requests = get(fake, retries=2)
+    assert error.kind == kind
+    assert requests == (3 if retried else 1) and len(waits) == (2 if retried else 0)
 
 
 def test_x_should_retry_false_stops_retrying(fake):
@@ -264,6 +295,25 @@ def test_judge_is_pure_and_classifies_the_documented_cases():
     verdict = judge(429, {"retry-after": "2"}, b'{"error":{"message":"Rate limit reached"}}')
     assert verdict.kind == "rate_limited" and verdict.retry and verdict.wait == 2.0
     assert verdict.detail == "Rate limit reached"
+
+
+def test_judge_asks_the_adapters_quirks_first_and_never_retries_what_they_name():
+    spend = json.dumps(SPEND_LIMIT).encode()
+    assert judge(429, {"retry-after": "1"}, spend) == judge(429, {"retry-after": "1"}, spend, quirks=None)
+    assert judge(429, {}, spend).kind == "rate_limited" and judge(429, {}, spend).retry
+    verdict = judge(429, {"retry-after": "1", "x-should-retry": "true"}, spend, quirks=anthropic.classify_error)
+    assert (verdict.kind, verdict.retry, verdict.wait) == ("spend_limit", False, None)
+    assert verdict.detail == "You have reached your specified API usage limits."
+    # A quirk hook only speaks for the responses it knows.
+    overloaded = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    assert judge(529, {}, overloaded, quirks=anthropic.classify_error).kind == "server"
+    google_400 = (FIXTURES / "google/errors/400_api_key_invalid.json").read_bytes()
+    assert judge(400, {}, google_400, quirks=gemini.classify_error).kind == "auth"
+    assert judge(400, {}, google_400, quirks=anthropic.classify_error).kind == "rejected"
+    xai_429 = (FIXTURES / "xai/errors/429.json").read_bytes()
+    assert judge(429, {}, xai_429, quirks=openai_compat.classify_error).kind == "spend_limit"
+    openai_429 = (FIXTURES / "openai/errors/429.json").read_bytes()
+    assert judge(429, {}, openai_429, quirks=openai_compat.classify_error).retry
 
 
 def test_policy_delay_doubles_and_is_capped():

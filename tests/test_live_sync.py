@@ -169,6 +169,22 @@ def test_an_empty_listing_is_refused_with_the_reason_and_changes_nothing(live, e
     assert stored(engine, "anthropic") == before
 
 
+def test_an_unknown_adapter_stops_the_sync_before_any_request_with_exit_4(live, engine, clean_env, request):
+    config = clean_env / "modelsync.toml"
+    config.write_text(
+        config.read_text() + '\n[provider.acme]\nlabel = "Acme"\nadapter = "openai-compat"\nbase_url = "http://x"\n'
+    )
+    run_main = request.getfixturevalue("cli")  # conftest's: through main(), where errors become exit codes
+
+    result = run_main("sync")
+
+    message = " ".join(result.err.split())
+    assert result.code == 4, result
+    assert "[provider.acme] names adapter 'openai-compat'" in message and "Traceback" not in message
+    assert "Valid adapters: anthropic, gemini, ollama, openai, openai_compat, openrouter, replicate." in message
+    assert live.requests == [] and rows(engine) == {}
+
+
 def _database_text(db_url: str, engine: Engine) -> bytes:
     if db_url.startswith("sqlite"):
         path = Path(make_url(db_url).database)

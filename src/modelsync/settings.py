@@ -12,7 +12,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -35,7 +35,6 @@ DEFAULT_OVERRIDES_FILE = "modelsync.overrides.toml"
 DEFAULT_DATABASE_URL = "sqlite:///modelsync.db"
 
 
-
 def _known_kind(value: str) -> str:
     if value not in KINDS:
         raise ValueError(f"unknown kind {value!r}; use one of {', '.join(KINDS)}")
@@ -43,7 +42,6 @@ def _known_kind(value: str) -> str:
 
 
 Kind = Annotated[str, AfterValidator(_known_kind)]
-Adapter = Literal["openai", "anthropic", "gemini", "replicate", "openrouter", "openai_compat", "ollama"]
 
 
 class ProviderSpec(BaseModel):
@@ -53,7 +51,7 @@ class ProviderSpec(BaseModel):
 
     name: str
     label: str
-    adapter: Adapter
+    adapter: str
     base_url: str
     base_url_env: str = ""
     key_env: tuple[str, ...] = ()

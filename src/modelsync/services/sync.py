@@ -33,6 +33,7 @@ from modelsync.records import utc_now
 from modelsync.settings import Settings
 from modelsync.sources.live import ListingResult
 from modelsync.sources.overrides import load_overrides
+from modelsync.sources.registry import check_adapters
 from modelsync.sync.engine import Clock, Progress, SyncOptions, plan_and_apply, resolve_providers
 from modelsync.sync.report import STORAGE_FORMAT, SyncReport
 
@@ -141,6 +142,7 @@ def run_sync(
 ) -> SyncReport:
     """Run one sync and return its report; provider failures are outcomes, not exceptions."""
     names = resolve_providers(settings, options.providers)
+    check_adapters(settings)
     overrides = load_overrides(settings.overrides_file, set(settings.registry))
     if fetch is None:
         from modelsync.sources.live import fetch_listings

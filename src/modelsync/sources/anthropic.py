@@ -1,8 +1,8 @@
 """Anthropic: `GET {base}/v1/models` (x-api-key + anthropic-version; paged by `limit`/`after_id`) -> SourceRecords.
 
 Rules:
-- Pages are followed with `after_id=<last_id>` while `has_more`; a page that says `has_more` without a new
-  `last_id` is a broken listing (refused, not applied in part).
+- Pages are followed by the page walker (`paging.AfterId`): `after_id=<last_id>` while `has_more`; a page that
+  says `has_more` without a new `last_id` is a broken listing (refused, not applied in part).
 - Facts from the listing: `display_name`; `max_input_tokens` -> context_window; `max_tokens` ->
   max_output_tokens; `created_at` -> release_date; capabilities (each `{"supported": bool}` leaf is a stated
   fact, so False is kept): image_input -> vision, pdf_input -> pdf, structured_outputs -> json, thinking ->
@@ -11,6 +11,8 @@ Rules:
   `deprecated_at` -> deprecated_at; `retires_at` -> shutdown_date. Retired models are not requested (the API
   leaves them out by default), so a model that retires disappears and is deprecated by the sync core.
 - Extras: `lifecycle` and `line` (small and stable).
+- Error quirk: a 429 whose `error.details.error_code` is `enforced_spend_limit_reached` is the organization's
+  spend cap, which no retry lifts: it is a `spend_limit` failure, not a rate limit.
 """
 
 from __future__ import annotations
@@ -19,21 +21,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelsync.records import SourceRecord
-from modelsync.sources.fields import (
-    ListingFormatError,
-    compact,
-    count,
-    day,
-    identity,
-    moment,
-    records_from_pages,
-    text,
-)
-from modelsync.sources.http import ProviderSession
+from modelsync.sources.adapter import ListingAdapter
+from modelsync.sources.fields import compact, count, day, identity, moment, normalize_pages, page_records, text
+from modelsync.sources.http import ProviderSession, Quirk
+from modelsync.sources.paging import AfterId, walk
 
 API_VERSION = "2023-06-01"
 DEFAULT_PAGE_SIZE = 1000  # the API's maximum: the fewest round trips
-MAX_PAGES = 10_000
 
 # Anthropic capability -> modelsync capability.
 _CAPABILITIES = {
@@ -85,34 +79,33 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
     return SourceRecord(model_id, fields, compact({"lifecycle": lifecycle, "line": text(item.get("line"))}))
 
 
+def normalize_page(page: Any, number: int = 1) -> dict[str, SourceRecord]:
+    """Map one listing page (`{"data":[ModelInfo],"has_more",...}`) to records by exact id."""
+    return page_records(page, "data", _record, number)
+
+
 def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
-    """Map listing pages (`{"data":[ModelInfo],"has_more",...}`) to records by exact id."""
-    return records_from_pages(pages, "data", _record)
+    """Map listing pages to records by exact id."""
+    return normalize_pages(pages, normalize_page)
 
 
-def next_cursor(page: Any, seen: set[str], number: int) -> str | None:
-    """The `after_id` for the next page, None on the last page; a cursor that does not advance is an error."""
-    if not isinstance(page, dict) or page.get("has_more") is not True:
-        return None
-    last = page.get("last_id")
-    if not isinstance(last, str) or not last or last in seen:
-        raise ListingFormatError(f"page {number} of the model listing says has_more but gives no new last_id")
-    seen.add(last)
-    return last
+def pager(session: ProviderSession) -> AfterId:
+    """The listing's paging: `limit` (the row's page size, else the API maximum), then `after_id`."""
+    return AfterId(session.url("v1/models"), session.page_size(DEFAULT_PAGE_SIZE))
 
 
 async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
-    """Fetch every page of the listing, then normalize; any failed page fails the whole listing."""
-    pages: list[Any] = []
-    params: dict[str, Any] = {"limit": session.page_size(DEFAULT_PAGE_SIZE)}
-    seen: set[str] = set()
-    for number in range(1, MAX_PAGES + 1):
-        what = "the model listing" if number == 1 else f"page {number} of the model listing"
-        page = await session.http.get_json(session.url("v1/models"), params=params, what=what)
-        pages.append(page)
-        cursor = next_cursor(page, seen, number)
-        if cursor is None:
-            return normalize(pages)
-        params = {**params, "after_id": cursor}
-        session.progress(f"fetching page {number + 1}")
-    raise ListingFormatError(f"the model listing did not end after {MAX_PAGES} pages")
+    """Fetch and normalize every page of the listing; any failed page fails the whole listing."""
+    return await walk(session, pager(session), normalize_page)
+
+
+def classify_error(status: int, payload: Any, detail: str) -> Quirk | None:
+    """Anthropic's spend-limit 429 (never retried); None for every other response."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    if status == 429 and isinstance(details, dict) and details.get("error_code") == "enforced_spend_limit_reached":
+        return "spend_limit"
+    return None
+
+
+ADAPTER = ListingAdapter(auth=auth, fetch=fetch, normalize=normalize, classify_error=classify_error)

@@ -26,8 +26,10 @@ class ListingFormatError(ValueError):
 
 def entries(page: Any, key: str | None, where: str) -> list[dict[str, Any]]:
     """Return the list of entries of a page (`page[key]`, or the page itself when key is None)."""
-    found = page.get(key) if isinstance(page, dict) and key is not None else page
-    if isinstance(page, dict) and key is not None and key not in page:
+    if key is not None and not isinstance(page, dict):
+        raise ListingFormatError(f"{where} is not an object with a `{key}` list")
+    found = page.get(key) if key is not None else page
+    if key is not None and key not in page:
         raise ListingFormatError(f"{where} has no `{key}` list")
     if not isinstance(found, list):
         raise ListingFormatError(f"{where}: `{key or 'body'}` is not a list")
@@ -37,17 +39,46 @@ def entries(page: Any, key: str | None, where: str) -> list[dict[str, Any]]:
     return found
 
 
+# A paged listing's reader of one page: (page body, page number) -> that page's records by exact id.
+PageNormalizer = Callable[[Any, int], dict[str, SourceRecord]]
+
+
+def page_name(number: int) -> str:
+    """How messages name a page of a listing."""
+    return f"page {number} of the model listing"
+
+
+def page_records(
+    page: Any, key: str, to_record: Callable[[dict[str, Any], str], SourceRecord], number: int = 1
+) -> dict[str, SourceRecord]:
+    """Map every entry of one page (`page[key]`) to a record by exact id; the first entry of an id wins."""
+    where = page_name(number)
+    records: dict[str, SourceRecord] = {}
+    for item in entries(page, key, where):
+        record = to_record(item, where)
+        records.setdefault(record.model_id, record)
+    return records
+
+
+def add_records(records: dict[str, SourceRecord], found: dict[str, SourceRecord]) -> None:
+    """Add one page's records to a listing's; an id already listed keeps its first record."""
+    for model_id, record in found.items():
+        records.setdefault(model_id, record)
+
+
+def normalize_pages(pages: Iterable[Any], normalize_page: PageNormalizer) -> dict[str, SourceRecord]:
+    """Normalize pages in order (numbered from 1) into one listing; the first record of an id wins."""
+    records: dict[str, SourceRecord] = {}
+    for number, page in enumerate(pages, 1):
+        add_records(records, normalize_page(page, number))
+    return records
+
+
 def records_from_pages(
     pages: Iterable[Any], key: str, to_record: Callable[[dict[str, Any], str], SourceRecord]
 ) -> dict[str, SourceRecord]:
     """Map every entry of every page (`page[key]`) to a record by exact id; the first entry of an id wins."""
-    records: dict[str, SourceRecord] = {}
-    for number, page in enumerate(pages, 1):
-        where = f"page {number} of the model listing"
-        for item in entries(page, key, where):
-            record = to_record(item, where)
-            records.setdefault(record.model_id, record)
-    return records
+    return normalize_pages(pages, lambda page, number: page_records(page, key, to_record, number))
 
 
 def identity(item: dict[str, Any], key: str, where: str) -> str:

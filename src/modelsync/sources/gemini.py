@@ -1,8 +1,9 @@
 """Google Gemini: `GET {base}/v1beta/models` (x-goog-api-key; paged by `pageSize`/`pageToken`) -> SourceRecords.
 
 Rules:
-- The id is `name` without its `models/` prefix (what generateContent accepts). Pages are followed with the
-  opaque `nextPageToken`, passed back verbatim, until it is absent; a token that repeats is a broken listing.
+- The id is `name` without its `models/` prefix (what generateContent accepts). Pages are followed by the page
+  walker (`paging.PageToken`): the opaque `nextPageToken`, passed back verbatim, until it is absent; a token
+  that repeats is a broken listing.
 - Facts: `displayName`; `inputTokenLimit` -> context_window; `outputTokenLimit` -> max_output_tokens;
   `thinking: true` -> reasoning (the field is only sent when true, so its absence is unknown, not False);
   batch from `batchGenerateContent`/`asyncBatchEmbedContent` (the method list is complete, so its absence is a
@@ -11,6 +12,8 @@ Rules:
   (Imagen), predictLongRunning -> video (Veo), bidiGenerateContent or bidiGenerateMusic without
   generateContent -> audio (Live / native audio / Lyria realtime). Otherwise left to the catalogs and policy.
 - The listing has no prices and no lifecycle. Extras: `version` and the generation methods.
+- Error quirk: a bad key is answered 400 INVALID_ARGUMENT with an ErrorInfo `reason: API_KEY_INVALID`; it is an
+  `auth` failure (never retried, reported as a rejected key), not a rejected request.
 """
 
 from __future__ import annotations
@@ -19,19 +22,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelsync.records import SourceRecord
+from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
     ListingFormatError,
     compact,
     count,
     identity,
-    records_from_pages,
+    normalize_pages,
+    page_records,
     strings,
     text,
 )
-from modelsync.sources.http import ProviderSession
+from modelsync.sources.http import ProviderSession, Quirk, rpc_details
+from modelsync.sources.paging import PageToken, walk
 
 DEFAULT_PAGE_SIZE = 1000  # the API's maximum
-MAX_PAGES = 10_000
 PREFIX = "models/"
 
 
@@ -75,29 +80,34 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
     return SourceRecord(model_id, fields, compact({"version": text(item.get("version")), "methods": methods}))
 
 
-def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
-    """Map listing pages (`{"models":[Model],"nextPageToken"}`) to records by exact id."""
+def normalize_page(page: Any, number: int = 1) -> dict[str, SourceRecord]:
+    """Map one listing page (`{"models":[Model],"nextPageToken"}`) to records by exact id."""
     # Protobuf JSON omits an empty `models` list: `{}` (or only a token) is an empty page.
-    pages = [{"models": []} if isinstance(page, dict) and set(page) <= {"nextPageToken"} else page for page in pages]
-    return records_from_pages(pages, "models", _record)
+    if isinstance(page, dict) and set(page) <= {"nextPageToken"}:
+        return {}
+    return page_records(page, "models", _record, number)
+
+
+def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
+    """Map listing pages to records by exact id."""
+    return normalize_pages(pages, normalize_page)
+
+
+def pager(session: ProviderSession) -> PageToken:
+    """The listing's paging: `pageSize` (the row's page size, else the API maximum), then `pageToken`."""
+    return PageToken(session.url("v1beta/models"), session.page_size(DEFAULT_PAGE_SIZE))
 
 
 async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
-    """Fetch every page of the listing, then normalize; any failed page fails the whole listing."""
-    pages: list[Any] = []
-    size = session.page_size(DEFAULT_PAGE_SIZE)
-    params: dict[str, Any] = {"pageSize": size}
-    seen: set[str] = set()
-    for number in range(1, MAX_PAGES + 1):
-        what = "the model listing" if number == 1 else f"page {number} of the model listing"
-        page = await session.http.get_json(session.url("v1beta/models"), params=params, what=what)
-        pages.append(page)
-        token = page.get("nextPageToken") if isinstance(page, dict) else None
-        if not token:
-            return normalize(pages)
-        if not isinstance(token, str) or token in seen:
-            raise ListingFormatError(f"page {number} of the model listing repeats its nextPageToken")
-        seen.add(token)
-        params = {"pageSize": size, "pageToken": token}
-        session.progress(f"fetching page {number + 1}")
-    raise ListingFormatError(f"the model listing did not end after {MAX_PAGES} pages")
+    """Fetch and normalize every page of the listing; any failed page fails the whole listing."""
+    return await walk(session, pager(session), normalize_page)
+
+
+def classify_error(status: int, payload: Any, detail: str) -> Quirk | None:
+    """Gemini's bad key, a 400 with ErrorInfo reason API_KEY_INVALID, is an auth failure; None otherwise."""
+    if status == 400 and any(item.get("reason") == "API_KEY_INVALID" for item in rpc_details(payload)):
+        return "auth"
+    return None
+
+
+ADAPTER = ListingAdapter(auth=auth, fetch=fetch, normalize=normalize, classify_error=classify_error)

@@ -3,13 +3,15 @@
 Rules:
 - One `httpx.AsyncClient` per sync, shared by every provider; connect, read, write and pool timeouts are all
   `MODELSYNC_HTTP_TIMEOUT` seconds. Redirects are not followed: a redirect could carry a key to another host.
+- Only generic HTTP rules live here. A provider's own error quirks (Anthropic's spend-limit 429, xAI's
+  exhausted-credits 429 and bad-key 400, Gemini's 400 API_KEY_INVALID) belong to the adapter that speaks to
+  it: its `classify_error` hook (an `ErrorClassifier`) is asked first, and a kind it names is never retried.
 - Retried with exponential backoff and jitter, or after the wait the provider asks for (`retry-after-ms`,
-  `retry-after` in seconds or as an HTTP date, Gemini's `RetryInfo.retryDelay`): 408, 429, every 5xx (so
+  `retry-after` in seconds or as an HTTP date, a google.rpc `RetryInfo.retryDelay`): 408, 429, every 5xx (so
   Anthropic's 529 and Gemini's 503), timeouts and dropped connections. A provider asking to wait longer than
   `MODELSYNC_HTTP_MAX_WAIT` is reported at once instead of waited for.
-- Never retried: authentication failures (401, 403, Gemini's 400 API_KEY_INVALID, xAI's 400 invalid key),
-  Anthropic's spend-limit 429, xAI's credits-exhausted 429, every other 4xx, a refused connection, a body that
-  is not JSON. `x-should-retry: false` from the provider also stops retrying.
+- Never retried: what the adapter's hook classifies, authentication failures (401, 403), every other 4xx, a
+  refused connection, a body that is not JSON. `x-should-retry: false` from the provider also stops retrying.
 - Every failure becomes a `FetchError` whose message names the provider, what happened and what to do.
 - Keys travel in headers only, never in URLs. Every text built from a response or an exception passes through
   the session's `Redactor`, so no key reaches a message, a log line, the run history or the database.
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -42,6 +44,11 @@ log = logging.getLogger("modelsync.sources")
 Sleep = Callable[[float], Awaitable[None]]
 _DETAIL_LIMIT = 200
 _AUTH_STATUSES = frozenset({401, 403})
+
+Quirk = Literal["auth", "spend_limit"]
+# A provider's own reading of an error response: (status, the body parsed as JSON or None, the human message)
+# -> the failure kind, or None to leave the response to the generic rules. A classified response is never retried.
+ErrorClassifier = Callable[[int, Any, str], Quirk | None]
 
 
 class FetchError(SourceError):
@@ -121,7 +128,8 @@ def error_detail(payload: Any, fallback: str = "") -> str:
     return text[:_DETAIL_LIMIT] + ("…" if len(text) > _DETAIL_LIMIT else "")
 
 
-def _google_details(payload: Any) -> list[dict[str, Any]]:
+def rpc_details(payload: Any) -> list[dict[str, Any]]:
+    """The `error.details` objects of a google.rpc error body (empty for any other body)."""
     error = payload.get("error") if isinstance(payload, dict) else None
     details = error.get("details") if isinstance(error, dict) else None
     return [item for item in details or () if isinstance(item, dict)]
@@ -154,7 +162,7 @@ def retry_after(headers: Mapping[str, str], payload: Any, now: datetime | None =
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
-    for item in _google_details(payload):
+    for item in rpc_details(payload):
         delay = item.get("retryDelay")
         if str(item.get("@type", "")).endswith("RetryInfo") and isinstance(delay, str) and delay.endswith("s"):
             seconds = _seconds(delay[:-1])
@@ -163,37 +171,18 @@ def retry_after(headers: Mapping[str, str], payload: Any, now: datetime | None =
     return None
 
 
-def _is_spend_limit(status: int, payload: Any, detail: str) -> bool:
-    if status != 429 or not isinstance(payload, dict):
-        return False
-    error = payload.get("error")
-    details = error.get("details") if isinstance(error, dict) else None
-    if isinstance(details, dict) and details.get("error_code") == "enforced_spend_limit_reached":
-        return True  # Anthropic: the organization's spend cap, which no retry will lift
-    lowered = detail.lower()
-    return "credits" in lowered or "spending limit" in lowered  # xAI: the team is out of credits
-
-
-def _is_bad_key(status: int, payload: Any, detail: str) -> bool:
-    if status in _AUTH_STATUSES:
-        return True
-    if status != 400:
-        return False
-    if any(item.get("reason") == "API_KEY_INVALID" for item in _google_details(payload)):
-        return True
-    return "api key" in detail.lower()  # xAI answers a bad key with 400 "Incorrect API key provided"
-
-
-def judge(status: int, headers: Mapping[str, str], body: bytes) -> Verdict:
-    """Classify a non-2xx response. Pure: the retry loop and the tests share it."""
+def judge(status: int, headers: Mapping[str, str], body: bytes, quirks: ErrorClassifier | None = None) -> Verdict:
+    """Classify a non-2xx response, asking the adapter's `quirks` first. Pure: the retry loop and tests share it."""
     payload = _json_or_none(body)
     detail = error_detail(payload, fallback=body[:_DETAIL_LIMIT].decode("utf-8", "replace"))
+    if quirks is not None:
+        quirk = quirks(status, payload, detail)
+        if quirk is not None:
+            return Verdict(quirk, False, None, detail)
     wait = retry_after(headers, payload)
     should = headers.get("x-should-retry", "").lower()
-    if _is_bad_key(status, payload, detail):
+    if status in _AUTH_STATUSES:
         return Verdict("auth", False, None, detail)
-    if _is_spend_limit(status, payload, detail):
-        return Verdict("spend_limit", False, None, detail)
     if status == 429:
         kind = "rate_limited"
     elif status >= 500:
@@ -230,6 +219,7 @@ class ListingClient:
         headers: Mapping[str, str] | None = None,
         sleep: Sleep = asyncio.sleep,
         timeout: float = 30.0,
+        quirks: ErrorClassifier | None = None,
     ) -> None:
         self.client = client
         self.target = target
@@ -237,6 +227,7 @@ class ListingClient:
         self.headers = dict(headers or {})
         self.sleep = sleep
         self.timeout = timeout
+        self.quirks = quirks
         self.requests = 0
 
     async def get_json(self, url: str, params: Mapping[str, Any] | None = None, what: str = "the model listing") -> Any:
@@ -284,7 +275,7 @@ class ListingClient:
                         f"redirected {what} to {location}; set {self._base_env()} to the new address",
                         status,
                     )
-                verdict = judge(status, response.headers, response.content)
+                verdict = judge(status, response.headers, response.content, self.quirks)
             if not verdict.retry or attempt >= self.policy.retries:
                 raise self._final(verdict, status, attempt, what, url)
             if verdict.wait is not None and verdict.wait > self.policy.max_wait:
@@ -414,8 +405,9 @@ def open_session(
     auth: Callable[[str], dict[str, str]],
     progress: Callable[[str], None],
     sleep: Sleep = asyncio.sleep,
+    quirks: ErrorClassifier | None = None,
 ) -> ProviderSession:
-    """Build a provider's session: auth headers from its key (when set) and a redactor that knows every key."""
+    """Build a provider's session: auth headers from its key, its error quirks, a redactor that knows every key."""
     spec = settings.registry[name]
     key = settings.api_key(name)
     base_url = settings.base_url(name)
@@ -431,7 +423,9 @@ def open_session(
     )
     headers = auth(secret) if secret else {}
     policy = RetryPolicy.from_settings(settings)
-    http = ListingClient(client, target, policy, headers=headers, sleep=sleep, timeout=settings.http_timeout)
+    http = ListingClient(
+        client, target, policy, headers=headers, sleep=sleep, timeout=settings.http_timeout, quirks=quirks
+    )
     return ProviderSession(spec, settings, base_url, key, http, progress)
 
 

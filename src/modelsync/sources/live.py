@@ -1,6 +1,8 @@
 """Live provider listings: fetch every selected provider's listing concurrently, each one isolated.
 
 Rules:
+- Every registry row must name a known adapter (`registry.check_adapters`): checked before any request, as a
+  ConfigError (a usage error, exit 4), never as one provider's failure.
 - A provider that needs a key and has none gets no live listing (`skipped`; the catalogs still apply).
   Providers whose listing needs no key (OpenRouter, Ollama, vLLM) are fetched whenever they are in `names`,
   i.e. named with --provider or enabled in configuration.
@@ -31,7 +33,7 @@ from modelsync.records import SourceRecord, json_text
 from modelsync.settings import Settings
 from modelsync.sources.fields import ListingFormatError
 from modelsync.sources.http import FetchError, Redactor, Sleep, make_client, open_session
-from modelsync.sources.registry import ADAPTERS
+from modelsync.sources.registry import adapter_for, check_adapters
 
 log = logging.getLogger("modelsync.sources")
 
@@ -58,6 +60,7 @@ def listing_digest(records: dict[str, SourceRecord]) -> str:
 
 def fetch_listings(settings: Settings, names: list[str], progress: Progress) -> dict[str, ListingResult]:
     """Fetch the live listing of every named provider that has a key (or needs none)."""
+    check_adapters(settings)
     results: dict[str, ListingResult] = {}
     live: list[str] = []
     for name in names:
@@ -102,8 +105,10 @@ async def fetch_one(
 ) -> ListingResult:
     """Fetch one provider's listing; every failure becomes the result's error message."""
     spec = settings.registry[name]
-    adapter = ADAPTERS[spec.adapter]
-    session = open_session(client, settings, name, adapter.auth, lambda message: progress(name, message), sleep)
+    adapter = adapter_for(spec)
+    session = open_session(
+        client, settings, name, adapter.auth, lambda message: progress(name, message), sleep, adapter.classify_error
+    )
     redact: Redactor = session.http.target.redact
     progress(name, "fetching the live listing")
     try:

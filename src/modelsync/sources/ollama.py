@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelsync.records import SourceRecord
+from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import ListingFormatError, compact, count, entries, strings, text
 from modelsync.sources.http import ProviderSession, bearer
 
@@ -99,3 +100,6 @@ async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
         if isinstance(answer, BaseException):
             raise answer
     return normalize(page, dict(zip(names, answers, strict=True)))
+
+
+ADAPTER = ListingAdapter(auth=auth, fetch=fetch, normalize=normalize)

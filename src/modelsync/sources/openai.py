@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelsync.records import SourceRecord
+from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import compact, day, identity, records_from_pages, text
 from modelsync.sources.http import ProviderSession, bearer
 
@@ -58,3 +59,6 @@ async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
     """Fetch and normalize the account's model listing."""
     page = await session.http.get_json(session.url("models"))
     return normalize([page])
+
+
+ADAPTER = ListingAdapter(auth=auth, fetch=fetch, normalize=normalize)

@@ -31,6 +31,10 @@ Rules:
   with the base model's facts; a LoRA adapter without `max_model_len` gets its parent's (vLLM serves adapters
   on the base model's engine, with its context length).
 - Request-time fields (`created` of Mistral/vLLM, xAI `fingerprint`) never enter extras, so extras do not churn.
+- Error quirks, recognised by the answer (never by provider name, so a row pointing at such a server gets them
+  too): xAI answers a bad key with 400 "Incorrect API key provided" (an `auth` failure, reported as a rejected
+  key) and a team out of credits with 429 "... used all available credits or reached its monthly spending
+  limit" (a `spend_limit` failure: waiting will not lift it, so it is never retried).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from decimal import Decimal
 from typing import Any
 
 from modelsync.records import SourceRecord
+from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
     compact,
     count,
@@ -53,7 +58,7 @@ from modelsync.sources.fields import (
     strings,
     text,
 )
-from modelsync.sources.http import ProviderSession, bearer
+from modelsync.sources.http import ProviderSession, Quirk, bearer
 
 auth = bearer
 CENTS_PER_100M_TO_USD_PER_1M = Decimal("0.0001")
@@ -273,3 +278,16 @@ async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
         if isinstance(answer, BaseException):
             raise answer
     return normalize(body, enrichment)
+
+
+def classify_error(status: int, payload: Any, detail: str) -> Quirk | None:
+    """xAI's bad-key 400 and exhausted-credits 429, by their message; None for every other response."""
+    lowered = detail.lower()
+    if status == 400 and "api key" in lowered:
+        return "auth"
+    if status == 429 and ("credits" in lowered or "spending limit" in lowered):
+        return "spend_limit"
+    return None
+
+
+ADAPTER = ListingAdapter(auth=auth, fetch=fetch, normalize=normalize, classify_error=classify_error)

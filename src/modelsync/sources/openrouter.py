@@ -3,8 +3,8 @@
 Rules:
 - Ids are exact (`author/slug`, variants such as `:free` and `~author/x-latest` aliases are their own ids).
 - Every output modality is asked for (the API lists text-output models only by default). With no page size
-  configured the API returns the whole list in one answer; with `page_size` it is paged by offset/limit until a
-  short page or `total_count`.
+  configured the API returns the whole list in one answer; with `page_size` the page walker pages it by
+  offset/limit (`paging.Offset`) until a short page or `total_count`.
 - Prices are strings in USD per token: multiplied by 10^6 exactly (Decimal) into USD per 1M tokens: prompt ->
   input, completion -> output, input_cache_read / input_cache_write -> cache prices. "-1" (routers, whose price
   depends on the model they pick) and any negative or unreadable price are unknown.
@@ -24,25 +24,25 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelsync.records import SourceRecord
+from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
     PER_TOKEN_TO_PER_MILLION,
-    ListingFormatError,
     compact,
     count,
     day,
-    entries,
     identity,
     kind_from_outputs,
     modalities,
+    normalize_pages,
+    page_records,
     price,
-    records_from_pages,
     strings,
     text,
 )
 from modelsync.sources.http import ProviderSession, bearer
+from modelsync.sources.paging import Offset, walk
 
 auth = bearer
-MAX_PAGES = 10_000
 
 _PRICES = {
     "input_price": "prompt",
@@ -106,28 +106,24 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
     return SourceRecord(model_id, fields, extra)
 
 
+def normalize_page(page: Any, number: int = 1) -> dict[str, SourceRecord]:
+    """Map one listing page (`{"data":[Model],"total_count","links"}`) to records by exact id."""
+    return page_records(page, "data", _record, number)
+
+
 def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
-    """Map listing pages (`{"data":[Model],"total_count","links"}`) to records by exact id."""
-    return records_from_pages(pages, "data", _record)
+    """Map listing pages to records by exact id."""
+    return normalize_pages(pages, normalize_page)
+
+
+def pager(session: ProviderSession) -> Offset:
+    """The listing's paging: every output modality; offset/limit only when the row sets a page size."""
+    return Offset(session.url("models"), session.spec.page_size, params={"output_modalities": "all"})
 
 
 async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
-    """Fetch the listing (in one answer, or paged by offset when a page size is configured), then normalize."""
-    url = session.url("models")
-    base = {"output_modalities": "all"}
-    size = session.spec.page_size
-    if not size:
-        return normalize([await session.http.get_json(url, params=base)])
-    pages: list[Any] = []
-    offset = 0
-    for number in range(1, MAX_PAGES + 1):
-        what = "the model listing" if number == 1 else f"page {number} of the model listing"
-        page = await session.http.get_json(url, params={**base, "offset": offset, "limit": size}, what=what)
-        pages.append(page)
-        got = len(entries(page, "data", f"page {number} of the model listing"))
-        offset += got
-        total = page.get("total_count")
-        if got < size or (isinstance(total, int) and offset >= total):
-            return normalize(pages)
-        session.progress(f"fetching page {number + 1}")
-    raise ListingFormatError(f"the model listing did not end after {MAX_PAGES} pages")
+    """Fetch the listing (in one answer, or page by page when a page size is configured), normalized."""
+    return await walk(session, pager(session), normalize_page)
+
+
+ADAPTER = ListingAdapter(auth=auth, fetch=fetch, normalize=normalize)

@@ -1,36 +1,48 @@
-"""Adapter name (the registry rows' `adapter`) -> how to authenticate and fetch that kind of listing.
+"""Adapter name (the registry rows' `adapter`) -> the `ListingAdapter` that speaks that listing protocol.
 
-Rules: one entry per listing protocol, not per provider: every OpenAI-compatible provider shares
-`openai_compat`, configured by its registry row. An adapter's `fetch` does the I/O and returns the normalized
-records; its `normalize` (pure) is what tests and benchmarks call on raw pages.
+Rules:
+- `ADAPTERS` is the only list of adapter names: settings keep a row's `adapter` as plain text, and
+  `check_adapters` refuses a row naming any other adapter before a single request is made.
+- One entry per listing protocol, not per provider: every OpenAI-compatible provider shares `openai_compat`,
+  configured by its registry row. Each adapter module declares its own `ADAPTER` (see `adapter.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-
-from modelsync.records import SourceRecord
+from modelsync.errors import ConfigError
+from modelsync.settings import ProviderSpec, Settings
 from modelsync.sources import anthropic, gemini, ollama, openai, openai_compat, openrouter, replicate
-from modelsync.sources.http import ProviderSession
+from modelsync.sources.adapter import ListingAdapter
 
-Fetch = Callable[[ProviderSession], Awaitable[dict[str, SourceRecord]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Adapter:
-    """A listing protocol: the auth headers it sends for a key, and its fetch."""
-
-    auth: Callable[[str], dict[str, str]]
-    fetch: Fetch
-
-
-ADAPTERS: dict[str, Adapter] = {
-    "openai": Adapter(openai.auth, openai.fetch),
-    "anthropic": Adapter(anthropic.auth, anthropic.fetch),
-    "gemini": Adapter(gemini.auth, gemini.fetch),
-    "replicate": Adapter(replicate.auth, replicate.fetch),
-    "openrouter": Adapter(openrouter.auth, openrouter.fetch),
-    "openai_compat": Adapter(openai_compat.auth, openai_compat.fetch),
-    "ollama": Adapter(ollama.auth, ollama.fetch),
+ADAPTERS: dict[str, ListingAdapter] = {
+    "openai": openai.ADAPTER,
+    "anthropic": anthropic.ADAPTER,
+    "gemini": gemini.ADAPTER,
+    "replicate": replicate.ADAPTER,
+    "openrouter": openrouter.ADAPTER,
+    "openai_compat": openai_compat.ADAPTER,
+    "ollama": ollama.ADAPTER,
 }
+
+
+def _unknown_adapter(specs: list[ProviderSpec]) -> ConfigError:
+    rows = "; ".join(f"[provider.{spec.name}] names adapter {spec.adapter!r}" for spec in specs)
+    return ConfigError(
+        f"unknown adapter in the provider registry: {rows}. Valid adapters: {', '.join(sorted(ADAPTERS))}. "
+        "Fix `adapter` in modelsync.toml."
+    )
+
+
+def check_adapters(settings: Settings) -> None:
+    """Raise a ConfigError naming every provider row whose adapter does not exist, and the valid adapters."""
+    bad = [spec for spec in settings.registry.values() if spec.adapter not in ADAPTERS]
+    if bad:
+        raise _unknown_adapter(bad)
+
+
+def adapter_for(spec: ProviderSpec) -> ListingAdapter:
+    """The adapter a provider row names; the same ConfigError as check_adapters when there is none."""
+    adapter = ADAPTERS.get(spec.adapter)
+    if adapter is None:
+        raise _unknown_adapter([spec])
+    return adapter

@@ -5,12 +5,13 @@ Rules:
 - The id is `owner/name`, exactly as the predictions API takes it.
 - By default the listing is the union of `replicate_collections` (each collection body holds all its members);
   a collection that does not exist fails the provider, so a typo never deprecates its models. With
-  `replicate_full_listing = true` it is the whole public listing, followed page by page through `next`.
+  `replicate_full_listing = true` it is the whole public listing, followed page by page through `next` by the
+  page walker (`paging.NextLink`).
 - `next` links are followed verbatim only while they stay on the configured base URL's scheme and host. A link
   to Replicate's own host while a different base URL is configured (a proxy passing links through) is re-based
   onto the configured URL; a link to any other host fails the provider: the token is never sent elsewhere.
-- Pages are normalized as they arrive and then dropped, so a 50,000-model listing is never held as raw JSON.
-  A failure on any page fails the whole listing (the pages already read are discarded).
+- Pages are normalized as they arrive and then dropped (the walker's rule), so a 50,000-model listing is never
+  held as raw JSON. A failure on any page fails the whole listing (the pages already read are discarded).
 - The listing has no prices, limits or lifecycle. Kind comes from a collection that implies one
   (text-to-image -> image, language-models -> chat, ...). Extras: `is_official` and the collections a model
   was found in (volatile fields such as run_count or the latest version are left out on purpose).
@@ -24,11 +25,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from modelsync.records import SourceRecord
-from modelsync.sources.fields import ListingFormatError, compact, entries, identity, records_from_pages
+from modelsync.sources.adapter import ListingAdapter
+from modelsync.sources.fields import ListingFormatError, compact, entries, identity, normalize_pages, page_records
 from modelsync.sources.http import ProviderSession, bearer
+from modelsync.sources.paging import NextLink, walk
 
 auth = bearer
-MAX_PAGES = 100_000
+MAX_PAGES = 100_000  # the full listing: tens of thousands of models, at an undocumented page size
+PROGRESS_EVERY = 20  # pages between progress messages (a full listing is thousands of pages)
 
 # Collections whose members share a kind.
 KIND_BY_COLLECTION = {
@@ -52,9 +56,14 @@ def _record(item: dict[str, Any], where: str, collections: tuple[str, ...] = ())
     return SourceRecord(model_id, {"kind": kind}, extra)
 
 
+def normalize_page(page: Any, number: int = 1) -> dict[str, SourceRecord]:
+    """Map one page of the full listing (`{"next","previous","results":[Model]}`) to records by exact id."""
+    return page_records(page, "results", _record, number)
+
+
 def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
-    """Map pages of the full listing (`{"next","previous","results":[Model]}`) to records by exact id."""
-    return records_from_pages(pages, "results", _record)
+    """Map pages of the full listing to records by exact id."""
+    return normalize_pages(pages, normalize_page)
 
 
 def normalize_collections(bodies: Iterable[Any]) -> dict[str, SourceRecord]:
@@ -88,22 +97,10 @@ def safe_next(link: str, base_url: str, default_base_url: str) -> str | None:
     return None
 
 
-async def _full_listing(session: ProviderSession) -> dict[str, SourceRecord]:
-    records: dict[str, SourceRecord] = {}
-    url: str | None = session.url("v1/models")
-    seen: set[str] = set()
-    for number in range(1, MAX_PAGES + 1):
-        assert url is not None
-        what = "the model listing" if number == 1 else f"page {number} of the model listing"
-        page = await session.http.get_json(url, what=what)
-        for model_id, record in normalize([page]).items():
-            records.setdefault(model_id, record)
-        link = page.get("next")
-        if not link:
-            return records
-        if not isinstance(link, str) or link in seen:
-            raise ListingFormatError(f"page {number} of the model listing has a next link that does not advance")
-        seen.add(link)
+def pager(session: ProviderSession) -> NextLink:
+    """The full listing's paging: `next` links, followed only on the configured host (see `safe_next`)."""
+
+    def follow(link: str) -> str:
         url = safe_next(link, session.base_url, session.spec.base_url)
         if url is None:
             host = urlsplit(link).netloc or "?"
@@ -112,9 +109,9 @@ async def _full_listing(session: ProviderSession) -> dict[str, SourceRecord]:
                 f"sent a next-page link to another host ({host}); the token is only sent to {session.base_url}, "
                 f"so the listing was not applied. Check {session.spec.base_url_env or 'the base URL'}",
             )
-        if number % 20 == 0:
-            session.progress(f"fetched {number} pages ({len(records)} models)")
-    raise ListingFormatError(f"the model listing did not end after {MAX_PAGES} pages")
+        return url
+
+    return NextLink(session.url("v1/models"), follow)
 
 
 async def _collections(session: ProviderSession) -> dict[str, SourceRecord]:
@@ -142,5 +139,9 @@ async def _collections(session: ProviderSession) -> dict[str, SourceRecord]:
 async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
     """Fetch the configured collections, or the full listing when `replicate_full_listing` is set."""
     if session.settings.replicate_full_listing:
-        return await _full_listing(session)
+        return await walk(session, pager(session), normalize_page, max_pages=MAX_PAGES, progress_every=PROGRESS_EVERY)
     return await _collections(session)
+
+
+# `normalize` reads the full listing's pages; the collections' bodies have their own reader, normalize_collections.
+ADAPTER = ListingAdapter(auth=auth, fetch=fetch, normalize=normalize)
