@@ -138,11 +138,12 @@ def closed_port() -> Iterator[int]:
 
 @pytest.fixture
 def offline(settings, monkeypatch, closed_port) -> Settings:
-    """Point every provider's base URL at a closed local port."""
+    """Point every provider's base URL at a closed local port (in the settings, and in the environment for the CLI)."""
+    closed = f"http://127.0.0.1:{closed_port}"
     for spec in settings.registry.values():
         if spec.base_url_env:
-            monkeypatch.setenv(spec.base_url_env, f"http://127.0.0.1:{closed_port}")
-    return settings
+            monkeypatch.setenv(spec.base_url_env, closed)
+    return settings.model_copy(update={"base_urls": dict.fromkeys(settings.registry, closed)})
 
 
 @pytest.fixture

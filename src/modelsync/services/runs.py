@@ -7,6 +7,7 @@ abandoned (services/sync.py), so nobody is shown a sync as running that never wi
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,8 @@ from modelsync.db.tables import ai_model, sync_run
 from modelsync.errors import NotFoundError
 from modelsync.services.sync import abandon_dead_runs
 from modelsync.sync.report import summary_from_storage
+
+log = logging.getLogger("modelsync.api")
 
 
 def run_view(row: dict[str, Any], full: bool) -> dict[str, Any]:
@@ -73,7 +76,15 @@ def last_run(engine: Engine) -> dict[str, Any] | None:
     return run_view(dict(row), full=False) if row is not None else None
 
 
-def model_count(engine: Engine) -> int:
-    """How many models are stored (for the health check)."""
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(ai_model)).scalar_one())
+def health(engine: Engine) -> tuple[bool, dict[str, Any]]:
+    """Whether the database answers, with the model count and the last sync (no user names: anyone may ask)."""
+    try:
+        with engine.connect() as conn:
+            models = int(conn.execute(sa.select(sa.func.count()).select_from(ai_model)).scalar_one())
+        last = last_run(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("health check: database unreachable (%s)", type(exc).__name__)
+        return False, {"status": "unavailable", "database": "unreachable", "lastSync": None, "models": None}
+    if last is not None:
+        last["actor"] = None
+    return True, {"status": "ok", "database": "ok", "lastSync": last, "models": models}
