@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+import dbread
 from modelsync.db.engine import create_db_engine
 from modelsync.db.tables import ai_model
 from modelsync.errors import UsageError
@@ -20,20 +21,12 @@ pytest_plugins = ["apiserver"]
 MILLION = Decimal(1_000_000)
 
 
-def prices_of(engine, provider: str, model_id: str) -> dict:
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(ai_model).where(ai_model.c.provider == provider, ai_model.c.model_id == model_id)
-        ).mappings()
-        return dict(row.one())
-
-
 def cost(client, **body):
     return client.post("/api/cost", json=body)
 
 
 def test_cost_is_the_stored_prices_times_the_tokens(api):
-    row = prices_of(api.engine, "openai", "gpt-4o")
+    row = dbread.model_row(api.engine, "openai", "gpt-4o")
     with api.client("viewer") as client:
         response = cost(client, model="gpt-4o", inputTokens=120_000, outputTokens=3_500, cachedInputTokens=20_000)
     assert response.status_code == 200
@@ -62,7 +55,7 @@ def test_a_model_is_found_by_its_exact_reference(api, body, provider, model_id):
     with api.client("viewer") as client:
         data = cost(client, inputTokens=1_000_000, outputTokens=0, **body).json()
     assert (data["provider"], data["model"]) == (provider, model_id)
-    assert Decimal(data["totalCost"]) == prices_of(api.engine, provider, model_id)["input_price"]
+    assert Decimal(data["totalCost"]) == dbread.model_row(api.engine, provider, model_id)["input_price"]
 
 
 @pytest.mark.parametrize("model", ["gpt-4o-2099-12-31", "GPT-4o", "gpt-4o-mini-x", "gpt-4o-", "openai/gpt-9", "x/y/z"])
@@ -165,9 +158,9 @@ def test_the_index_queries_the_database_only_when_the_stamp_interval_has_passed(
 
 
 def test_an_ambiguous_bare_id_in_the_index_is_a_usage_error(synced):
+    row = dbread.one_row(synced, ai_model, model_id="gpt-4o")
+    row.pop("id")
     with synced.begin() as conn:
-        row = dict(conn.execute(sa.select(ai_model).where(ai_model.c.model_id == "gpt-4o")).mappings().one())
-        row.pop("id")
         conn.execute(sa.insert(ai_model).values({**row, "provider": "azure"}))
     index = PriceIndex(synced)
     with pytest.raises(UsageError, match="azure, openai"):

@@ -6,10 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
+import dbread
 from modelsync.api.schemas import ModelOut
-from modelsync.db.tables import ai_model, audit_log
 from modelsync.services.sync import SyncOptions, run_sync
 
 pytest_plugins = ["apiserver"]
@@ -51,14 +50,6 @@ def client(api):
         yield viewer
 
 
-def stored(engine, **where) -> list[dict]:
-    query = sa.select(ai_model).order_by(ai_model.c.provider, ai_model.c.model_id)
-    for name, value in where.items():
-        query = query.where(ai_model.c[name] == value)
-    with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
 def walk(client, **params) -> list[dict]:
     """Every model of a query, page by page through nextCursor."""
     models, cursor = [], None
@@ -77,7 +68,7 @@ def test_list_by_provider_returns_the_original_camelcase_schema(client, api):
     response = client.get("/api/ai-models", params={"provider": "anthropic", "limit": 500})
     assert response.status_code == 200
     models = response.json()["data"]
-    assert {m["id"] for m in models} == {row["model_id"] for row in stored(api.engine, provider="anthropic")}
+    assert {m["id"] for m in models} == {row["model_id"] for row in dbread.models(api.engine, provider="anthropic")}
     for model in models:
         assert set(model) == set(ModelOut.model_fields)
         ModelOut.model_validate(model)
@@ -98,7 +89,7 @@ def test_cursor_pages_walk_every_model_once_in_the_same_order_as_one_page(client
     assert whole["nextCursor"] is None
     paged = walk(client, sort=sort, limit=7)
     assert [(m["provider"], m["id"]) for m in paged] == [(m["provider"], m["id"]) for m in whole["data"]]
-    assert len(paged) == len(stored(api.engine))
+    assert len(paged) == len(dbread.models(api.engine))
 
 
 def test_price_sort_is_numeric_with_unknown_prices_last_both_ways(client):
@@ -111,7 +102,7 @@ def test_price_sort_is_numeric_with_unknown_prices_last_both_ways(client):
 
 
 def test_filters_match_what_the_database_holds(client, api):
-    rows = stored(api.engine)
+    rows = dbread.models(api.engine)
 
     def ids(**params) -> set[tuple[str, str]]:
         return {(m["provider"], m["id"]) for m in walk(client, limit=500, **params)}
@@ -210,8 +201,7 @@ def test_patch_records_a_decision_in_history_and_audit_and_a_sync_keeps_it(api, 
     assert client.get("/api/ai-models/openai/gpt-4o").json()["isAllowed"] is False  # seen at once by readers
     history = client.get("/api/ai-models/openai/gpt-4o/history").json()
     assert history[-1]["kind"] == "manual" and history[-1]["actor"] == "ada"
-    with api.engine.connect() as conn:
-        audit = conn.execute(sa.select(audit_log).where(audit_log.c.action == "model.decide")).mappings().one()
+    [audit] = dbread.audit_entries(api.engine, "model.decide")
     assert audit["actor"] == "ada" and audit["source_ip"] == "127.0.0.1" and audit["target"] == "openai/gpt-4o"
 
     with api.client("super_admin") as root:
@@ -231,7 +221,7 @@ def test_patch_records_a_decision_in_history_and_audit_and_a_sync_keeps_it(api, 
 
 
 def test_patch_refuses_bad_bodies_and_changes_nothing(api):
-    before = stored(api.engine, provider="openai", model_id="gpt-4o")
+    before = dbread.models(api.engine, provider="openai", model_id="gpt-4o")
     with api.client("admin") as admin:
         for body, status, fragment in [
             ({}, 422, "nothing to change"),
@@ -247,7 +237,7 @@ def test_patch_refuses_bad_bodies_and_changes_nothing(api):
             assert fragment in response.json()["error"]["message"], body
         missing = admin.patch("/api/admin/ai-models/openai/gpt-9", json={"isAllowed": False})
         assert missing.status_code == 404
-    assert stored(api.engine, provider="openai", model_id="gpt-4o") == before
+    assert dbread.models(api.engine, provider="openai", model_id="gpt-4o") == before
 
 
 def test_change_feed_pages_forward_by_id_and_shows_decisions(api, client):
@@ -266,7 +256,7 @@ def test_change_feed_pages_forward_by_id_and_shows_decisions(api, client):
         since = response["nextSince"]
         if not response["hasMore"]:
             break
-    assert len(everything) == len(stored(api.engine))  # one "created" per model, nothing else yet
+    assert len(everything) == len(dbread.models(api.engine))  # one "created" per model, nothing else yet
     quiet = client.get("/api/ai-models/changes", params={"since": since}).json()
     assert quiet["data"] == [] and quiet["nextSince"] == since
 

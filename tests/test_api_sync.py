@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import threading
 
-import sqlalchemy as sa
-
+import dbread
 from modelsync.db import repo
 from modelsync.db.dialect import SyncLock
-from modelsync.db.tables import ai_model, audit_log, sync_run
+from modelsync.db.tables import sync_run
 from modelsync.records import utc_now
 
 pytest_plugins = ["apiserver"]
-
-
-def audit_entries(engine, action: str) -> list[dict]:
-    with engine.connect() as conn:
-        query = sa.select(audit_log).where(audit_log.c.action == action).order_by(audit_log.c.id)
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def model_rows(engine) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(sa.select(ai_model).order_by(ai_model.c.id))]
 
 
 def test_sync_returns_the_cli_summary_and_the_recorded_run(api):
@@ -42,24 +30,22 @@ def test_sync_returns_the_cli_summary_and_the_recorded_run(api):
 
 
 def test_a_dry_run_writes_nothing_but_is_audited(api):
-    before = model_rows(api.engine)
-    with api.engine.connect() as conn:
-        runs_before = conn.execute(sa.select(sa.func.count()).select_from(sync_run)).scalar_one()
+    before = dbread.models(api.engine)
+    runs_before = dbread.count(api.engine, sync_run)
     with api.client("super_admin") as root:
         response = root.post("/api/admin/ai-models/sync", json={"provider": "all", "dryRun": True})
     assert response.status_code == 200
     summary = response.json()
     assert summary["dryRun"] is True and summary["runId"] is None
-    assert model_rows(api.engine) == before
-    with api.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(sync_run)).scalar_one() == runs_before
-    [entry] = audit_entries(api.engine, "sync.dry_run")
+    assert dbread.models(api.engine) == before
+    assert dbread.count(api.engine, sync_run) == runs_before
+    [entry] = dbread.audit_entries(api.engine, "sync.dry_run")
     assert entry["actor"] == "root" and entry["source_ip"] == "127.0.0.1"
     assert entry["details"]["providers"] == list(summary["providers"])
 
 
 def test_unknown_provider_is_422_listing_the_valid_ones_and_touches_nothing(api):
-    before = model_rows(api.engine)
+    before = dbread.models(api.engine)
     with api.client("super_admin") as root:
         for body in ({"provider": "openia"}, {"provider": "x" * 64}):
             response = root.post("/api/admin/ai-models/sync", json=body)
@@ -69,7 +55,7 @@ def test_unknown_provider_is_422_listing_the_valid_ones_and_touches_nothing(api)
         for body, field in (({}, "provider"), ({"provider": 7}, "provider"), ({"provider": "all", "dry": 1}, "dry")):
             response = root.post("/api/admin/ai-models/sync", json=body)
             assert response.status_code == 422 and field in response.json()["error"]["message"]
-    assert model_rows(api.engine) == before
+    assert dbread.models(api.engine) == before
 
 
 def test_replicate_endpoint_syncs_replicate_only(api):
@@ -91,7 +77,7 @@ def test_a_sync_while_another_holds_the_lease_is_409_with_its_id(api):
     with api.engine.begin() as conn:
         running = repo.insert_run(conn, "cli", "ops", ["openai"], now)
         repo.claim_lease(conn, running, "other-host:4242", now)
-    before = model_rows(api.engine)
+    before = dbread.models(api.engine)
     try:
         with api.client("super_admin") as root:
             response = root.post("/api/admin/ai-models/sync", json={"provider": "all"})
@@ -101,8 +87,8 @@ def test_a_sync_while_another_holds_the_lease_is_409_with_its_id(api):
     error = response.json()["error"]
     assert error["code"] == "sync_in_progress" and error["runningRunId"] == running
     assert f"run {running}" in error["message"]
-    assert model_rows(api.engine) == before
-    [rejected] = [e for e in audit_entries(api.engine, "sync") if e["outcome"] == "rejected"]
+    assert dbread.models(api.engine) == before
+    [rejected] = [e for e in dbread.audit_entries(api.engine, "sync") if e["outcome"] == "rejected"]
     assert rejected["actor"] == "root" and rejected["details"]["runningRunId"] == running
 
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from modelsync.db.tables import api_token, app_user, audit_log, metadata
+import dbread
+from modelsync.db.tables import api_token, app_user
 from modelsync.errors import NotFoundError, UsageError
 from modelsync.records import utc_now
 from modelsync.services import auth, tokens
@@ -17,29 +18,16 @@ from modelsync.services.tokens import InvalidTokenError
 PASSWORD = "correct horse battery staple"
 
 
-def every_stored_text(engine) -> str:
-    """Every value of every table, as one string (to prove a secret is stored nowhere)."""
-    with engine.connect() as conn:
-        return "\n".join(repr(tuple(row)) for table in metadata.sorted_tables for row in conn.execute(sa.select(table)))
-
-
-def audit_rows(engine, action: str) -> list[dict]:
-    with engine.connect() as conn:
-        query = sa.select(audit_log).where(audit_log.c.action == action).order_by(audit_log.c.id)
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
 def test_passwords_are_stored_as_argon2id_hashes_and_verify(engine):
     auth.create_user(engine, "root", "super_admin", PASSWORD, actor="cli:ops")
 
-    with engine.connect() as conn:
-        stored = conn.execute(sa.select(app_user.c.password_hash)).scalar_one()
+    stored = dbread.one_row(engine, app_user)["password_hash"]
     assert stored.startswith("$argon2id$")
-    assert PASSWORD not in every_stored_text(engine)
+    assert PASSWORD not in dbread.database_text(engine)
     assert auth.verify_password(engine, "root", PASSWORD)
     assert not auth.verify_password(engine, "root", PASSWORD + "!")
     assert not auth.verify_password(engine, "nobody", PASSWORD)
-    [entry] = audit_rows(engine, "user.create")
+    [entry] = dbread.audit_entries(engine, "user.create")
     assert entry["actor"] == "cli:ops" and entry["target"] == "root" and entry["details"]["role"] == "super_admin"
 
 
@@ -55,8 +43,7 @@ def test_passwords_are_stored_as_argon2id_hashes_and_verify(engine):
 def test_invalid_users_are_refused_with_the_reason(engine, name, role, password, message):
     with pytest.raises(UsageError, match=message):
         auth.create_user(engine, name, role, password, actor=None)
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(app_user)).scalar_one() == 0
+    assert dbread.count(engine, app_user) == 0
 
 
 def test_a_user_name_is_unique(engine):
@@ -70,16 +57,15 @@ def test_a_token_is_stored_only_as_its_sha256_digest_and_authenticates(engine):
     issued = tokens.create_token(engine, "vic", timedelta(days=90), actor="cli:ops")
 
     assert issued.secret.startswith("msk_") and len(issued.secret) >= 40
-    assert issued.secret not in every_stored_text(engine)
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(api_token)).mappings().one()
+    assert issued.secret not in dbread.database_text(engine)
+    row = dbread.one_row(engine, api_token)
     assert row["token_hash"] == hashlib.sha256(issued.secret.encode()).hexdigest()
     assert row["prefix"] == issued.secret[:12] and issued.prefix == row["prefix"]
     assert abs(row["expires_at"] - (utc_now() + timedelta(days=90))) < timedelta(minutes=1)
 
     principal = tokens.authenticate(engine, issued.secret)
     assert (principal.name, principal.role, principal.token_id) == ("vic", "viewer", issued.id)
-    [entry] = audit_rows(engine, "token.create")
+    [entry] = dbread.audit_entries(engine, "token.create")
     assert entry["target"] == "vic" and entry["details"]["tokenId"] == issued.id
     assert issued.secret not in repr(entry["details"])
 
@@ -123,7 +109,7 @@ def test_revoked_expired_and_disabled_tokens_are_refused_with_the_owner_known(en
         conn.execute(sa.update(app_user).values(disabled_at=utc_now()))
     with pytest.raises(InvalidTokenError, match="disabled"):
         tokens.authenticate(engine, live.secret)
-    assert [e["details"]["tokenId"] for e in audit_rows(engine, "token.revoke")] == [revoked.id]
+    assert [e["details"]["tokenId"] for e in dbread.audit_entries(engine, "token.revoke")] == [revoked.id]
 
 
 def test_revoking_or_issuing_for_unknown_things_is_a_clear_error(engine):
@@ -138,8 +124,7 @@ def test_last_use_is_recorded_at_most_once_a_minute(engine):
     issued = tokens.create_token(engine, "vic", None, actor=None)
 
     def last_used():
-        with engine.connect() as conn:
-            return conn.execute(sa.select(api_token.c.last_used_at)).scalar_one()
+        return dbread.one_row(engine, api_token)["last_used_at"]
 
     assert last_used() is None
     tokens.authenticate(engine, issued.secret)

@@ -5,20 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-
-def sqlite_dump(path: Path) -> list[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
+import dbread
+from modelsync.db.engine import create_db_engine
 
 
 def test_readme_first_command_works_in_a_fresh_directory_without_keys_or_network(tmp_path):
@@ -30,16 +24,14 @@ def test_readme_first_command_works_in_a_fresh_directory_without_keys_or_network
     result = subprocess.run([exe, "sync"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "OpenAI:" in result.stdout and "created" in result.stdout and "Total:" in result.stdout
-    conn = sqlite3.connect(tmp_path / "modelsync.db")
-    ids = {row[0] for row in conn.execute("SELECT model_id FROM ai_model WHERE provider = 'openai'")}
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'modelsync.db'}")
+    try:
+        ids = {row["model_id"] for row in dbread.models(engine, provider="openai")}
+        sonnet = dbread.model_row(engine, "anthropic", "claude-3-5-sonnet-20241022")
+    finally:
+        engine.dispose()
     assert "gpt-4o" in ids and "GPT-4o" not in ids
-    assert (
-        conn.execute(
-            "SELECT context_window, input_price FROM ai_model WHERE model_id = 'claude-3-5-sonnet-20241022'"
-        ).fetchone()[0]
-        == 200000
-    )
-    conn.close()
+    assert sonnet["context_window"] == 200000
 
 
 def test_sync_prints_a_summary_line_per_provider_and_totals(cli):
@@ -69,28 +61,24 @@ def test_provider_flag_is_repeatable(cli):
     assert set(data["providers"]) == {"anthropic", "google"}
 
 
-def test_unknown_provider_exits_4_listing_valid_ones_and_touches_nothing(cli, settings):
+def test_unknown_provider_exits_4_listing_valid_ones_and_touches_nothing(cli, engine):
     cli("sync", "--provider", "anthropic")
-    path = Path(settings.database_url.split("///", 1)[1]) if settings.database_url.startswith("sqlite") else None
-    before = sqlite_dump(path) if path else None
+    before = dbread.database_dump(engine)
     result = cli("sync", "--provider", "nope")
     assert result.code == 4
     assert "unknown provider 'nope'" in result.err and "anthropic" in result.err
-    if path:
-        assert sqlite_dump(path) == before
+    assert dbread.database_dump(engine) == before
 
 
-def test_corrupt_overrides_file_exits_4_and_touches_nothing(cli, settings, clean_env):
+def test_corrupt_overrides_file_exits_4_and_touches_nothing(cli, engine, clean_env):
     cli("sync", "--provider", "anthropic")
-    path = Path(settings.database_url.split("///", 1)[1]) if settings.database_url.startswith("sqlite") else None
-    before = sqlite_dump(path) if path else None
+    before = dbread.database_dump(engine)
     (clean_env / "modelsync.overrides.toml").write_text("[[model]\nprovider = 'openai'\n")
     result = cli("sync")
     assert result.code == 4
     assert "modelsync.overrides.toml is not valid TOML" in result.err
     assert "Traceback" not in result.err
-    if path:
-        assert sqlite_dump(path) == before
+    assert dbread.database_dump(engine) == before
 
 
 def test_dry_run_lists_changes_and_writes_nothing(cli):

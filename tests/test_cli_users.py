@@ -14,13 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
+import dbread
 from modelsync.cli import app as cli_app
 from modelsync.cli import common
 from modelsync.db.engine import create_db_engine
-from modelsync.db.tables import api_token, app_user, audit_log
+from modelsync.db.tables import api_token, app_user
 from modelsync.records import utc_now
 from modelsync.services import auth, tokens
 
@@ -44,8 +44,7 @@ def test_create_a_user_from_stdin_and_list_it(cli, db):
     [user] = json.loads(listing.out)
     assert (user["name"], user["role"], user["liveTokens"]) == ("root", "super_admin", 0)
     assert "root" in cli("users", "list").out
-    with db.connect() as conn:
-        entry = conn.execute(sa.select(audit_log).where(audit_log.c.action == "user.create")).mappings().one()
+    [entry] = dbread.audit_entries(db, "user.create")
     assert entry["target"] == "root" and entry["actor"].startswith("cli")
 
 
@@ -74,8 +73,7 @@ def test_the_password_prompt_asks_twice_and_hides_the_input(settings, db):
 def test_bad_user_input_is_exit_4_with_the_reason_and_creates_nothing(cli, db, args, stdin, message):
     result = cli(*args, stdin=stdin)
     assert result.code == 4 and message in result.err
-    with db.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(app_user)).scalar_one() == 0
+    assert dbread.count(db, app_user) == 0
 
 
 def test_a_token_is_printed_alone_on_the_last_line_and_only_its_digest_is_stored(cli, db):
@@ -85,8 +83,7 @@ def test_a_token_is_printed_alone_on_the_last_line_and_only_its_digest_is_stored
     token = result.out.rstrip("\n").splitlines()[-1]
     assert token.startswith("msk_") and " " not in token
     assert tokens.authenticate(db, token).name == "vic"
-    with db.connect() as conn:
-        row = conn.execute(sa.select(api_token)).mappings().one()
+    row = dbread.one_row(db, api_token)
     assert token not in repr(dict(row)) and row["prefix"] == token[:12]
     assert abs(row["expires_at"] - (utc_now() + timedelta(days=30))) < timedelta(minutes=1)
     listing = cli("tokens", "list", "--json")
@@ -99,8 +96,7 @@ def test_tokens_default_to_90_days_and_never_is_possible(cli, db):
     cli("users", "create", "vic", "--role", "viewer", "--password-stdin", stdin=PASSWORD)
     assert cli("tokens", "create", "--user", "vic").code == 0
     assert cli("tokens", "create", "--user", "vic", "--expires-in", "never").code == 0
-    with db.connect() as conn:
-        expiries = conn.execute(sa.select(api_token.c.expires_at).order_by(api_token.c.id)).scalars().all()
+    expiries = [token["expires_at"] for token in dbread.rows(db, api_token)]
     assert abs(expiries[0] - (utc_now() + timedelta(days=90))) < timedelta(minutes=1)
     assert expiries[1] is None
 
@@ -129,8 +125,7 @@ def test_bad_token_requests_are_exit_4(cli, db, args, message):
     cli("users", "create", "vic", "--role", "viewer", "--password-stdin", stdin=PASSWORD)
     result = cli(*args)
     assert result.code == 4 and message in result.err
-    with db.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(api_token)).scalar_one() == 0
+    assert dbread.count(db, api_token) == 0
 
 
 def test_serve_runs_the_api_in_its_own_process(settings, db, clean_env):

@@ -12,14 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
+import dbread
 from fake_provider import KEYS, PROVIDERS, FakeProviders, fixture_ids, fixture_models
 from modelsync.cli import common
 from modelsync.cli.app import app
-from modelsync.db.tables import ai_model, metadata, model_change, provider_state
 from modelsync.services import catalog
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
@@ -65,26 +64,6 @@ def sync(engine: Engine, *providers: str):
     return run_sync(engine, load_settings(), SyncOptions(providers=providers))
 
 
-def rows(engine: Engine, provider: str | None = None) -> dict[str, dict]:
-    query = sa.select(ai_model).order_by(ai_model.c.id)
-    if provider:
-        query = query.where(ai_model.c.provider == provider)
-    with engine.connect() as conn:
-        return {f"{row['provider']}/{row['model_id']}": dict(row) for row in conn.execute(query).mappings()}
-
-
-def stored(engine: Engine, provider: str) -> dict[str, list[tuple]]:
-    """Every stored row about one provider (models, history, listing state), for byte-for-byte comparisons."""
-    with engine.connect() as conn:
-        models = conn.execute(sa.select(ai_model).where(ai_model.c.provider == provider).order_by(ai_model.c.id))
-        pks = sa.select(ai_model.c.id).where(ai_model.c.provider == provider)
-        history = conn.execute(
-            sa.select(model_change).where(model_change.c.model_pk.in_(pks)).order_by(model_change.c.id)
-        )
-        state = conn.execute(sa.select(provider_state).where(provider_state.c.provider == provider))
-        return {"models": [tuple(r) for r in models], "history": [tuple(r) for r in history], "state": list(state)}
-
-
 def history_kinds(engine: Engine, provider: str, model_id: str) -> list[str]:
     return [entry["kind"] for entry in catalog.model_history(engine, provider, model_id)]
 
@@ -96,7 +75,7 @@ def test_every_fixture_model_is_stored_once_with_its_exact_id_and_listing_facts(
     result = cli("sync")
 
     assert result.exit_code == 0, result.output
-    stored_rows = rows(engine)
+    stored_rows = dbread.models_by_ref(engine)
     for provider in PROVIDERS:
         ids = [key.split("/", 1)[1] for key in stored_rows if key.startswith(provider + "/")]
         assert sorted(ids) == sorted(fixture_ids(provider)), provider
@@ -121,7 +100,7 @@ def test_every_fixture_model_is_stored_once_with_its_exact_id_and_listing_facts(
 
 def test_removed_models_become_deprecated_with_history_and_nothing_else_changes(live, engine):
     assert cli("sync").exit_code == 0
-    before = rows(engine)
+    before = dbread.models_by_ref(engine)
     removed = {"anthropic": {"claude-opus-5"}, "google": {"gemini-2.5-pro"}, "openrouter": {"x-ai/grok-build-0.1"}}
     for provider, ids in removed.items():
         live.remove(provider, ids)
@@ -129,7 +108,7 @@ def test_removed_models_become_deprecated_with_history_and_nothing_else_changes(
     result = cli("sync")
 
     assert result.exit_code == 0, result.output
-    after = rows(engine)
+    after = dbread.models_by_ref(engine)
     gone = {f"{provider}/{model_id}" for provider, ids in removed.items() for model_id in ids}
     assert {key for key in after if after[key] != before[key]} == gone
     for key in gone:
@@ -142,31 +121,31 @@ def test_removed_models_become_deprecated_with_history_and_nothing_else_changes(
 
 def test_a_provider_answering_500_every_time_changes_nothing_for_it_and_the_rest_sync(live, engine):
     assert cli("sync").exit_code == 0
-    anthropic_before = stored(engine, "anthropic")
+    anthropic_before = dbread.provider_rows(engine, "anthropic")
     live.fail("anthropic", 500, times=None)
     live.remove("openai", {"o3"})
 
     result = cli("sync")
 
     assert result.exit_code == 3
-    assert stored(engine, "anthropic") == anthropic_before
+    assert dbread.provider_rows(engine, "anthropic") == anthropic_before
     assert "Anthropic: failed - Anthropic answered 500 (Internal server error) for the model listing, retried 4" in (
         result.stdout
     )
-    assert rows(engine, "openai")["openai/o3"]["status"] == "deprecated"
+    assert dbread.models_by_ref(engine, "openai")["openai/o3"]["status"] == "deprecated"
     assert len(live.requests_for("anthropic")) == 3 + 5  # the first sync's three pages, then 1 try + 4 retries
 
 
 def test_an_empty_listing_is_refused_with_the_reason_and_changes_nothing(live, engine):
     assert cli("sync", "--provider", "anthropic").exit_code == 0
-    before = stored(engine, "anthropic")
+    before = dbread.provider_rows(engine, "anthropic")
     live.models["anthropic"] = []
 
     result = cli("sync", "--provider", "anthropic")
 
     assert result.exit_code == 2
     assert "Anthropic: refused - Anthropic returned an empty model list; nothing was changed." in result.stdout
-    assert stored(engine, "anthropic") == before
+    assert dbread.provider_rows(engine, "anthropic") == before
 
 
 def test_an_unknown_adapter_stops_the_sync_before_any_request_with_exit_4(live, engine, clean_env, request):
@@ -182,20 +161,10 @@ def test_an_unknown_adapter_stops_the_sync_before_any_request_with_exit_4(live, 
     assert result.code == 4, result
     assert "[provider.acme] names adapter 'openai-compat'" in message and "Traceback" not in message
     assert "Valid adapters: anthropic, gemini, ollama, openai, openai_compat, openrouter, replicate." in message
-    assert live.requests == [] and rows(engine) == {}
+    assert live.requests == [] and dbread.models(engine) == []
 
 
-def _database_text(db_url: str, engine: Engine) -> bytes:
-    if db_url.startswith("sqlite"):
-        path = Path(make_url(db_url).database)
-        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-    with engine.connect() as conn:
-        return "\n".join(
-            repr(tuple(row)) for table in metadata.sorted_tables for row in conn.execute(sa.select(table))
-        ).encode()
-
-
-def test_the_key_never_appears_in_output_logs_or_the_database(live, engine, db_url, caplog):
+def test_the_key_never_appears_in_output_logs_or_the_database(live, engine, caplog):
     # The worst case: providers that echo the key they were sent back in their error messages.
     echo = f'{{"error": {{"message": "invalid key {KEYS["anthropic"]} / {KEYS["openai"]}"}}}}'.encode()
     live.fail("anthropic", 401, times=None, body=echo)
@@ -209,7 +178,7 @@ def test_the_key_never_appears_in_output_logs_or_the_database(live, engine, db_u
     assert "check ANTHROPIC_API_KEY" in human.stdout and "[redacted]" in human.stdout
     texts = [human.stdout, human.stderr, machine.stdout, machine.stderr, caplog.text]
     texts += [record.getMessage() for record in caplog.records]
-    data = _database_text(db_url, engine)
+    data = dbread.database_bytes(engine)
     for key in KEYS.values():
         assert all(key not in text for text in texts)
         assert key.encode() not in data
@@ -229,22 +198,22 @@ def assert_only_tags_moved(report) -> None:
 def test_failure_is_isolated_and_exits_3(live, engine, provider):
     partner = PARTNER[provider]
     assert cli("sync", "-p", provider, "-p", partner).exit_code == 0
-    before = stored(engine, provider)
+    before = dbread.provider_rows(engine, provider)
     live.fail(provider, 500, times=None)
     live.remove(partner, {fixture_ids(partner)[0]})
 
     result = cli("sync", "-p", provider, "-p", partner)
 
     assert result.exit_code == 3, result.output
-    assert stored(engine, provider) == before
-    assert rows(engine, partner)[f"{partner}/{fixture_ids(partner)[0]}"]["status"] == "deprecated"
+    assert dbread.provider_rows(engine, provider) == before
+    assert dbread.models_by_ref(engine, partner)[f"{partner}/{fixture_ids(partner)[0]}"]["status"] == "deprecated"
     assert "failed" in result.stdout and "retried 4 times; try again later" in result.stdout
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_broken_body_leaves_the_database_unchanged(live, engine, provider):
     sync(engine, provider)
-    before = stored(engine, provider)
+    before = dbread.provider_rows(engine, provider)
     live.fail(provider, 200, times=None, body=b'{"data": [{"id": "only-this-one"}]')
     live.remove(provider, {fixture_ids(provider)[0]})  # a real change the broken listing must not apply
 
@@ -252,7 +221,7 @@ def test_broken_body_leaves_the_database_unchanged(live, engine, provider):
 
     assert report.exit_code == 3 and report.outcomes[0].status == "failed"
     assert "not valid JSON" in report.outcomes[0].message
-    assert stored(engine, provider) == before
+    assert dbread.provider_rows(engine, provider) == before
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -266,7 +235,7 @@ def test_disappearance_deprecates_and_return_reactivates(live, engine, provider)
 
     assert report.total("deprecated") == 1
     assert_only_tags_moved(report)
-    row = rows(engine, provider)[f"{provider}/{gone}"]
+    row = dbread.models_by_ref(engine, provider)[f"{provider}/{gone}"]
     assert row["status"] == "deprecated" and row["provenance"]["status"] == "disappeared"
 
     live.models[provider] = full
@@ -274,14 +243,14 @@ def test_disappearance_deprecates_and_return_reactivates(live, engine, provider)
 
     assert report.total("reactivated") == 1 and report.total("deprecated") == 0
     assert_only_tags_moved(report)
-    row = rows(engine, provider)[f"{provider}/{gone}"]
+    row = dbread.models_by_ref(engine, provider)[f"{provider}/{gone}"]
     assert row["status"] == "active" and row["deprecated_at"] is None
     assert history_kinds(engine, provider, gone) == ["created", "deprecated", "reactivated"]
 
 
 def test_provider_announced_deprecation_is_recorded(live, engine):
     sync(engine, "openai", "anthropic")
-    row = rows(engine, "openai")["openai/gpt-3.5-turbo"]
+    row = dbread.models_by_ref(engine, "openai")["openai/gpt-3.5-turbo"]
     assert row["status"] == "deprecated" and row["provenance"]["status"] == "openai"
     assert row["shutdown_date"].isoformat() == "2026-10-23"
     claude = dict(fixture_models("anthropic")[0], lifecycle="deprecated", deprecated_at="2026-11-01T00:00:00Z")
@@ -290,13 +259,13 @@ def test_provider_announced_deprecation_is_recorded(live, engine):
     report = sync(engine, "anthropic")
 
     assert report.total("deprecated") == 1
-    row = rows(engine, "anthropic")[f"anthropic/{claude['id']}"]
+    row = dbread.models_by_ref(engine, "anthropic")[f"anthropic/{claude['id']}"]
     assert row["status"] == "deprecated" and row["deprecated_at"].isoformat().startswith("2026-11-01")
 
 
 def test_fine_tuned_openai_model_gets_its_base_models_catalog_facts(live, engine):
     sync(engine, "openai")
-    stored_rows = rows(engine, "openai")
+    stored_rows = dbread.models_by_ref(engine, "openai")
     tuned = stored_rows["openai/ft:gpt-4o-mini-2024-07-18:acme-robotics::7XSvNra2"]
     base = stored_rows.get("openai/gpt-4o-mini-2024-07-18")
     assert tuned["input_price"] is not None and tuned["provenance"]["input_price"] == "genai-prices"
@@ -304,7 +273,7 @@ def test_fine_tuned_openai_model_gets_its_base_models_catalog_facts(live, engine
         assert tuned["input_price"] == base["input_price"]
 
 
-def test_the_installed_command_keeps_keys_out_of_its_output(live, engine, db_url):
+def test_the_installed_command_keeps_keys_out_of_its_output(live, engine):
     echo = f'{{"error": {{"message": "invalid key {KEYS["anthropic"]}"}}}}'.encode()
     live.fail("anthropic", 401, times=None, body=echo)
     command = Path(sys.executable).with_name("modelsync")
@@ -316,7 +285,7 @@ def test_the_installed_command_keeps_keys_out_of_its_output(live, engine, db_url
     assert "Anthropic: failed - Anthropic rejected the key (401: invalid key [redacted]); check ANTHROPIC_API_KEY" in (
         done.stdout
     )
-    data = _database_text(db_url, engine)
+    data = dbread.database_bytes(engine)
     for key in KEYS.values():
         assert key not in done.stdout and key not in done.stderr and key.encode() not in data
 
@@ -332,6 +301,6 @@ def test_a_changed_listing_is_applied_and_an_unchanged_one_is_not_recomputed(liv
     report = sync(engine, "openrouter")
 
     assert not report.outcomes[0].inputs_unchanged and report.total("updated") == 1
-    row = rows(engine, "openrouter")[f"openrouter/{model['id']}"]
+    row = dbread.models_by_ref(engine, "openrouter")[f"openrouter/{model['id']}"]
     assert row["input_price"] == Decimal("2.5")
     assert catalog.model_history(engine, "openrouter", model["id"])[-1]["changes"]["inputCostPer1M"][1] == "2.5"

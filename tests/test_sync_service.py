@@ -7,20 +7,15 @@ from __future__ import annotations
 import threading
 
 import pytest
-import sqlalchemy as sa
 
-from modelsync.db.tables import audit_log, sync_run
+import dbread
+from modelsync.db.tables import sync_run
 from modelsync.errors import SyncBusyError
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings, load_settings
 from modelsync.sync import assemble
 
 pytest_plugins = ["apiserver"]
-
-
-def audit(engine) -> list[dict]:
-    with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(sa.select(audit_log).order_by(audit_log.c.id)).mappings()]
 
 
 def comparable(entry: dict) -> tuple:
@@ -31,14 +26,14 @@ def comparable(entry: dict) -> tuple:
 
 
 def test_a_cli_dry_run_and_an_api_dry_run_leave_the_same_audit_trail(api, cli):
-    before = len(audit(api.engine))
+    before = len(dbread.audit_entries(api.engine))
     assert cli("sync", "--dry-run", "-p", "anthropic", "-p", "google").code == 0
     with api.client("super_admin") as root:
         response = root.post("/api/admin/ai-models/sync", json={"provider": "anthropic", "dryRun": True})
     assert response.status_code == 200
     with api.client("super_admin") as root:
         assert root.post("/api/admin/ai-models/sync", json={"provider": "google", "dryRun": True}).status_code == 200
-    entries = audit(api.engine)[before:]
+    entries = dbread.audit_entries(api.engine)[before:]
     assert [entry["action"] for entry in entries] == ["sync.dry_run"] * 3
     cli_entry, api_entries = entries[0], entries[1:]
     assert cli_entry["details"]["trigger"] == "cli" and api_entries[0]["details"]["trigger"] == "api"
@@ -46,16 +41,15 @@ def test_a_cli_dry_run_and_an_api_dry_run_leave_the_same_audit_trail(api, cli):
     # Same shape and meaning: the CLI's one entry covers what the API's two say.
     assert set(cli_entry["details"]) == set(api_entries[0]["details"])
     assert comparable(api_entries[0])[:2] == comparable(cli_entry)[:2]
-    with api.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(sync_run)).scalar_one() == 1  # the fixture's
+    assert dbread.count(api.engine, sync_run) == 1  # the fixture's
 
 
 def test_a_cli_sync_and_an_api_sync_leave_the_same_audit_trail(api, cli):
-    before = len(audit(api.engine))
+    before = len(dbread.audit_entries(api.engine))
     assert cli("sync", "-p", "anthropic").code == 0
     with api.client("super_admin") as root:
         assert root.post("/api/admin/ai-models/sync", json={"provider": "anthropic"}).status_code == 200
-    first, second = audit(api.engine)[before:]
+    first, second = dbread.audit_entries(api.engine)[before:]
     assert comparable(first)[:3] == comparable(second)[:3] == ("sync", "ok", "anthropic")
     assert set(first["details"]) == set(second["details"]) == {"runId", "trigger", "providers", "totals"}
     assert first["details"]["totals"] == second["details"]["totals"]
