@@ -132,6 +132,8 @@ FIELDS: Final[tuple[RecordField, ...]] = (
        nullable=False, filters=(ALL_OF,)),
     _f("provenance", "provenance", T.SOURCES, "provenance",
        "Which source each field's value came from, by JSON field name (capabilities per name).", nullable=False),
+    _f("description", "description", T.TEXT, "description", "What the provider says the model is for.", SOURCE,
+       OVERRIDE, max_length=4000),
 )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 Rules:
 - Ids are exact (`author/slug`, variants such as `:free` and `~author/x-latest` aliases are their own ids).
+- `name` is the display name and `description` the model's description.
 - Every output modality is asked for (the API lists text-output models only by default). With no page size
   configured the API returns the whole list in one answer; with `page_size` the page walker pages it by
   offset/limit (`paging.Offset`) until a short page or `total_count`.
@@ -80,6 +81,7 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
     outputs = modalities(architecture.get("output_modalities"), _MODALITY_NAMES) or []
     fields: dict[str, Any] = {
         "display_name": text(item.get("name")),
+        "description": text(item.get("description")),
         "context_window": count(item.get("context_length")) or count(top.get("context_length")),
         "max_output_tokens": count(top.get("max_completion_tokens")),
         "modalities_in": inputs or None,
