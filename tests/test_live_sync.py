@@ -95,6 +95,7 @@ def test_every_fixture_model_is_stored_once_with_its_exact_id_and_listing_facts(
             assert row["input_price"] == Decimal(model["pricing"]["prompt"]) * 10**6
             assert row["output_price"] == Decimal(model["pricing"]["completion"]) * 10**6
             assert row["provenance"]["input_price"] == "openrouter"
+        assert row["description"] == model["description"] and row["provenance"]["description"] == "openrouter"
     assert "live listing" in result.stdout
 
 
