@@ -135,3 +135,51 @@ def test_settings_are_a_snapshot_and_can_be_built_without_the_environment(monkey
     assert built.api_key("anthropic").get_secret_value() == "sk-direct"
     assert built.api_key("openai") is None
     assert built.base_url("anthropic") == "http://x:1" and built.base_url("google") == registry["google"].base_url
+
+
+def test_the_collector_is_only_paused_when_the_sync_is_alone_and_always_restored(engine, settings):
+    import gc
+
+    from modelsync.services.sync import collector_paused_when_alone
+
+    seen: list[bool] = []
+
+    def fetch(*_args):
+        seen.append(gc.isenabled())
+        return {}
+
+    # A second thread is alive (a server's workers, the fake provider server): the collector keeps running.
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        run_sync(engine, settings, SyncOptions(providers=["anthropic"]), fetch=fetch)
+    finally:
+        stop.set()
+        other.join()
+    assert seen == [True] and gc.isenabled()
+
+    # Alone (as the CLI is): paused during the sync and restored after it, also when it fails. A process of its
+    # own, because the test process has the fake servers' threads.
+    probe = (
+        "import gc\n"
+        "from modelsync.services.sync import collector_paused_when_alone\n"
+        "try:\n"
+        "    with collector_paused_when_alone() as paused:\n"
+        "        print(paused, gc.isenabled())\n"
+        "        raise KeyboardInterrupt\n"
+        "except KeyboardInterrupt:\n"
+        "    print(gc.isenabled())\n"
+    )
+    import subprocess
+    import sys
+
+    lines = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert lines == ["True", "False", "True"]
+    gc.disable()
+    try:
+        with collector_paused_when_alone() as paused:
+            assert not paused  # it was not running: nothing to pause, nothing to turn on afterwards
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

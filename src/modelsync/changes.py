@@ -118,21 +118,27 @@ def history_fields(change: Change) -> dict[str, list[Any]]:
     return {name: [jsonable(old), jsonable(new)] for name, (old, new) in change.fields().items()}
 
 
+# (name, is JSON text, is a timestamp) per canonical position: how a created model's history reads its row.
+_HISTORY_PLAN: Final = tuple(
+    (name, index in _JSON_INDEXES, index in _TIMESTAMP_INDEXES) for index, name in enumerate(SYNCED_FIELDS)
+)
+
+
 def history_json(change: Change) -> str:
     """The history row's JSON text for a change; a created model's is assembled from its canonical row."""
     if change.changes is not None:
         return json_text(history_fields(change))
-    parts = []
-    for index, (name, value) in enumerate(zip(SYNCED_FIELDS, change.canonical, strict=True)):
-        if value is None or index == _PROVENANCE:
+    # JSON columns are already canonical JSON text: embedded as they are (orjson.Fragment), never parsed again.
+    found: dict[str, tuple[None, Any]] = {}
+    for (name, is_json, is_timestamp), value in zip(_HISTORY_PLAN, change.canonical, strict=True):
+        if value is None or name == "provenance":
             continue
-        if index in _JSON_INDEXES:
+        if is_json:
             if value in _EMPTY_JSON:
                 continue
-            fragment = value  # canonical JSON text already
-        elif index in _TIMESTAMP_INDEXES:
-            fragment = orjson.dumps(_iso_timestamp(value)).decode()
+            found[name] = (None, orjson.Fragment(value))
+        elif is_timestamp:
+            found[name] = (None, _iso_timestamp(value))
         else:
-            fragment = orjson.dumps(value).decode()
-        parts.append(f'"{name}":[null,{fragment}]')
-    return "{" + ",".join(parts) + "}"
+            found[name] = (None, value)
+    return orjson.dumps(found).decode()

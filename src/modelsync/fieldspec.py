@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, Literal, cast
 
 KINDS: Final = ("chat", "embedding", "image", "audio", "video", "moderation", "rerank", "other")
 STATUSES: Final = ("active", "deprecated")
@@ -250,6 +250,11 @@ def filter_param(field: RecordField, kind: str) -> str:
     if kind == AT_LEAST:
         return "min" + field.json[0].upper() + field.json[1:]
     return field.json
+
+
+def choice_type(choices: tuple[str, ...]) -> Any:
+    """A `Literal` of the given strings, for models built from the catalogue at run time."""
+    return cast(Any, Literal)[choices]
 
 
 def python_type(field: RecordField) -> Any:

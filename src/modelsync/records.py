@@ -14,6 +14,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -64,9 +65,20 @@ def money(value: Any) -> Decimal | None:
     return amount
 
 
+# A catalog repeats a few hundred distinct prices; formatting each once keeps canonical rows cheap.
+_MONEY_TEXT: dict[Decimal, str] = {}
+
+
 def money_text(value: Decimal | None) -> str | None:
     """Format a canonical price as plain decimal text (never exponent notation)."""
-    return None if value is None else format(value, "f")
+    if value is None:
+        return None
+    text = _MONEY_TEXT.get(value)
+    if text is None:
+        text = format(value, "f")
+        if len(_MONEY_TEXT) < _MONEY_CACHE_SIZE:
+            _MONEY_TEXT[value] = text
+    return text
 
 
 def per_1k(value: Decimal | None) -> Decimal | None:
@@ -157,7 +169,7 @@ def utc_text(value: datetime) -> str:
 
 
 # How each synced field is written in canonical form; fields not listed are str/int/bool and stay as they are.
-_CANONICAL_BY_TYPE: Final = {
+_CANONICAL_BY_TYPE: Final[dict[FieldType, Callable[[Any], Any]]] = {
     FieldType.NAMES: json_text,
     FieldType.FLAGS: json_text,
     FieldType.SOURCES: json_text,
@@ -165,7 +177,7 @@ _CANONICAL_BY_TYPE: Final = {
     FieldType.TIMESTAMP: utc_text,
     FieldType.DATE: date.isoformat,
 }
-_CONVERSIONS = tuple(
+_CONVERSIONS: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
     (index, _CANONICAL_BY_TYPE[field.type])
     for index, field in enumerate(fieldspec.FIELDS)
     if field.type in _CANONICAL_BY_TYPE
@@ -197,7 +209,9 @@ _DECODE_BY_TYPE: Final = {
     FieldType.FLAGS: orjson.loads,
     FieldType.SOURCES: orjson.loads,
 }
-_DECODERS = tuple(_DECODE_BY_TYPE.get(field.type) for field in fieldspec.FIELDS)
+_DECODERS: tuple[Callable[[Any], Any] | None, ...] = tuple(
+    _DECODE_BY_TYPE.get(field.type) for field in fieldspec.FIELDS
+)
 
 
 def decode_canonical(canonical: tuple[Any, ...] | list[Any]) -> list[Any]:
@@ -209,8 +223,8 @@ def decode_canonical(canonical: tuple[Any, ...] | list[Any]) -> list[Any]:
 
 
 def fingerprint_row(canonical: tuple[Any, ...]) -> str:
-    """Digest of a canonical row."""
-    return hashlib.blake2b(repr(canonical).encode(), digest_size=16).hexdigest()
+    """Digest of a canonical row (its values are text, int, bool or None, so JSON spells each one way)."""
+    return hashlib.blake2b(orjson.dumps(canonical), digest_size=16).hexdigest()
 
 
 def fingerprint(values: dict[str, Any]) -> str:

@@ -116,6 +116,7 @@ def _view_type(field: RecordField) -> Any:
 
 def _view_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
+    kind: Any
     for identity in IDENTITY:
         kind = str | None if identity.nullable else str
         fields[identity.json] = (kind, Field(description=identity.description))
@@ -139,7 +140,7 @@ ModelOut = create_model(
 class ModelPage(_Out):
     """One page of models; pass `nextCursor` as `cursor` for the next (null on the last page)."""
 
-    data: list[ModelOut]
+    data: list[ModelOut]  # type: ignore[valid-type]  # a class built from the field catalogue at import
     nextCursor: str | None
 
 
@@ -168,7 +169,7 @@ class DecisionOut(_Out):
     """What an admin decision changed ({field: [old, new]}) and the model as it is now."""
 
     changes: dict[str, list[Any]]
-    model: ModelOut
+    model: ModelOut  # type: ignore[valid-type]  # a class built from the field catalogue at import
 
 
 class CostOut(_Out):

@@ -20,7 +20,7 @@ from modelsync.errors import ModelsyncError
 try:  # Typer 0.2x vendors its own copy of Click; older releases use Click itself.
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover - depends on the installed Typer
-    from click.exceptions import ClickException
+    from click.exceptions import ClickException  # type: ignore[assignment]  # the same class, where Typer has none
 
 EXIT_USAGE = 4
 

@@ -15,7 +15,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -80,14 +80,6 @@ def load_rows(conn: Connection, pks: Sequence[int], lock: bool = False) -> dict[
     return rows
 
 
-def model_pks(conn: Connection, provider: str, model_ids: Sequence[str] | None = None) -> dict[str, int]:
-    """Return model id -> primary key for one provider (all its models, or the ids given)."""
-    query = sa.select(ai_model.c.model_id, ai_model.c.id).where(ai_model.c.provider == provider)
-    if model_ids is None or len(model_ids) > _CHUNK:
-        return {model_id: pk for model_id, pk in conn.execute(query)}
-    return {model_id: pk for model_id, pk in conn.execute(query.where(ai_model.c.model_id.in_(model_ids)))}
-
-
 def load_provider_states(conn: Connection) -> dict[str, dict[str, Any]]:
     """Return the last good listing of every provider: listing kind, model count, when verified."""
     return {row["provider"]: dict(row) for row in conn.execute(sa.select(provider_state)).mappings()}
@@ -112,14 +104,8 @@ def write_models(
         _write_models_sqlite(conn, created, updated, now)
     for change in manual:
         _write_decision(conn, change, now)
-    pks = {(change.provider, change.model_id): change.pk for change in (*updated, *manual) if change.pk is not None}
-    for provider in {change.provider for change in created}:
-        stored = model_pks(conn, provider, [change.model_id for change in created if change.provider == provider])
-        for change in created:
-            if change.provider == provider:
-                pks[(provider, change.model_id)] = stored[change.model_id]
-    _write_history(conn, changes, pks, run_id, actor, now)
-    return pks
+    _write_history(conn, changes, run_id, actor, now)
+    return {(change.provider, change.model_id): change.pk for change in changes if change.pk is not None}
 
 
 def _row_values(change: Change, now: Any) -> tuple[Any, ...]:
@@ -130,9 +116,14 @@ def _row_values(change: Change, now: Any) -> tuple[Any, ...]:
 def _write_models_sqlite(conn: Connection, created: Sequence[Change], updated: Sequence[Change], now: datetime) -> None:
     stamp = utc_text(now)
     if created:
-        columns = ("provider", "model_id", *_WRITE_COLUMNS, "created_at")
+        # Ids are handed out here rather than read back afterwards: every catalog write holds SQLite's write lock
+        # (BEGIN IMMEDIATE), so nobody else can insert between reading the highest id and using the next ones.
+        next_id = int(conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM ai_model").scalar_one()) + 1
+        for offset, change in enumerate(created):
+            change.pk = next_id + offset
+        columns = ("id", "provider", "model_id", *_WRITE_COLUMNS, "created_at")
         sql = f"INSERT INTO ai_model ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        conn.exec_driver_sql(sql, [(c.provider, c.model_id, *_row_values(c, stamp), stamp) for c in created])
+        conn.exec_driver_sql(sql, [(c.pk, c.provider, c.model_id, *_row_values(c, stamp), stamp) for c in created])
     if updated:
         assignments = ", ".join(
             f"{name} = COALESCE(?, {name})" if name == "last_verified" else f"{name} = ?" for name in _WRITE_COLUMNS
@@ -172,10 +163,13 @@ def _write_models_postgres(
     _copy_rows(conn, "_ms_stage", columns, (_postgres_row(c, now) for c in (*created, *updated)))
     insert_columns = ", ".join(columns[1:])
     if created:
-        conn.exec_driver_sql(
+        inserted = conn.exec_driver_sql(
             f"INSERT INTO ai_model ({insert_columns}, created_at) "
-            f"SELECT {insert_columns}, updated_at FROM _ms_stage WHERE id IS NULL"
+            f"SELECT {insert_columns}, updated_at FROM _ms_stage WHERE id IS NULL RETURNING provider, model_id, id"
         )
+        pks = {(provider, model_id): pk for provider, model_id, pk in inserted}
+        for change in created:
+            change.pk = pks[(change.provider, change.model_id)]
     if updated:
         assignments = ", ".join(
             f"{name} = COALESCE(s.{name}, m.{name})" if name == "last_verified" else f"{name} = s.{name}"
@@ -195,19 +189,11 @@ def _write_decision(conn: Connection, change: Change, now: datetime) -> None:
 
 
 def _write_history(
-    conn: Connection,
-    changes: Sequence[Change],
-    pks: Mapping[tuple[str, str], int],
-    run_id: int | None,
-    actor: str | None,
-    now: datetime,
+    conn: Connection, changes: Sequence[Change], run_id: int | None, actor: str | None, now: datetime
 ) -> None:
     columns = ("run_id", "model_pk", "provider", "model_id", "kind", "changes", "actor", "created_at")
     stamp: Any = now if conn.dialect.name == "postgresql" else utc_text(now)
-    rows = [
-        (run_id, pks[(c.provider, c.model_id)], c.provider, c.model_id, c.kind, history_json(c), actor, stamp)
-        for c in changes
-    ]
+    rows = [(run_id, c.pk, c.provider, c.model_id, c.kind, history_json(c), actor, stamp) for c in changes]
     if conn.dialect.name == "postgresql":
         _copy_rows(conn, "model_change", columns, rows)
     else:

@@ -176,8 +176,12 @@ class CostBreakdown:
     @property
     def total_cost(self) -> Decimal | None:
         """The sum, or None when any part is unpriced."""
-        parts = (self.input_cost, self.cached_input_cost, self.output_cost)
-        return None if any(part is None for part in parts) else money(sum(parts, Decimal(0)))  # type: ignore[arg-type]
+        total = Decimal(0)
+        for part in (self.input_cost, self.cached_input_cost, self.output_cost):
+            if part is None:
+                return None
+            total += part
+        return money(total)
 
     def to_dict(self) -> dict[str, Any]:
         """Render for JSON output."""

@@ -80,7 +80,7 @@ class CatalogWatch:
             # Keep the same object while nothing moved, so consumers can compare stamps by identity.
             if stamp != self._stamp:
                 self._stamp = stamp
-            return self._stamp  # type: ignore[return-value]
+            return self._stamp
         except BaseException:
             self._next_check = _NEVER
             raise

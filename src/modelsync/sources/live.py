@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
-from modelsync.records import SourceRecord, json_text
+from modelsync.records import SourceRecord
 from modelsync.settings import Settings
 from modelsync.sources.fields import ListingFormatError
 from modelsync.sources.http import FetchError, Redactor, Sleep, make_client, open_session
@@ -54,8 +55,10 @@ class ListingResult:
 
 def listing_digest(records: dict[str, SourceRecord]) -> str:
     """Digest of a normalized listing: equal for equal records, whatever order the provider listed them in."""
-    canonical = json_text([[model_id, record.fields, record.extra] for model_id, record in sorted(records.items())])
-    return hashlib.blake2b(canonical.encode(), digest_size=20).hexdigest()
+    # str() spells each canonical Decimal one way and runs in C: only equality of the digest matters here.
+    items = [[model_id, record.fields, record.extra] for model_id, record in sorted(records.items())]
+    canonical = orjson.dumps(items, default=str, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=20).hexdigest()
 
 
 def fetch_listings(settings: Settings, names: list[str], progress: Progress) -> dict[str, ListingResult]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from modelsync.errors import ConfigError
-from modelsync.fieldspec import OVERRIDE_FIELDS, FieldType, RecordField, of_type, python_type
+from modelsync.fieldspec import OVERRIDE_FIELDS, FieldType, RecordField, choice_type, of_type, python_type
 from modelsync.records import SourceRecord, money
 from modelsync.settings import DEFAULT_OVERRIDES_FILE, read_toml
 
@@ -41,7 +41,7 @@ def _entry_type(field: RecordField) -> Any:
     if field.type is FieldType.COUNT:
         return Annotated[int, Field(gt=0)] | None
     if field.type is FieldType.CHOICE:
-        return Literal[field.choices] | None  # type: ignore[valid-type]  # the choices come from the catalogue
+        return choice_type(field.choices) | None
     if field.type is FieldType.TEXT:
         return Annotated[str, Field(max_length=field.max_length)] | None
     return python_type(field) | None
@@ -56,11 +56,8 @@ class _EntryBase(BaseModel):
 
 
 # One `[[model]]` entry of the overrides file: the keys are the catalogue fields an override may set.
-OverrideEntry = create_model(
-    "OverrideEntry",
-    __base__=_EntryBase,
-    **{field.name: (_entry_type(field), None) for field in OVERRIDE_FIELDS},
-)
+_ENTRY_FIELDS: dict[str, Any] = {field.name: (_entry_type(field), None) for field in OVERRIDE_FIELDS}
+OverrideEntry = create_model("OverrideEntry", __base__=_EntryBase, **_ENTRY_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,15 @@ def classify(
     return result
 
 
+def vanished(snapshot: Mapping[str, SnapshotRow], listed: set[str]) -> list[tuple[str, SnapshotRow]]:
+    """Active stored models an authoritative listing no longer lists."""
+    return [
+        (model_id, stored)
+        for model_id, stored in snapshot.items()
+        if model_id not in listed and stored.status == "active"
+    ]
+
+
 def describe_created(record: ModelRecord) -> Change:
     """Build the change for a model stored for the first time (its history is read off the canonical row)."""
     return Change("created", record.provider, record.model_id, record.canonical, record.fingerprint, None, None,

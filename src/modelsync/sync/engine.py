@@ -5,8 +5,9 @@ Rules:
   everything here runs inside one write transaction that holds the catalog write lock: model rows, history rows,
   provider state, the run record, the audit entry and the lease release commit together, and a crash rolls all
   of it back, leaving the previous state.
-- Providers are planned and written one after another inside that transaction, so only one provider's changes
-  are held at a time; the report keeps counts and a sample.
+- Providers are planned and written one after another inside that transaction, each in chunks of PLAN_CHUNK
+  models (merged, judged, compared and written, then dropped), so a sync holds its listings and one chunk, never
+  every merged model at once; the report keeps counts and a sample.
 - Only changed rows are written. A provider that failed or was refused contributes nothing.
 - A dry run plans the same changes in a read-only transaction and writes nothing at all.
 - `recompute` ignores the input digest that lets an unchanged provider skip merge, policy and diff.
@@ -30,13 +31,15 @@ from modelsync.settings import Settings
 from modelsync.sources.live import ListingResult
 from modelsync.sources.overrides import Overrides
 from modelsync.sync.assemble import CATALOG, LIVE, ProviderSources, assemble
-from modelsync.sync.diff import classify, describe_created, describe_update, describe_vanished
+from modelsync.sync.diff import classify, describe_created, describe_update, describe_vanished, vanished
 from modelsync.sync.gates import check_listing
-from modelsync.sync.merge import Layer, merge_records
-from modelsync.sync.policy import MANUAL, apply_policy
+from modelsync.sync.merge import Layer, first_facts, merge_records
+from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families
 from modelsync.sync.report import ProviderOutcome, SyncReport
 
 Progress = Callable[[str | None, str], None]
+# Models merged, judged and compared at a time: what a provider holds in memory beyond its listing.
+PLAN_CHUNK = 5000
 Clock = Callable[[], datetime]
 
 
@@ -161,36 +164,44 @@ class _Planner:
             self._save_state(sources)
             return outcome
         snapshot, manual = repo.load_snapshot(conn, spec.name)
-        records = merge_records(spec.name, sources.model_ids, [_manual_layer(manual), *sources.layers])
-        apply_policy(records, self.settings.policy, manual)
+        layers = [_manual_layer(manual), *sources.layers]
+        latest = newest_of_families(first_facts(sources.model_ids, layers))
+        for start in range(0, len(sources.model_ids), PLAN_CHUNK):
+            chunk = sources.model_ids[start : start + PLAN_CHUNK]
+            records = merge_records(spec.name, chunk, layers)
+            apply_policy(records, self.settings.policy, manual, latest)
+            classified = classify(records, snapshot, self.now, authoritative=False)
+            del records
+            old = repo.load_rows(conn, [stored.pk for _, stored in classified.candidates], lock=True)
+            changes: list[Change] = [describe_created(record) for record in classified.created]
+            repairs: list[tuple[int, str]] = []
+            outcome.unchanged += classified.unchanged
+            for record, stored in classified.candidates:
+                change = describe_update(record, stored, old[stored.pk])
+                if change is None:
+                    repairs.append((stored.pk, record.fingerprint))
+                    outcome.unchanged += 1
+                else:
+                    changes.append(change)
+            del classified, old
+            self._write(outcome, changes, repairs)
         # A catalog listing only says a model is gone when catalogs were also what listed it last time; after a
         # live listing, a catalog-only run (key removed) must not deprecate what the account could call.
-        authoritative = sources.listing == LIVE or state is None or state["listing"] == CATALOG
-        classified = classify(records, snapshot, self.now, authoritative)
-        del records, snapshot
-        pks = [stored.pk for _, stored in classified.candidates] + [stored.pk for _, stored in classified.vanished]
-        old = repo.load_rows(conn, pks, lock=True)
-        changes: list[Change] = [describe_created(record) for record in classified.created]
-        repairs: list[tuple[int, str]] = []
-        outcome.unchanged = classified.unchanged
-        for record, stored in classified.candidates:
-            change = describe_update(record, stored, old[stored.pk])
-            if change is None:
-                repairs.append((stored.pk, record.fingerprint))
-                outcome.unchanged += 1
-            else:
-                changes.append(change)
-        for model_id, stored in classified.vanished:
-            changes.append(describe_vanished(spec.name, model_id, stored, old[stored.pk], self.now))
-        del classified, old
+        if sources.listing == LIVE or state is None or state["listing"] == CATALOG:
+            gone = vanished(snapshot, set(sources.model_ids))
+            old = repo.load_rows(conn, [stored.pk for _, stored in gone], lock=True)
+            changes = [describe_vanished(spec.name, model_id, s, old[s.pk], self.now) for model_id, s in gone]
+            self._write(outcome, changes, [])
+        self._save_state(sources)
+        return outcome
+
+    def _write(self, outcome: ProviderOutcome, changes: list[Change], repairs: list[tuple[int, str]]) -> None:
         for change in changes:
             outcome.add(change)
         if not self.options.dry_run:
             actor = self.options.actor or self.options.trigger
-            repo.write_models(conn, changes, run_id=self.run_id, actor=actor, now=self.now)
-            repo.write_hash_repairs(conn, repairs)
-            self._save_state(sources)
-        return outcome
+            repo.write_models(self.conn, changes, run_id=self.run_id, actor=actor, now=self.now)
+            repo.write_hash_repairs(self.conn, repairs)
 
     def _save_state(self, sources: ProviderSources) -> None:
         if self.options.dry_run:

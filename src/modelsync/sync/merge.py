@@ -11,10 +11,11 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from modelsync.fieldspec import FieldType, of_type
 from modelsync.records import ModelRecord, SourceRecord
 
 
@@ -26,11 +27,15 @@ class Layer:
     records: dict[str, SourceRecord]
 
 
+# Fields merged name by name (a listing may know `vision` while a catalog knows `tools`), from the catalogue.
+_FLAG_FIELDS: Final = frozenset(of_type(FieldType.FLAGS))
+
+
 def merge_model(provider: str, model_id: str, layers: Iterable[Layer]) -> ModelRecord:
     """Merge one model's fields across layers (highest precedence first)."""
     values: dict[str, Any] = {}
     provenance: dict[str, str] = {}
-    capabilities: dict[str, bool] = {}
+    flags: dict[str, dict[str, bool]] = {name: {} for name in _FLAG_FIELDS}
     extra: dict[str, Any] = {}
     for layer in layers:
         record = layer.records.get(model_id)
@@ -40,22 +45,43 @@ def merge_model(provider: str, model_id: str, layers: Iterable[Layer]) -> ModelR
         for name, value in record.fields.items():
             if value is None:
                 continue
-            if name == "capabilities":
-                for capability, flag in value.items():
-                    if flag is not None and capability not in capabilities:
-                        capabilities[capability] = flag
-                        provenance[f"capabilities.{capability}"] = source
+            if name in _FLAG_FIELDS:
+                merged = flags[name]
+                for flag_name, flag in value.items():
+                    if flag is not None and flag_name not in merged:
+                        merged[flag_name] = flag
+                        provenance[f"{name}.{flag_name}"] = source
             elif name not in values:
                 values[name] = value
                 provenance[name] = source
         if record.extra:
             for key, item in record.extra.items():
                 extra.setdefault(key, item)
-    values["capabilities"] = capabilities
+    values.update(flags)
     values["provenance"] = provenance
     return ModelRecord(provider=provider, model_id=model_id, values=values, extra=extra or None)
 
 
 def merge_records(provider: str, model_ids: Iterable[str], layers: list[Layer]) -> list[ModelRecord]:
     """Merge every model the authoritative source lists, in the order given."""
-    return [merge_model(provider, model_id, layers) for model_id in model_ids]
+    present = [layer for layer in layers if layer.records]  # most catalogs know nothing of most providers
+    return [merge_model(provider, model_id, present) for model_id in model_ids]
+
+
+def first_facts(model_ids: Iterable[str], layers: list[Layer]) -> Iterator[tuple[str, str | None, str | None, bool]]:
+    """(id, family, release date, active) per model, as the merge will decide them: the first layer that says."""
+    # What the `latest` tag needs about every model of a listing, without merging the whole listing at once.
+    for model_id in model_ids:
+        family = released = deprecated = None
+        for layer in layers:
+            record = layer.records.get(model_id)
+            if record is None:
+                continue
+            if family is None and record.extra:
+                family = record.extra.get("family")
+            fields = record.fields
+            if released is None:
+                released = fields.get("release_date")
+            if deprecated is None:
+                deprecated = fields.get("deprecated")
+        yield model_id, family, released, not deprecated

@@ -12,7 +12,7 @@ Rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -20,6 +20,7 @@ from typing import Any
 
 from modelsync.records import ModelRecord
 from modelsync.settings import PolicySettings
+from modelsync.sync.literals import Prefiltered
 
 POLICY = "policy"
 MANUAL = "manual"
@@ -29,31 +30,32 @@ _MEDIA = frozenset({"image", "audio", "video"})
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     kind_rules: tuple[tuple[str, re.Pattern[str]], ...]
-    any_kind_rule: re.Pattern[str] | None
-    fast: re.Pattern[str] | None
-    highest_quality: re.Pattern[str] | None
+    any_kind_rule: Prefiltered | None
+    fast: Prefiltered | None
+    highest_quality: Prefiltered | None
     recommended: frozenset[str]
 
 
 @cache
 def _compile(policy: PolicySettings) -> _Compiled:
-    def pattern(text: str) -> re.Pattern[str] | None:
-        return re.compile(text, re.IGNORECASE) if text else None
+    def pattern(text: str) -> Prefiltered | None:
+        return Prefiltered.compile(text) if text else None
 
-    # Most ids match no kind rule (chat models): one search of all rules joined answers that; only ids that match
-    # something try the rules in order, so the first rule still wins.
+    # Most ids match no kind rule (chat models): one search of all rules joined answers that (and its literal
+    # prefilter rules most ids out without running it); only ids that match something try the rules in order,
+    # so the first rule still wins.
     combined = "|".join(f"(?:{rule.pattern})" for rule in policy.kind_rules)
     return _Compiled(
         kind_rules=tuple((rule.kind, re.compile(rule.pattern, re.IGNORECASE)) for rule in policy.kind_rules),
-        any_kind_rule=re.compile(combined, re.IGNORECASE) if combined else None,
+        any_kind_rule=pattern(combined),
         fast=pattern(policy.tags.fast),
         highest_quality=pattern(policy.tags.highest_quality),
         recommended=frozenset(policy.recommended),
     )
 
 
-def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled) -> str:
-    if rules.any_kind_rule is not None and rules.any_kind_rule.search(model_id):
+def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled, lowered: str) -> str:
+    if rules.any_kind_rule is not None and rules.any_kind_rule.search(model_id, lowered):
         for kind, regex in rules.kind_rules:
             if regex.search(model_id):
                 return kind
@@ -80,15 +82,15 @@ def tier_for(input_price: Decimal | None, output_price: Decimal | None, policy: 
 
 def tags_for(model_id: str, values: Mapping[str, Any], policy: PolicySettings, latest: bool) -> list[str]:
     """Derive a model's tags from its merged values; `latest` says whether it is the newest of its family."""
-    return _tags(model_id, values, _compile(policy), latest)
+    return _tags(model_id, values, _compile(policy), latest, model_id.lower())
 
 
-def _tags(model_id: str, values: Mapping[str, Any], rules: _Compiled, latest: bool) -> list[str]:
+def _tags(model_id: str, values: Mapping[str, Any], rules: _Compiled, latest: bool, lowered: str) -> list[str]:
     capabilities = values["capabilities"]
     is_chat = values["kind"] == "chat"
     tags: set[str] = set()
-    fast = bool(rules.fast and rules.fast.search(model_id))
-    best = is_chat and bool(rules.highest_quality and rules.highest_quality.search(model_id))
+    fast = bool(rules.fast and rules.fast.search(model_id, lowered))
+    best = is_chat and bool(rules.highest_quality and rules.highest_quality.search(model_id, lowered))
     if values["recommended"]:
         tags.add("recommended")
     if values["tier"] in ("free", "affordable"):
@@ -112,39 +114,55 @@ def _tags(model_id: str, values: Mapping[str, Any], rules: _Compiled, latest: bo
     return sorted(tags)
 
 
-def _latest_ids(records: list[ModelRecord]) -> set[str]:
-    """Ids tagged latest: `*-latest` aliases, and the newest release of each model family."""
+def newest_of_families(facts: Iterable[tuple[str, str | None, str | None, bool]]) -> set[str]:
+    """Ids tagged latest, from (id, family, release date, active): `*-latest` aliases and each family's newest."""
     newest: dict[str, tuple[str, str]] = {}
     latest: set[str] = set()
-    for record in records:
-        if "latest" in record.model_id:
-            latest.add(record.model_id)
-        family = (record.extra or {}).get("family")
-        released = record.values.get("release_date")
-        if not family or not released or record.values["status"] != "active":
+    for model_id, family, released, active in facts:
+        if "latest" in model_id:
+            latest.add(model_id)
+        if not family or not released or not active:
             continue
         best = newest.get(family)
         if best is None or released > best[0]:
-            newest[family] = (released, record.model_id)
+            newest[family] = (released, model_id)
     latest.update(model_id for _, model_id in newest.values())
     return latest
 
 
+def _latest_ids(records: list[ModelRecord]) -> set[str]:
+    return newest_of_families(
+        (r.model_id, (r.extra or {}).get("family"), r.values.get("release_date"), r.values["status"] == "active")
+        for r in records
+    )
+
+
 def apply_policy(
-    records: list[ModelRecord], policy: PolicySettings, manual: Mapping[str, Mapping[str, Any]]
+    records: list[ModelRecord],
+    policy: PolicySettings,
+    manual: Mapping[str, Mapping[str, Any]],
+    latest: set[str] | None = None,
 ) -> list[ModelRecord]:
-    """Complete each merged record with the policy fields; `manual` maps model id -> the admin's decisions."""
+    """Complete each merged record with the policy fields; `manual` maps model id -> the admin's decisions.
+
+    `latest` is the set of ids tagged latest when the caller knows it for the whole listing (it plans in chunks);
+    otherwise it is computed from `records`.
+    """
     rules = _compile(policy)
+    streaming_kinds = policy.streaming_kinds
+    default_allowed = policy.default_allowed
+    recommended_by_provider: dict[str, frozenset[str]] = {}
     for record in records:
+        model_id = record.model_id
         values = record.values
         provenance = values["provenance"]
-        decisions = manual.get(record.model_id) or {}
-        record.manual = dict(decisions) or None
+        decisions = manual.get(model_id)
+        record.manual = dict(decisions) if decisions else None
         if values.get("kind") is None:
-            values["kind"] = _infer_kind(record.model_id, values, rules)
+            values["kind"] = _infer_kind(model_id, values, rules, model_id.lower())
             provenance["kind"] = POLICY
         if values.get("display_name") is None:
-            values["display_name"] = record.model_id
+            values["display_name"] = model_id
             provenance["display_name"] = POLICY
         deprecated = values.pop("deprecated", None)
         source_of_deprecation = provenance.pop("deprecated", None)
@@ -152,26 +170,36 @@ def apply_policy(
         if deprecated:
             provenance["status"] = source_of_deprecation or POLICY
         capabilities = values["capabilities"]
-        if values["kind"] in policy.streaming_kinds and "streaming" not in capabilities:
+        kind = values["kind"]
+        if kind in streaming_kinds and "streaming" not in capabilities:
             capabilities["streaming"] = True
             provenance["capabilities.streaming"] = POLICY
-        if values["kind"] == "embedding" and "embedding" not in capabilities:
+        if kind == "embedding" and "embedding" not in capabilities:
             capabilities["embedding"] = True
             provenance["capabilities.embedding"] = POLICY
         values.setdefault("modalities_in", [])
         values.setdefault("modalities_out", [])
         values["tier"] = tier_for(values.get("input_price"), values.get("output_price"), policy)
-        for name, default in (
-            ("is_allowed", policy.default_allowed),
-            ("recommended", f"{record.provider}/{record.model_id}" in rules.recommended),
-        ):
-            if name in decisions:
-                values[name] = bool(decisions[name])
-                provenance[name] = MANUAL
-            else:
-                values[name] = default
-                provenance[name] = POLICY
-    latest = _latest_ids(records)
+        recommended = recommended_by_provider.get(record.provider)
+        if recommended is None:
+            prefix = f"{record.provider}/"
+            recommended = frozenset(ref[len(prefix) :] for ref in rules.recommended if ref.startswith(prefix))
+            recommended_by_provider[record.provider] = recommended
+        if decisions and "is_allowed" in decisions:
+            values["is_allowed"] = bool(decisions["is_allowed"])
+            provenance["is_allowed"] = MANUAL
+        else:
+            values["is_allowed"] = default_allowed
+            provenance["is_allowed"] = POLICY
+        if decisions and "recommended" in decisions:
+            values["recommended"] = bool(decisions["recommended"])
+            provenance["recommended"] = MANUAL
+        else:
+            values["recommended"] = model_id in recommended
+            provenance["recommended"] = POLICY
+    if latest is None:
+        latest = _latest_ids(records)
     for record in records:
-        record.values["tags"] = _tags(record.model_id, record.values, rules, record.model_id in latest)
+        model_id = record.model_id
+        record.values["tags"] = _tags(model_id, record.values, rules, model_id in latest, model_id.lower())
     return records

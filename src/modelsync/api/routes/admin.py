@@ -80,7 +80,7 @@ def sync_replicate(
 def decide(
     provider: str,
     model_id: str,
-    body: ModelPatch,  # type: ignore[valid-type]  # a class built from the field catalogue at import
+    body: ModelPatch,  # a class built from the field catalogue at import
     request: Request,
     principal: Admin,
 ) -> JSONResponse:

@@ -8,7 +8,7 @@ not moved; the database is queried, in the thread pool, only to fill it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from modelsync.api.cache import cached_json
 from modelsync.api.deps import Reader, get_engine
 from modelsync.api.schemas import ChangeFeed, ChangeOut, ModelOut, ModelPage, Price, errors
-from modelsync.fieldspec import ALL_OF, EQUALS, LEGACY_PARAMS, LEGACY_SORTS, FieldType
+from modelsync.fieldspec import ALL_OF, EQUALS, LEGACY_PARAMS, LEGACY_SORTS, FieldType, choice_type
 from modelsync.services import catalog, query
 from modelsync.services.query import CHANGE_KINDS, FILTERS, SORTS, FilterSpec, ModelFilters
 
@@ -32,7 +32,7 @@ def _param_type(spec: FilterSpec) -> Any:
     if spec.op == EQUALS and spec.type is FieldType.BOOL:
         return bool | None
     if spec.op == EQUALS:
-        return list[Literal[spec.choices]] | None  # type: ignore[valid-type]  # the choices come from the catalogue
+        return list[choice_type(spec.choices)] | None  # type: ignore[misc]  # a Literal built from the catalogue
     if spec.type is FieldType.MONEY:
         return Price | None
     return Annotated[int, Field(ge=0, le=10**12)] | None
@@ -51,7 +51,7 @@ def _query_fields() -> dict[str, Any]:
         Field(default=None, min_length=1, max_length=200, description="Text in the id or display name."),
     )
     fields["sort"] = (
-        Literal[(*sorts, *(f"-{name}" for name in sorts))],  # type: ignore[valid-type]  # names from the catalogue
+        Literal[(*sorts, *(f"-{name}" for name in sorts))],  # names from the catalogue
         Field(default="provider", description="Sort field (a field's JSON name); prefix - for descending."),
     )
     fields["limit"] = (int, Field(default=50, ge=1, le=500))
@@ -79,7 +79,7 @@ async def list_models(
     params: Annotated[ModelQuery, Query()],  # type: ignore[valid-type]  # a class built from the catalogue
 ) -> Response:
     """List stored models with filters, sorting and cursor pagination."""
-    values = params.model_dump()
+    values = cast(BaseModel, params).model_dump()
     filters = ModelFilters.from_params({k: v for k, v in values.items() if k not in _PAGING}, values["q"])
     engine = get_engine(request)
 
