@@ -14,6 +14,7 @@ Every measurement runs in a child process on a fresh database; the fake server r
 concurrency figures are the best of --repeat runs each (one run is noisy at these sub-second durations).
 
     python bench/sync_live.py [--models 50000] [--page-size 100] [--latency 0.05] [--backends sqlite,postgres]
+                              [--sections concurrency,scale]
 
 PostgreSQL is measured when --pg-url or MODELSYNC_TEST_POSTGRES_URL is given. Replicate's real page size is not
 documented (the fixtures assume 25); the page size is a parameter because it only scales both sides equally.
@@ -224,6 +225,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--pg-url", default=os.environ.get("MODELSYNC_TEST_POSTGRES_URL"))
     parser.add_argument("--repeat", type=int, default=3, help="runs per concurrency measurement; the best counts")
+    parser.add_argument("--sections", default="concurrency,scale", help="which sections to run")
     parser.add_argument("--child", choices=["sync", "baseline", "fetch"])
     parser.add_argument("--url")
     parser.add_argument("--providers", default="")
@@ -255,10 +257,13 @@ def main() -> None:
             }
             env.pop("MODELSYNC_CONFIG", None)
             print(f"fake provider server: {args.latency * 1000:.0f} ms per request; backends: {', '.join(backends)}")
-            concurrency(env, backends, args, Path(workdir))
-            fake.synthesize_replicate(args.models)
-            fake.replicate_page_size = args.page_size
-            scale(env, backends, args, Path(workdir))
+            sections = args.sections.split(",")
+            if "concurrency" in sections:
+                concurrency(env, backends, args, Path(workdir))
+            if "scale" in sections:
+                fake.synthesize_replicate(args.models)
+                fake.replicate_page_size = args.page_size
+                scale(env, backends, args, Path(workdir))
     finally:
         fake.stop()
 

@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -34,11 +35,20 @@ from modelsync.db.dialect import SyncLock
 from modelsync.errors import SyncBusyError
 from modelsync.records import utc_now
 from modelsync.settings import Settings
-from modelsync.sources.live import ListingResult
-from modelsync.sources.overrides import load_overrides
+from modelsync.sources.live import ListingResult, fetch_listings
+from modelsync.sources.overrides import Overrides, load_overrides
 from modelsync.sources.registry import check_adapters
-from modelsync.sync.engine import Clock, Progress, SyncOptions, plan_and_apply, resolve_providers
-from modelsync.sync.report import STORAGE_FORMAT, SyncReport
+from modelsync.sync.assemble import ProviderSources
+from modelsync.sync.engine import (
+    Clock,
+    Progress,
+    SyncOptions,
+    gather,
+    plan_and_apply,
+    prepare,
+    resolve_providers,
+)
+from modelsync.sync.report import STORAGE_FORMAT, ProviderOutcome, SyncReport
 
 __all__ = ["SyncOptions", "abandon_dead_runs", "run_sync"]
 
@@ -153,6 +163,41 @@ def collector_paused_when_alone() -> Iterator[bool]:
             gc.enable()
 
 
+def _fetch_and_prepare(
+    settings: Settings,
+    names: list[str],
+    overrides: Overrides,
+    progress: Progress,
+    fetch: Fetch | None,
+    now: datetime,
+) -> dict[str, ProviderSources | ProviderOutcome]:
+    """Fetch the listings and assemble each provider's sources, overlapping the two where possible."""
+    if fetch is not None:
+        listings = fetch(settings, names, progress)
+        return gather(settings, names, overrides, listings, now)
+    # Assembling a provider (catalog look-ups, enrichment) is CPU work that needs only its own listing: it runs on a
+    # worker thread as each listing arrives, while the other providers are still answering. One worker, so the
+    # catalogs' caches are never filled twice at once. (Loading the catalogs up front on that worker was tried: it
+    # competes with the fetch for the interpreter lock and delays every first request.)
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelsync-prepare")
+    try:
+        futures: dict[str, Future[ProviderSources | ProviderOutcome]] = {}
+
+        def on_listing(name: str, result: ListingResult) -> None:
+            futures[name] = worker.submit(prepare, settings, name, overrides, result, now)
+
+        listings = fetch_listings(settings, names, progress, on_listing=on_listing)
+        prepared: dict[str, ProviderSources | ProviderOutcome] = {}
+        for name in names:
+            if name in futures:
+                prepared[name] = futures[name].result()
+            else:
+                prepared[name] = prepare(settings, name, overrides, listings.get(name), now)
+        return prepared
+    finally:
+        worker.shutdown(wait=True, cancel_futures=True)
+
+
 def run_sync(
     engine: Engine,
     settings: Settings,
@@ -179,15 +224,12 @@ def _run_sync(
     names = resolve_providers(settings, options.providers)
     check_adapters(settings)
     overrides = load_overrides(settings.overrides_file, set(settings.registry))
-    if fetch is None:
-        from modelsync.sources.live import fetch_listings
-
-        fetch = fetch_listings
     lock = None if options.dry_run else SyncLock(engine)
     run_id = None if lock is None else _begin(engine, lock, options, names, clock())
     try:
-        listings = fetch(settings, names, progress)
-        report = plan_and_apply(engine, settings, options, names, overrides, listings, run_id, progress, clock)
+        now = clock()
+        prepared = _fetch_and_prepare(settings, names, overrides, progress, fetch, now)
+        report = plan_and_apply(engine, settings, options, names, prepared, run_id, progress, clock, now)
     except BaseException as exc:
         if run_id is not None:
             try:

@@ -225,3 +225,4 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
         if any(value is not None for value in fields.values()):
             found[model_id] = SourceRecord(model_id=model_id, fields=fields, extra={"genai_prices_id": info.id})
     return found
+

@@ -367,10 +367,24 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def make_client(settings: Settings) -> httpx.AsyncClient:
+class _NoHttps(httpx.AsyncBaseTransport):
+    """A transport that refuses every request (mounted for https:// when the client was built for HTTP only)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Refuse: this client has no TLS context to verify a server with."""
+        raise httpx.UnsupportedProtocol(f"unexpected HTTPS request to {request.url.host}")
+
+
+def make_client(settings: Settings, names: Iterable[str] | None = None) -> httpx.AsyncClient:
     """Build the sync's shared client: one timeout for everything, no redirects, JSON accepted."""
+    # The CA bundle is only loaded when a provider of this sync is reached over HTTPS (local Ollama and vLLM
+    # servers usually are not); plain-HTTP requests never touch the TLS context.
+    targets = settings.registry if names is None else names
+    secure = any(settings.base_url(name).startswith("https:") for name in targets)
     return httpx.AsyncClient(
-        verify=_tls_context(),
+        verify=_tls_context() if secure else False,
+        # Without the TLS context no request may use HTTPS at all (it would not be verified): refused outright.
+        mounts=None if secure else {"https://": _NoHttps()},
         timeout=httpx.Timeout(settings.http_timeout),
         follow_redirects=False,
         headers={"Accept": "application/json", "User-Agent": "modelsync"},

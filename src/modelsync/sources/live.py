@@ -39,6 +39,7 @@ from modelsync.sources.registry import adapter_for, check_adapters
 log = logging.getLogger("modelsync.sources")
 
 Progress = Callable[[str | None, str], None]
+OnListing = Callable[[str, "ListingResult"], None]
 
 
 @dataclass(slots=True)
@@ -61,8 +62,14 @@ def listing_digest(records: dict[str, SourceRecord]) -> str:
     return hashlib.blake2b(canonical, digest_size=20).hexdigest()
 
 
-def fetch_listings(settings: Settings, names: list[str], progress: Progress) -> dict[str, ListingResult]:
-    """Fetch the live listing of every named provider that has a key (or needs none)."""
+def fetch_listings(
+    settings: Settings, names: list[str], progress: Progress, on_listing: OnListing | None = None
+) -> dict[str, ListingResult]:
+    """Fetch the live listing of every named provider that has a key (or needs none).
+
+    `on_listing(name, result)` is called as each provider's result is known (on the fetching thread: it must only
+    hand the result on), so a caller can start working on one provider while the others are still answering.
+    """
     check_adapters(settings)
     results: dict[str, ListingResult] = {}
     live: list[str] = []
@@ -71,10 +78,12 @@ def fetch_listings(settings: Settings, names: list[str], progress: Progress) -> 
         if spec.needs_key and settings.api_key(name) is None:
             hint = f"set {spec.key_env[0]} to add the account's live listing" if spec.key_env else ""
             results[name] = ListingResult(name, skipped=f"catalog only; {hint}".rstrip("; "))
+            if on_listing is not None:
+                on_listing(name, results[name])
         else:
             live.append(name)
     if live:
-        results.update(_run(fetch_all(settings, live, progress)))
+        results.update(_run(fetch_all(settings, live, progress, on_listing=on_listing)))
     return results
 
 
@@ -94,12 +103,20 @@ async def fetch_all(
     progress: Progress,
     sleep: Sleep = asyncio.sleep,
     client: httpx.AsyncClient | None = None,
+    on_listing: OnListing | None = None,
 ) -> dict[str, ListingResult]:
     """Fetch the named providers concurrently on one shared client; each result is a listing or an error."""
     if client is None:
-        async with make_client(settings) as shared:
-            return await fetch_all(settings, names, progress, sleep, shared)
-    results = await asyncio.gather(*(fetch_one(client, settings, name, progress, sleep) for name in names))
+        async with make_client(settings, names) as shared:
+            return await fetch_all(settings, names, progress, sleep, shared, on_listing)
+
+    async def one(name: str) -> ListingResult:
+        result = await fetch_one(client, settings, name, progress, sleep)
+        if on_listing is not None:
+            on_listing(name, result)
+        return result
+
+    results = await asyncio.gather(*(one(name) for name in names))
     return dict(zip(names, results, strict=True))
 
 

@@ -96,33 +96,33 @@ def _skipped(name: str, settings: Settings) -> ProviderOutcome:
     return ProviderOutcome(name, spec.label, status="skipped", message=f"no catalog covers {spec.label}; {hint}")
 
 
+def prepare(
+    settings: Settings, name: str, overrides: Overrides, listing: ListingResult | None, now: datetime
+) -> ProviderSources | ProviderOutcome:
+    """Assemble one provider's sources, or its outcome when its fetch failed or nothing covers it. No database."""
+    spec = settings.registry[name]
+    if listing is not None and listing.error:
+        return ProviderOutcome(name, spec.label, status="failed", message=listing.error)
+    sources = assemble(
+        spec,
+        overrides,
+        listing.records if listing else None,
+        now,
+        settings.policy,
+        listing.digest if listing else None,
+    )
+    if not sources.model_ids and sources.listing == CATALOG and not spec.models_dev:
+        return _skipped(name, settings)
+    if sources.listing == CATALOG and spec.key_env and listing is not None and listing.skipped:
+        sources.notes.append(listing.skipped)
+    return sources
+
+
 def gather(
     settings: Settings, names: list[str], overrides: Overrides, listings: Mapping[str, ListingResult], now: datetime
-) -> tuple[dict[str, ProviderSources], dict[str, ProviderOutcome]]:
-    """Assemble each provider's sources; providers that failed to fetch or have nothing to sync get an outcome."""
-    assembled: dict[str, ProviderSources] = {}
-    early: dict[str, ProviderOutcome] = {}
-    for name in names:
-        spec = settings.registry[name]
-        listing = listings.get(name)
-        if listing is not None and listing.error:
-            early[name] = ProviderOutcome(name, spec.label, status="failed", message=listing.error)
-            continue
-        sources = assemble(
-            spec,
-            overrides,
-            listing.records if listing else None,
-            now,
-            settings.policy,
-            listing.digest if listing else None,
-        )
-        if not sources.model_ids and sources.listing == CATALOG and not spec.models_dev:
-            early[name] = _skipped(name, settings)
-            continue
-        if sources.listing == CATALOG and spec.key_env and listing is not None and listing.skipped:
-            sources.notes.append(listing.skipped)
-        assembled[name] = sources
-    return assembled, early
+) -> dict[str, ProviderSources | ProviderOutcome]:
+    """Prepare every provider from its listing (see `prepare`)."""
+    return {name: prepare(settings, name, overrides, listings.get(name), now) for name in names}
 
 
 class _Planner:
@@ -222,25 +222,24 @@ def plan_and_apply(
     settings: Settings,
     options: SyncOptions,
     names: list[str],
-    overrides: Overrides,
-    listings: Mapping[str, ListingResult],
+    prepared: Mapping[str, ProviderSources | ProviderOutcome],
     run_id: int | None,
     progress: Progress,
     clock: Clock,
+    now: datetime,
 ) -> SyncReport:
     """Plan every provider and (unless a dry run) apply the changes, record the run and audit it, atomically."""
-    now = clock()
     report = SyncReport(run_id=run_id, dry_run=options.dry_run, started_at=now)
-    assembled, early = gather(settings, names, overrides, listings, now)
     transaction = read_transaction(engine) if options.dry_run else write_transaction(engine)
     with transaction as conn:
         planner = _Planner(conn, settings, options, run_id, now)
         for name in names:
-            if name in early:
-                report.outcomes.append(early[name])
+            sources = prepared[name]
+            if isinstance(sources, ProviderOutcome):
+                report.outcomes.append(sources)
                 continue
             progress(name, "comparing with the database" if options.dry_run else "writing changes")
-            report.outcomes.append(planner.provider(assembled[name]))
+            report.outcomes.append(planner.provider(sources))
         report.finished_at = clock()
         if options.dry_run:
             return report
