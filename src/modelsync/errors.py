@@ -72,6 +72,18 @@ class DatabaseError(ModelsyncError):
     code = "database_unavailable"
 
 
+class DatabaseBusyError(ModelsyncError):
+    """Another writer (a sync applying its changes) held the catalog write lock longer than the caller may wait."""
+
+    exit_code = 1
+    http_status = 503
+    code = "database_busy"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AuthenticationError(ModelsyncError):
     """The request carries no valid credentials (no token, unknown, expired or revoked token)."""
 

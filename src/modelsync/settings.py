@@ -178,6 +178,8 @@ class Settings(BaseSettings):
     http_retries: int = Field(default=4, ge=0, le=10)
     http_backoff: float = Field(default=0.5, ge=0)
     http_max_wait: float = Field(default=60.0, ge=0)
+    # How long a catalog write (an admin decision; a sync's apply) waits for another one to finish, seconds.
+    write_wait: float = Field(default=60.0, gt=0, le=3600)
     providers: Annotated[tuple[str, ...], NoDecode] = ()
     default_providers: tuple[str, ...] = ()
     policy: PolicySettings = PolicySettings()

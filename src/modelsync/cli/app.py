@@ -14,7 +14,7 @@ from rich.markup import escape
 from modelsync.cli import db, models, tokens, users
 from modelsync.cli.common import err
 from modelsync.cli.serve import serve
-from modelsync.cli.sync import sync
+from modelsync.cli.sync import sync, sync_runs
 from modelsync.errors import ModelsyncError
 
 try:  # Typer 0.2x vendors its own copy of Click; older releases use Click itself.
@@ -32,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("sync")(sync)
+app.command("sync-runs")(sync_runs)
 app.add_typer(models.app, name="models")
 app.command("history")(models.history)
 app.command("cost")(models.cost)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,6 +17,26 @@ if TYPE_CHECKING:
     from modelsync.sync.report import ProviderOutcome, SyncReport
 
 _CHANGE_LINES = 25
+
+
+EXIT_INTERRUPTED = 130
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (docker stop, systemd, Kubernetes) like Ctrl-C while a sync runs: end it cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set on the main thread (the CLI always runs there)
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _counts(outcome: ProviderOutcome) -> str:
@@ -76,16 +100,50 @@ def sync(
 
     config = settings()
     engine = database()
-    with err.status("Syncing...", spinner="dots") as status:
+    try:
+        with err.status("Syncing...", spinner="dots") as status, _terminate_as_interrupt():
 
-        def progress(name: str | None, message: str) -> None:
-            label = config.registry[name].label if name else "modelsync"
-            status.update(f"{label}: {message}")
+            def progress(name: str | None, message: str) -> None:
+                label = config.registry[name].label if name else "modelsync"
+                status.update(f"{label}: {message}")
 
-        options = SyncOptions(providers=provider or (), dry_run=dry_run, force=force, recompute=recompute)
-        report = run_sync(engine, config, options, progress)
+            options = SyncOptions(providers=provider or (), dry_run=dry_run, force=force, recompute=recompute)
+            report = run_sync(engine, config, options, progress)
+    except KeyboardInterrupt:
+        # The sync service rolled back, marked the run cancelled and released the lock before this point.
+        err.print("[yellow]sync cancelled:[/yellow] nothing was applied; the run is recorded as cancelled.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
         print_json(report.to_dict(with_changes=dry_run))
     else:
         _print_summary(report)
     raise typer.Exit(report.exit_code)
+
+
+def sync_runs(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500, help="How many runs, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List recorded sync runs, newest first (a run a crashed process left running shows as abandoned)."""
+    from rich.table import Table
+
+    from modelsync.services import runs
+
+    found, _ = runs.list_runs(database(), limit)
+    if as_json:
+        print_json(found)
+        return
+    table = Table("run", "trigger", "actor", "status", "started (UTC)", "finished (UTC)", "created", "updated")
+    for run in found:
+        totals = run["totals"] or {}
+        table.add_row(
+            str(run["id"]),
+            run["trigger"],
+            escape(run["actor"] or "-"),
+            run["status"],
+            run["startedAt"][:19].replace("T", " "),
+            (run["finishedAt"] or "-")[:19].replace("T", " "),
+            str(totals.get("created", "-")),
+            str(totals.get("updated", "-")),
+        )
+    out.print(table)

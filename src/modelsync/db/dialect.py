@@ -4,6 +4,8 @@ Rules:
 - Catalog writes (a sync's apply, an admin decision) run in `write_transaction`: on SQLite it begins IMMEDIATE
   (the database's write lock, taken up front, so what the transaction read cannot change before it writes); on
   PostgreSQL it takes a transaction-scoped advisory lock, so syncs and decisions never interleave on any replica.
+  A writer waits for the other one up to a limit (MODELSYNC_WRITE_WAIT, 60 s by default), then gets a
+  DatabaseBusyError that says so (HTTP 503 with Retry-After, a one-line CLI message), never "database is locked".
 - Reads that must see one state (a dry run's plan) run in `read_transaction`.
 - Schema migrations take their own advisory lock on PostgreSQL (`migration_lock`), so replicas that start together
   migrate one after another.
@@ -26,6 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from modelsync.errors import DatabaseBusyError
+
 # Arbitrary constants that name modelsync's locks among PostgreSQL advisory locks.
 _MIGRATION_LOCK_KEY = 0x6D6F64656C73
 _CATALOG_WRITE_LOCK_KEY = 0x6D6F64656C74
@@ -33,6 +37,8 @@ _SYNC_LOCK_KEY = 0x6D6F64656C75
 
 # How long a SQLite writer waits for the write lock before giving up (PRAGMA busy_timeout), milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a catalog write (an admin decision, a sync's apply) waits for another one to finish, seconds.
+DEFAULT_WRITE_WAIT = 60.0
 
 
 def configure_sqlite(dbapi_connection: Any, _record: object) -> None:
@@ -54,13 +60,42 @@ def begin_sqlite(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("catalog_write") else "BEGIN")
 
 
+def _busy(wait: float) -> DatabaseBusyError:
+    return DatabaseBusyError(
+        f"the catalog is busy with another write (a sync applying its changes) for more than {wait:g} s; nothing "
+        "was changed. Try again shortly (MODELSYNC_WRITE_WAIT sets how long a write waits).",
+        retry_after=max(1, min(60, int(wait) or 1)),
+    )
+
+
+def _lock_timed_out(exc: sa.exc.OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    # SQLite: "database is locked"; PostgreSQL: lock_timeout expired (SQLSTATE 55P03, lock_not_available).
+    return "database is locked" in text or getattr(exc.orig, "sqlstate", None) == "55P03"
+
+
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """Open a transaction that holds the catalog write lock: syncs and admin decisions never interleave."""
-    with engine.connect().execution_options(catalog_write=True) as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CATALOG_WRITE_LOCK_KEY})
-        yield conn
+def write_transaction(engine: Engine, wait: float = DEFAULT_WRITE_WAIT) -> Iterator[Connection]:
+    """Open a transaction that holds the catalog write lock: syncs and admin decisions never interleave.
+
+    Waits up to `wait` seconds for another writer to finish, then raises DatabaseBusyError.
+    """
+    with engine.connect().execution_options(catalog_write=True) as conn:
+        try:
+            if conn.dialect.name == "sqlite":
+                with short_wait(conn, int(wait * 1000)):
+                    transaction = conn.begin()  # BEGIN IMMEDIATE: waits for the write lock
+            else:
+                transaction = conn.begin()
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'")
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CATALOG_WRITE_LOCK_KEY})
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+        except sa.exc.OperationalError as exc:
+            if _lock_timed_out(exc):
+                raise _busy(wait) from None
+            raise
+        with transaction:
+            yield conn
 
 
 @contextmanager

@@ -114,7 +114,7 @@ def decide(
     if unknown:
         raise UsageError(f"cannot decide {', '.join(unknown)}; decidable fields: {', '.join(MANUAL_FIELDS)}.")
     now = utc_now()
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, settings.write_wait) as conn:
         row = _row(conn, provider, model_id, lock=True)
         manual = dict(row["manual"] or {})
         values = {name: row[name] for name in SYNCED_FIELDS}

@@ -230,7 +230,7 @@ def plan_and_apply(
 ) -> SyncReport:
     """Plan every provider and (unless a dry run) apply the changes, record the run and audit it, atomically."""
     report = SyncReport(run_id=run_id, dry_run=options.dry_run, started_at=now)
-    transaction = read_transaction(engine) if options.dry_run else write_transaction(engine)
+    transaction = read_transaction(engine) if options.dry_run else write_transaction(engine, settings.write_wait)
     with transaction as conn:
         planner = _Planner(conn, settings, options, run_id, now)
         for name in names:
