@@ -428,6 +428,7 @@ def test_bounds_defaults():
         ('id = "gpt-4o"\ncontext_window = 1e30', "entry #1 (openai/gpt-4o) is invalid: context_window"),
         ('id = "gpt-4o"\ndisplay_name = "\\u001b[31mred"', "display_name: Value error, contains a control character"),
         ('id = "gpt-4o"\noutput_price = "1e999999999"', "output_price: Value error, above the ceiling"),
+        ('id = "gpt-4o"\nreplacement_model = "gpt-4o"', "names the model as its own replacement_model"),
     ],
 )
 def test_a_bad_value_in_the_overrides_file_exits_4_naming_the_entry(hostile, engine, cli, clean_env, lines, expected):

@@ -190,3 +190,10 @@ def test_shown_values_are_escaped_and_short():
     assert escape("y" * 100, 10) == "yyyyyyyyyy… (100 chars)"
     assert show("a'b") == "'a'b'" and show(Decimal("1.000E+28")) == "1E+28"
     assert show([1] * 10**6) == "<list of 1,000,000 items>"
+
+
+def test_a_model_named_as_its_own_replacement_loses_the_replacement():
+    warnings = WarningLog()
+    kept, dropped = check_record(SourceRecord("m", {"replacement_model": "m", "deprecated": True}), warnings)
+    assert kept is not None and kept.fields == {"deprecated": True} and dropped == ("replacement_model",)
+    assert warnings.kept == ["model m: replacement_model dropped: a model cannot replace itself"]

@@ -5,11 +5,11 @@ Rules: the file is TOML with one `[[model]]` table per entry, whose keys are the
 is an error that names the entry, so a typo never silently stops an override from applying. Every value is also
 held to the limits a provider's value is held to (`validate.py`: ids and text without control characters and
 within their length, token limits up to 10^9, prices finite, not negative and at most 100,000 USD per 1M tokens,
-dates from 1970 to 2199); unlike a listing's bad value, which is dropped with a warning, a bad value here is the
-team's own typo, so it stops the sync (a ConfigError naming the entry, exit 4). Messages quote the entry's
-provider and id escaped and shortened. Overrides win over every other source. An entry with `custom = true`
-creates the model even when no source lists it. The file is read and validated before the sync touches the
-database.
+dates from 1970 to 2199; a model is never its own replacement). Unlike a listing's bad value, which is dropped
+with a warning, a bad value here is the team's own typo, so it stops the sync (a ConfigError naming the entry,
+exit 4). Messages quote the entry's provider and id escaped and shortened. Overrides win over every other
+source. An entry with `custom = true` creates the model even when no source lists it. The file is read and
+validated before the sync touches the database.
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ def parse_overrides(data: dict[str, Any], path: Path | None, known_providers: se
         if entry.id in records:
             raise ConfigError(f"{label} repeats {entry.provider}/{entry.id}; merge the two entries into one.")
         fields = entry.model_dump(exclude={"provider", "id", "custom"}, exclude_none=True)
+        if fields.get("replacement_model") == entry.id:
+            raise ConfigError(f"{label} names the model as its own replacement_model; name another model.")
         for key in of_type(FieldType.NAMES):
             if key in fields:
                 fields[key] = sorted(set(fields[key]))

@@ -17,10 +17,10 @@ Rules (driven by the field catalogue, fieldspec.py, so a new field is checked by
 - NAMES: at most `MAX_ITEMS` names, each single-line text within the field's `max_length`. FLAGS: at most
   `MAX_ITEMS` entries, name (single-line, at most 64 characters) -> boolean.
 - `Unreadable` (a value an adapter was given but could not read) is dropped like an invalid value.
-- A field no source may set is dropped. Extras (kept upstream facts): single-line text of at most 512
-  characters, integers within 64 bits, finite floats, booleans, and lists / objects of those (at most
-  `EXTRA_ITEMS` entries, keys single-line of at most 64 characters, nested at most `EXTRA_DEPTH` deep);
-  anything else is dropped.
+- A model named as its own replacement loses the replacement. A field no source may set is dropped.
+- Extras (kept upstream facts): single-line text of at most 512 characters, integers within 64 bits, finite
+  floats, booleans, and lists / objects of those (at most `EXTRA_ITEMS` entries, keys single-line of at most
+  64 characters, nested at most `EXTRA_DEPTH` deep); anything else is dropped.
 - An invalid value is dropped, never the record: the other fields stay, and a warning names the model, the field,
   the value (escaped and shortened) and why. Every dropped field is reported as unknown (`Checked.dropped`), so
   a caller can keep what it knew instead of treating the field as absent.
@@ -341,6 +341,10 @@ def check_record(record: SourceRecord, warnings: WarningLog) -> tuple[SourceReco
             raw = value.value if isinstance(value, Unreadable) else value
             warnings.add(f"model {escape(model_id)}: {escape(name)} {show(raw)} dropped: {exc}")
             dropped.append(name)
+    if fields.get("replacement_model") == model_id:
+        warnings.add(f"model {escape(model_id)}: replacement_model dropped: a model cannot replace itself")
+        del fields["replacement_model"]
+        dropped.append("replacement_model")
     extra = _checked_extra(model_id, record.extra, warnings)
     return SourceRecord(model_id, fields, extra), tuple(dropped)
 
