@@ -12,7 +12,8 @@ Rules:
 - Auth is checked as each provider does, answering with that provider's fixture error body (Gemini: 403 without
   a key, 400 API_KEY_INVALID with a wrong one; xAI: 400 for a bad key; OpenRouter and Ollama: no auth).
 - Faults are injected per test with `fail(...)`: a status (with the provider's fixture body for it), a raw body
-  (malformed JSON), a delay, for N requests after letting M through (a failure on page K = after K-1).
+  (malformed JSON, or gzip bytes with a `content-encoding: gzip` header: a bomb), a delay, a body trickled at
+  `trickle` bytes a second, for N requests after letting M through (a failure on page K = after K-1).
 - `latency` delays every request (the bench uses 50 ms); `synthesize_replicate(n)` builds a Replicate-scale
   listing. Every request is recorded in `requests`.
 """
@@ -38,6 +39,8 @@ import pytest
 from modelsync.settings import DEFAULTS_FILE, ProviderSpec, read_toml
 
 FIXTURES = Path(__file__).with_name("fixtures")
+# Internal: how a fault tells the request handler to trickle its body (never sent to the client).
+TRICKLE_HEADER = "x-fake-trickle"
 
 
 def _bundled_registry() -> dict[str, ProviderSpec]:
@@ -142,6 +145,7 @@ class Fault:
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    trickle: float = 0.0  # bytes per second the body is written at (0: all at once)
     seen: int = 0
     hits: int = 0
 
@@ -293,7 +297,10 @@ class FakeProviders:
         if fault is not None:
             time.sleep(fault.delay)
             payload = fault.body if fault.body is not None else self._error_body(provider, fault.status)
-            return fault.status, payload, fault.headers
+            extra = dict(fault.headers)
+            if fault.trickle:
+                extra[TRICKLE_HEADER] = str(fault.trickle)
+            return fault.status, payload, extra
         serve = getattr(self, f"_serve_{provider}", None) if provider in BASE_PATHS else None
         if serve is None:
             return 404, b'{"error":"no such provider"}', {}
@@ -501,13 +508,22 @@ def _handler_for(fake: FakeProviders) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {key.lower(): value for key, value in self.headers.items()}
             status, payload, extra = fake.handle(method, self.path, headers, body)
+            trickle = float(extra.pop(TRICKLE_HEADER, 0))
             self.send_response(status)
             self.send_header("content-type", extra.pop("content-type", "application/json"))
             self.send_header("content-length", str(len(payload)))
             for key, value in extra.items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(payload)
+            if not trickle:
+                self.wfile.write(payload)
+                return
+            # A tenth of a second's worth at a time, flushed, until the client gives up (a broken pipe ends it).
+            step = max(1, int(trickle / 10))
+            for start in range(0, len(payload), step):
+                self.wfile.write(payload[start : start + step])
+                self.wfile.flush()
+                time.sleep(0.1)
 
         def do_GET(self) -> None:
             self._answer("GET")

@@ -11,7 +11,9 @@ import pytest
 from fake_provider import FIXTURES, fixture_ids, load
 from modelsync.sources import anthropic, gemini, ollama, openai, openai_compat, openrouter, paging, replicate
 from modelsync.sources.fields import ListingFormatError
+from modelsync.sources.listing import Unreadable, WarningLog
 from modelsync.sources.live import listing_digest
+from modelsync.sources.validate import check_records
 
 
 def compat(provider: str, enrichment: str | None = None, body: str = "models.json"):
@@ -101,10 +103,14 @@ def test_gemini_ids_limits_and_kinds_from_generation_methods():
     assert records["gemma-4-31b-it"].fields["capabilities"]["batch"] is False
 
 
-def test_gemini_empty_page_and_missing_name():
+def test_gemini_empty_page_and_an_entry_without_a_name_is_skipped_with_a_warning():
     assert gemini.normalize([{}]) == {}
-    with pytest.raises(ListingFormatError, match="an entry has no `name`"):
-        gemini.normalize([{"models": [{"displayName": "x"}]}])
+    records = gemini.normalize([{"models": [{"displayName": "x"}, {"name": "models/"}, {"name": "models/g-1"}]}])
+    assert list(records) == ["g-1"]
+    assert records.warnings.kept == [
+        "page 1 of the model listing, entry #1: it has no `name`; the entry is skipped",
+        "page 1 of the model listing, entry #2: its name is empty; the entry is skipped",
+    ]
 
 
 # --- Replicate ------------------------------------------------------------------------------------------------------
@@ -269,13 +275,15 @@ def test_vllm_lora_adapter_inherits_base_and_context():
     assert "created" not in json.dumps(lora.extra)
 
 
-def test_compat_listing_without_list_or_ids_is_a_format_error():
+def test_compat_listing_without_a_list_is_a_format_error_and_an_entry_without_an_id_is_skipped():
     with pytest.raises(ListingFormatError, match="has no `data` list"):
         openai_compat.normalize({"object": "list"})
-    with pytest.raises(ListingFormatError, match="an entry has no `id`"):
-        openai_compat.normalize({"data": [{"object": "model"}]})
     with pytest.raises(ListingFormatError, match="entry #2 is not an object"):
         openai_compat.normalize([{"id": "a"}, "b"])
+    records = openai_compat.normalize({"data": [{"object": "model"}, {"id": "a"}, {"id": " "}]})
+    assert list(records) == ["a"]
+    assert records.warnings.total == 2
+    assert records.warnings.kept[0] == "the model listing, entry #1: it has no `id`; the entry is skipped"
 
 
 # --- Ollama ---------------------------------------------------------------------------------------------------------
@@ -303,3 +311,55 @@ def test_listing_digest_ignores_order_and_request_time_fields():
     assert listing_digest(openai_compat.normalize(body)) == listing_digest(openai_compat.normalize(again))
     changed = {"data": [dict(body["data"][0], max_context_length=128000), *body["data"][1:]]}
     assert listing_digest(openai_compat.normalize(body)) != listing_digest(openai_compat.normalize(changed))
+
+
+# --- lifecycle values that cannot be read -------------------------------------------------------------------------
+
+
+def test_unreadable_lifecycle_values_are_unknown_never_not_deprecated():
+    records = openai.normalize([{"data": [{"id": "a", "shutdown_date": "soon"}, {"id": "b", "shutdown_date": 1}]}])
+    for model_id in "ab":
+        assert isinstance(records[model_id].fields["shutdown_date"], Unreadable)
+        assert isinstance(records[model_id].fields["deprecated"], Unreadable)
+    router = openrouter.normalize([{"data": [{"id": "r", "expiration_date": "next year"}]}])["r"].fields
+    assert isinstance(router["shutdown_date"], Unreadable) and isinstance(router["deprecated"], Unreadable)
+    page = {
+        "data": [{"id": "c", "lifecycle": "sunsetting"}, {"id": "d", "lifecycle": "Deprecated", "retires_at": "x"}],
+        "has_more": False,
+    }
+    claude = anthropic.normalize([page])
+    assert claude["c"].fields["deprecated"] == Unreadable("sunsetting", "not a known lifecycle")
+    assert claude["d"].fields["deprecated"] is True and isinstance(claude["d"].fields["shutdown_date"], Unreadable)
+    compat = openai_compat.normalize(
+        {
+            "data": [
+                {"id": "m1", "deprecation": "garbage"},
+                {"id": "m2", "deprecation": "garbage", "archived": True},
+                {"id": "m3", "deprecation": None},
+                {"id": "g1", "active": "yes"},
+                {"id": "g2", "active": False},
+            ]
+        }
+    )
+    assert isinstance(compat["m1"].fields["deprecated"], Unreadable)
+    assert compat["m2"].fields["deprecated"] is True  # another field says so: deprecated whatever the date is
+    assert compat["m3"].fields["deprecated"] is False
+    assert isinstance(compat["g1"].fields["deprecated"], Unreadable)
+    assert compat["g2"].fields["deprecated"] is True
+
+    checked = check_records(compat, WarningLog())
+    assert "deprecated" not in checked.records["m1"].fields and "deprecated_at" not in checked.records["m1"].fields
+    assert checked.dropped == {"m1": ("deprecated_at", "deprecated"), "m2": ("deprecated_at",), "g1": ("deprecated",)}
+
+
+def test_a_repeated_id_keeps_its_first_entry_in_every_shape_with_a_warning():
+    first, second = {"id": "x", "display_name": "First"}, {"id": "x", "display_name": "Second"}
+    compat = openai_compat.normalize({"data": [first, second]})
+    assert compat["x"].fields["display_name"] == "First" and compat.warnings.total == 1
+    tags = {"models": [{"model": "t:1", "details": {"family": "a"}}, {"model": "t:1", "details": {"family": "b"}}]}
+    local = ollama.normalize(tags, {})
+    assert local["t:1"].extra == {"family": "a"} and local.warnings.total == 1
+    image = load("replicate/collection_text-to-image.json")
+    doubled = dict(image, models=[image["models"][0], *image["models"]])
+    members = replicate.normalize_collections([doubled, {"slug": "official", "models": [image["models"][0]]}])
+    assert members.warnings.total == 1  # the repeat inside one collection; a second collection is not a repeat

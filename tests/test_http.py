@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
+import time
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -14,6 +17,7 @@ import pytest
 from fake_provider import FIXTURES, KEYS, FakeProviders
 from modelsync.sources import anthropic, gemini, openai_compat
 from modelsync.sources.http import (
+    Bounds,
     FetchError,
     ListingClient,
     Redactor,
@@ -64,6 +68,7 @@ def get(fake: FakeProviders, provider: str = "openai", path: str = "/models", re
                 sleep=sleeps,
                 timeout=client.timeout.read or 5.0,
                 quirks=options.pop("quirks", None),
+                bounds=options.pop("bounds", None),
             )
             try:
                 result = await listing.get_json(fake.base_url(provider) + path, **options)
@@ -320,3 +325,106 @@ def test_policy_delay_doubles_and_is_capped():
     policy = RetryPolicy(retries=10, backoff=1.0, max_wait=5.0)
     assert [policy.delay(n, rng=lambda: 1.0) for n in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
     assert [policy.delay(n, rng=lambda: 0.0) for n in range(3)] == [0.5, 1.0, 2.0]
+
+
+# --- redaction beyond the exact key ---------------------------------------------------------------------------------
+
+
+def test_redactor_catches_a_key_in_any_letter_case():
+    redact = Redactor(["sk-Test-AbCdEf0123456789"])
+    assert redact("bad key SK-TEST-ABCDEF0123456789!") == "bad key [redacted]!"
+    assert redact("bad key sk-test-abcdef0123456789") == "bad key [redacted]"
+
+
+def test_redactor_catches_prefixes_of_twelve_characters_or_more():
+    key = "sk-proj-AbCdEfGh0123456789wxyz"
+    redact = Redactor([key])
+    assert redact(f"Incorrect API key provided: {key[:12]}...wxyz.") == "Incorrect API key provided: [redacted]...wxyz."
+    assert redact(f"key {key[:20].upper()}**** rejected") == "key [redacted]**** rejected"
+    assert redact(f"{key[:11]} is too short to be a secret") == f"{key[:11]} is too short to be a secret"
+    # The longest run of the key is blanked, never a redacted head followed by the rest of the key.
+    assert redact(f"<{key}>") == "<[redacted]>" and redact(key + key) == "[redacted][redacted]"
+
+
+def test_redactor_keeps_several_keys_and_short_keys_apart():
+    redact = Redactor(["sk-aaaaaaaaaaaa-one", "sk-aaaaaaaaaaaa-two", "tiny"])
+    assert redact("x sk-aaaaaaaaaaaa-two y TINY z") == "x [redacted] y [redacted] z"
+    assert redact("nothing here") == "nothing here"
+
+
+def test_a_key_echoed_in_another_case_or_cut_short_is_redacted(fake):
+    body = json.dumps({"error": {"message": f"bad key {KEY.upper()} (starts {KEY[:14]}…)"}}).encode()
+    fake.fail("openai", 401, times=None, body=body)
+    error, _, _ = get(fake)
+    assert error.message.startswith("Openai rejected the key (401: bad key [redacted] (starts [redacted]…))")
+    assert KEY[:12].lower() not in error.message.lower()
+
+
+# --- bounded requests -----------------------------------------------------------------------------------------------
+
+LISTING = {"object": "list", "data": [{"id": f"m-{n}", "object": "model"} for n in range(50)]}
+
+
+def test_a_body_that_trickles_past_the_request_deadline_fails_at_once(fake):
+    fake.fail("openai", 200, times=None, body=json.dumps(LISTING).encode(), trickle=50)
+    started = time.monotonic()
+    error, waits, requests = get(fake, bounds=Bounds(deadline=0.5))
+    assert time.monotonic() - started < 3
+    assert isinstance(error, FetchError) and error.kind == "deadline" and requests == 1 and waits == []
+    assert error.message == (
+        "Openai did not finish sending the model listing within 0.5 s (MODELSYNC_HTTP_DEADLINE); nothing was "
+        "changed. Try again later, or raise MODELSYNC_HTTP_DEADLINE if the listing is really that slow"
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),  # zlib-wrapped, as the RFC says
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw deflate, as some servers send it
+    ],
+)
+def test_compressed_bodies_within_the_limit_are_decoded(fake, encoding, encode):
+    fake.fail("openai", 200, times=1, body=encode(json.dumps(LISTING).encode()), headers={"content-encoding": encoding})
+    result, _, _ = get(fake, bounds=Bounds(max_bytes=64 * 1024))
+    assert result == LISTING
+
+
+def test_a_gzip_bomb_is_refused_once_its_decoded_bytes_pass_the_limit(fake):
+    bomb = gzip.compress(b" " * (8 * 1024 * 1024))
+    fake.fail("openai", 200, times=None, body=bomb, headers={"content-encoding": "gzip"})
+    error, _, requests = get(fake, bounds=Bounds(max_bytes=100_000))
+    assert error.kind == "too_large" and requests == 1
+    assert "answered the model listing with more than 100,000 bytes (MODELSYNC_HTTP_MAX_BYTES)" in error.message
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(fake):
+    error, _, _ = get(fake, bounds=Bounds(max_bytes=2048))
+    assert error.kind == "too_large" and "more than 2,048 bytes" in error.message
+
+
+def test_an_error_body_is_bounded_too(fake):
+    fake.fail("openai", 500, times=None, body=b"x" * 10_000)
+    error, _, requests = get(fake, bounds=Bounds(max_bytes=4096))
+    assert error.kind == "too_large" and requests == 1
+
+
+def test_an_encoding_that_was_not_asked_for_is_a_clear_error(fake):
+    fake.fail("openai", 200, times=None, body=b"\x00\x01", headers={"content-encoding": "br"})
+    error, _, requests = get(fake)
+    assert error.kind == "bad_body" and requests == 1
+    assert "in an encoding modelsync did not ask for ('br')" in error.message
+
+
+def test_a_corrupt_compressed_body_is_a_clear_error(fake):
+    fake.fail("openai", 200, times=None, body=b"not gzip at all", headers={"content-encoding": "gzip"})
+    error, _, _ = get(fake)
+    assert error.kind == "bad_body" and "compressed body that cannot be decoded" in error.message
+
+
+def test_numbers_orjson_refuses_still_parse_so_validation_can_drop_them(fake):
+    body = b'{"object":"list","data":[{"id":"m","context_window":1e400,"name":"\\ud800"}]}'
+    fake.fail("openai", 200, times=1, body=body)
+    result, _, _ = get(fake)
+    assert result["data"][0]["context_window"] == float("inf") and result["data"][0]["name"] == "\ud800"

@@ -23,11 +23,12 @@ URL = "http://127.0.0.1:9/v1/models"
 class Session:
     """Stands in for a ProviderSession: `http.get_json` answers from `answer(url, params)` and records requests."""
 
-    def __init__(self, answer: Callable[[str, dict[str, Any]], Any]) -> None:
+    def __init__(self, answer: Callable[[str, dict[str, Any]], Any], max_models: int = 1000) -> None:
         self.answer = answer
         self.http = self
         self.requests: list[tuple[str, dict[str, Any] | None, str]] = []
         self.messages: list[str] = []
+        self.max_models = max_models
 
     async def get_json(self, url: str, params: Any = None, what: str = "the model listing") -> Any:
         self.requests.append((url, dict(params) if params is not None else None, what))
@@ -35,6 +36,14 @@ class Session:
 
     def progress(self, message: str) -> None:
         self.messages.append(message)
+
+    def check_count(self, count: int) -> None:
+        if count > self.max_models:
+            raise TooMany(count)
+
+
+class TooMany(Exception):
+    """What the stand-in session raises for a listing over its model limit (the real one: a FetchError)."""
 
 
 def _record(item: dict[str, Any], where: str) -> SourceRecord:
@@ -208,11 +217,21 @@ def test_a_link_follow_refuses_stops_the_listing():
 # --- what every style shares ----------------------------------------------------------------------------------------
 
 
-def test_the_first_record_of_an_id_wins_across_pages():
+def test_the_first_record_of_an_id_wins_across_pages_and_the_repeat_is_warned():
     pages = {0: [{"id": "a", "name": "first"}, {"id": "b"}], 2: [{"id": "a", "name": "second"}, {"id": "c"}]}
     session = Session(lambda url, params: {"data": pages.get(params["offset"], [])})
     records = run(session, Offset(URL, 2))
     assert list(records) == ["a", "b", "c"] and records["a"].fields["display_name"] == "first"
+    assert records.warnings.kept == [
+        "page 2 of the model listing: model a is listed more than once; the first entry is kept"
+    ]
+
+
+def test_a_listing_over_the_model_limit_stops_before_the_next_page():
+    session = Session(after_id_pages, max_models=3)
+    with pytest.raises(TooMany):
+        run(session, AfterId(URL, 2))
+    assert len(session.requests) == 2  # the page that took it over 3; the third page is never asked for
 
 
 def test_a_broken_page_fails_before_the_next_request():

@@ -180,6 +180,14 @@ class Settings(BaseSettings):
     http_max_wait: float = Field(default=60.0, ge=0)
     # How long a catalog write (an admin decision; a sync's apply) waits for another one to finish, seconds.
     write_wait: float = Field(default=60.0, gt=0, le=3600)
+    # Bounds of the live listings. A request (connect and its whole body, however slowly it trickles) must finish
+    # within http_deadline seconds (unset: 4 x http_timeout, whose timeouts are per read only), a provider's whole
+    # listing (every page and retry) within provider_deadline; a body may decode to at most http_max_bytes, and a
+    # listing may hold at most max_models_per_provider models. Over any of them, that provider fails; the others go on.
+    http_deadline: float | None = Field(default=None, gt=0)
+    provider_deadline: float = Field(default=600.0, gt=0)
+    http_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_models_per_provider: int = Field(default=200_000, ge=1)
     providers: Annotated[tuple[str, ...], NoDecode] = ()
     default_providers: tuple[str, ...] = ()
     policy: PolicySettings = PolicySettings()
@@ -210,6 +218,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Order: explicit arguments, then environment, then modelsync.toml over defaults.toml."""
         return (init_settings, env_settings, _TomlLayers(settings_cls))
+
+    @property
+    def request_deadline(self) -> float:
+        """The total deadline of one listing request, in seconds: MODELSYNC_HTTP_DEADLINE, else 4 x the timeout."""
+        return self.http_deadline if self.http_deadline is not None else 4 * self.http_timeout
 
     def api_key(self, provider: str) -> SecretStr | None:
         """Return the provider's key (from the first of its key variables that was set), or None."""

@@ -9,7 +9,9 @@ Rules:
   reasoning, batch, citations, code_execution, server_tools.web_search -> web_search.
 - Lifecycle is authoritative: `lifecycle` deprecated or retired -> deprecated=True, active -> False;
   `deprecated_at` -> deprecated_at; `retires_at` -> shutdown_date. Retired models are not requested (the API
-  leaves them out by default), so a model that retires disappears and is deprecated by the sync core.
+  leaves them out by default), so a model that retires disappears and is deprecated by the sync core. A
+  lifecycle value other than those three, or a date that does not read, is `Unreadable` (unknown, dropped with a
+  warning), never "active".
 - Extras: `lifecycle` and `line` (small and stable).
 - Error quirk: a 429 whose `error.details.error_code` is `enforced_spend_limit_reached` is the organization's
   spend cap, which no retry lifts: it is a `spend_limit` failure, not a rate limit.
@@ -22,8 +24,19 @@ from typing import Any
 
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
-from modelsync.sources.fields import compact, count, day, identity, moment, normalize_pages, page_records, text
+from modelsync.sources.fields import (
+    compact,
+    count,
+    day,
+    identity,
+    normalize_pages,
+    page_records,
+    read_day,
+    read_moment,
+    text,
+)
 from modelsync.sources.http import ProviderSession, Quirk
+from modelsync.sources.listing import Listing, Unreadable
 from modelsync.sources.paging import AfterId, walk
 
 API_VERSION = "2023-06-01"
@@ -51,6 +64,16 @@ def _supported(node: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
+_LIFECYCLES = {"active": False, "deprecated": True, "retired": True}
+
+
+def _deprecated(lifecycle: Any) -> bool | Unreadable | None:
+    if lifecycle is None or lifecycle == "":
+        return None
+    found = _LIFECYCLES.get(lifecycle.strip().lower()) if isinstance(lifecycle, str) else None
+    return Unreadable(lifecycle, "not a known lifecycle") if found is None else found
+
+
 def capabilities(raw: Any) -> dict[str, bool]:
     """Map the listing's capability tree onto modelsync's capability names."""
     if not isinstance(raw, dict):
@@ -63,8 +86,8 @@ def capabilities(raw: Any) -> dict[str, bool]:
 
 
 def _record(item: dict[str, Any], where: str) -> SourceRecord:
-    model_id = identity(item, "id", where)
-    lifecycle = text(item.get("lifecycle"))
+    model_id = identity(item, "id")
+    lifecycle = item.get("lifecycle")
     created = day(item.get("created_at"))
     fields: dict[str, Any] = {
         "display_name": text(item.get("display_name")),
@@ -72,19 +95,20 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
         "max_output_tokens": count(item.get("max_tokens")),
         "capabilities": capabilities(item.get("capabilities")),
         "release_date": created.isoformat() if created else None,
-        "deprecated": None if lifecycle is None else lifecycle in ("deprecated", "retired"),
-        "deprecated_at": moment(item.get("deprecated_at")),
-        "shutdown_date": day(item.get("retires_at")),
+        "deprecated": _deprecated(lifecycle),
+        "deprecated_at": read_moment(item.get("deprecated_at")),
+        "shutdown_date": read_day(item.get("retires_at")),
     }
-    return SourceRecord(model_id, fields, compact({"lifecycle": lifecycle, "line": text(item.get("line"))}))
+    extra = compact({"lifecycle": text(lifecycle), "line": text(item.get("line"))})
+    return SourceRecord(model_id, fields, extra)
 
 
-def normalize_page(page: Any, number: int = 1) -> dict[str, SourceRecord]:
+def normalize_page(page: Any, number: int = 1) -> Listing:
     """Map one listing page (`{"data":[ModelInfo],"has_more",...}`) to records by exact id."""
     return page_records(page, "data", _record, number)
 
 
-def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
+def normalize(pages: Iterable[Any]) -> Listing:
     """Map listing pages to records by exact id."""
     return normalize_pages(pages, normalize_page)
 
@@ -94,7 +118,7 @@ def pager(session: ProviderSession) -> AfterId:
     return AfterId(session.url("v1/models"), session.page_size(DEFAULT_PAGE_SIZE))
 
 
-async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
+async def fetch(session: ProviderSession) -> Listing:
     """Fetch and normalize every page of the listing; any failed page fails the whole listing."""
     return await walk(session, pager(session), normalize_page)
 

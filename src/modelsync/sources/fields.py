@@ -1,10 +1,15 @@
 """Readers for the fields of provider listings, shared by the adapters' normalize functions. Pure.
 
 Rules:
-- Identity is strict: a listing entry without a usable id, or a page without its list, is a `ListingFormatError`
-  (the whole listing is refused, never applied in part).
+- Shape is strict: a page without its list, or an entry that is not an object, is a `ListingFormatError` (the
+  whole listing is refused, never applied in part).
+- Identity is per entry: an entry without a usable id is an `EntryError`; the readers of pages skip that entry
+  with a warning (on the `Listing` they return) and keep the others. A repeated id keeps its first entry, warned.
 - Every other field is optional and tolerant: a value of the wrong type or shape reads as None (unknown), never
-  as zero, False or an error.
+  as zero, False or an error. Limits (ranges, lengths, characters) are not checked here but in `validate.py`,
+  which warns about what it drops: a reader passes an out-of-range number through for it to see.
+- A value a provider sent but that cannot be read, where reading it as None would say something (a lifecycle
+  date: null means "not deprecated"), is `Unreadable`: unknown, never absent (`read_day`, `read_moment`).
 - Prices are exact: they are read as text into `Decimal` and scaled with Decimal arithmetic, never floats.
 """
 
@@ -12,16 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, Overflow, localcontext
 from typing import Any
 
 from modelsync.records import SourceRecord, money, parse_date, parse_datetime
+from modelsync.sources.listing import Listing, Unreadable
 
 PER_TOKEN_TO_PER_MILLION = Decimal(1_000_000)
 
 
 class ListingFormatError(ValueError):
     """A listing body has a shape modelsync cannot read safely."""
+
+
+class EntryError(ListingFormatError):
+    """One entry of a listing cannot be read (it has no usable id): that entry is skipped, not the listing."""
 
 
 def entries(page: Any, key: str | None, where: str) -> list[dict[str, Any]]:
@@ -50,42 +60,46 @@ def page_name(number: int) -> str:
 
 def page_records(
     page: Any, key: str, to_record: Callable[[dict[str, Any], str], SourceRecord], number: int = 1
-) -> dict[str, SourceRecord]:
-    """Map every entry of one page (`page[key]`) to a record by exact id; the first entry of an id wins."""
-    where = page_name(number)
-    records: dict[str, SourceRecord] = {}
-    for item in entries(page, key, where):
-        record = to_record(item, where)
-        records.setdefault(record.model_id, record)
+) -> Listing:
+    """Map every entry of one page (`page[key]`) to a record by exact id; see `read_entries`."""
+    return read_entries(entries(page, key, page_name(number)), to_record, page_name(number))
+
+
+def read_entries(
+    items: Iterable[dict[str, Any]], to_record: Callable[[dict[str, Any], str], SourceRecord], where: str
+) -> Listing:
+    """Map entries to records by exact id: an entry without a usable id is skipped, a repeated id keeps its first."""
+    records = Listing()
+    for index, item in enumerate(items, 1):
+        try:
+            record = to_record(item, where)
+        except EntryError as exc:
+            records.skip(f"{where}, entry #{index}", str(exc))
+            continue
+        records.add(record, where)
     return records
 
 
-def add_records(records: dict[str, SourceRecord], found: dict[str, SourceRecord]) -> None:
-    """Add one page's records to a listing's; an id already listed keeps its first record."""
-    for model_id, record in found.items():
-        records.setdefault(model_id, record)
-
-
-def normalize_pages(pages: Iterable[Any], normalize_page: PageNormalizer) -> dict[str, SourceRecord]:
+def normalize_pages(pages: Iterable[Any], normalize_page: PageNormalizer) -> Listing:
     """Normalize pages in order (numbered from 1) into one listing; the first record of an id wins."""
-    records: dict[str, SourceRecord] = {}
+    records = Listing()
     for number, page in enumerate(pages, 1):
-        add_records(records, normalize_page(page, number))
+        records.absorb(normalize_page(page, number), page_name(number))
     return records
 
 
 def records_from_pages(
     pages: Iterable[Any], key: str, to_record: Callable[[dict[str, Any], str], SourceRecord]
-) -> dict[str, SourceRecord]:
+) -> Listing:
     """Map every entry of every page (`page[key]`) to a record by exact id; the first entry of an id wins."""
     return normalize_pages(pages, lambda page, number: page_records(page, key, to_record, number))
 
 
-def identity(item: dict[str, Any], key: str, where: str) -> str:
-    """Return an entry's id field, which must be a non-empty string."""
+def identity(item: dict[str, Any], key: str) -> str:
+    """Return an entry's id field, which must be a non-empty string (else EntryError: the entry is skipped)."""
     value = item.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise ListingFormatError(f"{where}: an entry has no `{key}`")
+        raise EntryError(f"it has no `{key}`")
     return value
 
 
@@ -111,7 +125,10 @@ def flag(value: Any) -> bool | None:
 
 
 def price(value: Any, scale: Decimal = Decimal(1)) -> Decimal | None:
-    """A non-negative price times `scale`, canonical; unknown (None) for missing, negative or unreadable values."""
+    """A non-negative price times `scale`, canonical; unknown (None) for missing, negative or unreadable values.
+
+    A price too large to canonicalize comes back as it is, for `validate.py` to refuse with a warning.
+    """
     if value is None or isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         return None
     try:
@@ -120,14 +137,20 @@ def price(value: Any, scale: Decimal = Decimal(1)) -> Decimal | None:
         return None
     if not amount.is_finite() or amount < 0:
         return None
-    return money(amount * scale)
+    with localcontext() as context:
+        context.traps[Overflow] = False  # an absurd exponent becomes Infinity, refused by validation
+        scaled = amount * scale
+    try:
+        return money(scaled)
+    except (ValueError, ArithmeticError):
+        return scaled
 
 
 def day(value: Any) -> date | None:
     """A calendar date from YYYY-MM-DD or an ISO timestamp, else None."""
     try:
         return parse_date(value) if isinstance(value, str | date) else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -135,8 +158,22 @@ def moment(value: Any) -> datetime | None:
     """An aware UTC datetime from an RFC 3339 timestamp, else None."""
     try:
         return parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
+
+
+def read_day(value: Any) -> date | Unreadable | None:
+    """A date; None for null (or empty); `Unreadable` for anything else that does not read as a date."""
+    if value is None or value == "":
+        return None
+    return day(value) or Unreadable(value, "not a date")
+
+
+def read_moment(value: Any) -> datetime | Unreadable | None:
+    """A timestamp; None for null (or empty); `Unreadable` for anything else that does not read as one."""
+    if value is None or value == "":
+        return None
+    return moment(value) or Unreadable(value, "not a timestamp")
 
 
 def modalities(values: Any, rename: dict[str, str] | None = None) -> list[str] | None:

@@ -24,7 +24,7 @@ from typing import Any
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
-    ListingFormatError,
+    EntryError,
     compact,
     count,
     identity,
@@ -34,6 +34,7 @@ from modelsync.sources.fields import (
     text,
 )
 from modelsync.sources.http import ProviderSession, Quirk, rpc_details
+from modelsync.sources.listing import Listing
 from modelsync.sources.paging import PageToken, walk
 
 DEFAULT_PAGE_SIZE = 1000  # the API's maximum
@@ -60,10 +61,10 @@ def kind_for(methods: list[str]) -> str | None:
 
 
 def _record(item: dict[str, Any], where: str) -> SourceRecord:
-    name = identity(item, "name", where)
+    name = identity(item, "name")
     model_id = name.removeprefix(PREFIX)
     if not model_id:
-        raise ListingFormatError(f"{where}: an entry has an empty name")
+        raise EntryError("its name is empty")
     methods = strings(item.get("supportedGenerationMethods"))
     capabilities: dict[str, bool] = {}
     if item.get("thinking") is True:
@@ -80,15 +81,15 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
     return SourceRecord(model_id, fields, compact({"version": text(item.get("version")), "methods": methods}))
 
 
-def normalize_page(page: Any, number: int = 1) -> dict[str, SourceRecord]:
+def normalize_page(page: Any, number: int = 1) -> Listing:
     """Map one listing page (`{"models":[Model],"nextPageToken"}`) to records by exact id."""
     # Protobuf JSON omits an empty `models` list: `{}` (or only a token) is an empty page.
     if isinstance(page, dict) and set(page) <= {"nextPageToken"}:
-        return {}
+        return Listing()
     return page_records(page, "models", _record, number)
 
 
-def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
+def normalize(pages: Iterable[Any]) -> Listing:
     """Map listing pages to records by exact id."""
     return normalize_pages(pages, normalize_page)
 
@@ -98,7 +99,7 @@ def pager(session: ProviderSession) -> PageToken:
     return PageToken(session.url("v1beta/models"), session.page_size(DEFAULT_PAGE_SIZE))
 
 
-async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
+async def fetch(session: ProviderSession) -> Listing:
     """Fetch and normalize every page of the listing; any failed page fails the whole listing."""
     return await walk(session, pager(session), normalize_page)
 

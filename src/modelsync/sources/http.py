@@ -13,8 +13,17 @@ Rules:
 - Never retried: what the adapter's hook classifies, authentication failures (401, 403), every other 4xx, a
   refused connection, a body that is not JSON. `x-should-retry: false` from the provider also stops retrying.
 - Every failure becomes a `FetchError` whose message names the provider, what happened and what to do.
+- Bounded: every request (connect, send and the whole body, however slowly it trickles) must finish within
+  `MODELSYNC_HTTP_DEADLINE` seconds (default 4 x `MODELSYNC_HTTP_TIMEOUT`, whose timeouts are per read only);
+  a request over it fails at once, not retried, since a server that trickled will trickle again. Bodies are
+  streamed and decoded here, gzip and deflate with a bounded inflater, counting decoded bytes: a body that
+  decodes to more than `MODELSYNC_HTTP_MAX_BYTES` is refused as soon as it passes the limit, so a gzip bomb
+  costs at most the limit plus one network chunk. Only gzip and deflate are asked for; another encoding is a
+  body modelsync cannot read.
 - Keys travel in headers only, never in URLs. Every text built from a response or an exception passes through
-  the session's `Redactor`, so no key reaches a message, a log line, the run history or the database.
+  the session's `Redactor`, so no key reaches a message, a log line, the run history or the database. The
+  redactor also catches a key in another letter case and any prefix of it of 12 characters or more (providers
+  echo truncated keys such as `sk-proj-abcdefgh...wxyz`).
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ import asyncio
 import json
 import logging
 import random
+import re
 import ssl
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +49,7 @@ from pydantic import SecretStr
 
 from modelsync.errors import SourceError
 from modelsync.settings import ProviderSpec, Settings
+from modelsync.sources.listing import escape
 
 log = logging.getLogger("modelsync.sources")
 
@@ -61,21 +73,109 @@ class FetchError(SourceError):
 
 
 class Redactor:
-    """Blanks every secret it holds (as given and URL-encoded) out of a text."""
+    """Blanks every secret it holds out of a text: as given or URL-encoded, in any letter case, or a prefix of it."""
 
     MASK = "[redacted]"
+    # A prefix this long of a key is secret enough to blank: providers echo keys cut short ("sk-proj-abc...xyz").
+    PREFIX_CHARS = 12
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         variants = {variant for secret in secrets if secret for variant in (secret, quote(secret, safe=""))}
-        # Longest first, so a secret that contains another one is blanked whole.
-        self._secrets = sorted(variants, key=len, reverse=True)
+        # One search for the head (first PREFIX_CHARS characters) of every secret, in any case; a match is then
+        # extended along each secret with that head as far as the text keeps following it.
+        self._by_head: dict[str, list[str]] = {}
+        for variant in variants:
+            lowered = variant.lower()
+            self._by_head.setdefault(lowered[: self.PREFIX_CHARS], []).append(lowered)
+        heads = sorted(self._by_head, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, heads)), re.IGNORECASE) if heads else None
 
     def __call__(self, text: str) -> str:
-        """Return `text` with every secret replaced by the mask."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, self.MASK)
-        return text
+        """Return `text` with every secret (or 12+ character prefix of one, in any case) replaced by the mask."""
+        if self._pattern is None:
+            return text
+        found = self._pattern.search(text)
+        if found is None:
+            return text
+        parts: list[str] = []
+        position = 0
+        while found is not None:
+            start, end = found.span()
+            reach = end
+            for secret in self._by_head.get(found.group().lower(), ()):
+                index, offset = end, end - start
+                while index < len(text) and offset < len(secret) and text[index].lower() == secret[offset]:
+                    index += 1
+                    offset += 1
+                reach = max(reach, index)
+            parts += (text[position:start], self.MASK)
+            position = reach
+            found = self._pattern.search(text, position)
+        parts.append(text[position:])
+        return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The limits of one request: its total deadline (seconds) and the most decoded body bytes it may read."""
+
+    deadline: float = 120.0
+    max_bytes: int = 64 * 1024 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Bounds:
+        """Read MODELSYNC_HTTP_DEADLINE and MODELSYNC_HTTP_MAX_BYTES."""
+        return cls(settings.request_deadline, settings.http_max_bytes)
+
+
+class _Plain:
+    """An unencoded body: bytes pass through as they are."""
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """The decoded bytes of a chunk."""
+        return data
+
+    def finish(self) -> bytes:
+        """What is left once the body has ended."""
+        return b""
+
+
+class _Inflate:
+    """A gzip or deflate body, decoded at most `room` bytes at a time so a bomb never inflates past the limit."""
+
+    def __init__(self, wbits: int, raw_fallback: bool) -> None:
+        self._inflater = zlib.decompressobj(wbits)
+        self._raw_fallback = raw_fallback  # "deflate" is sent with and without the zlib header
+        self._started = False
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Up to `room` decoded bytes of a chunk; `room` bytes back means there may be more (over the limit)."""
+        try:
+            out = self._inflater.decompress(data, room)
+        except zlib.error:
+            if self._started or not self._raw_fallback:
+                raise
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = self._inflater.decompress(data, room)
+        self._started = True
+        return out
+
+    def finish(self) -> bytes:
+        """The last decoded bytes (only reached while under the limit, so nothing is left unconsumed)."""
+        return self._inflater.flush()
+
+
+def body_decoder(content_encoding: str) -> _Plain | _Inflate | None:
+    """The decoder of a Content-Encoding modelsync asked for (gzip, deflate or none); None for any other."""
+    codings = [part.strip().lower() for part in content_encoding.split(",")]
+    codings = [coding for coding in codings if coding and coding != "identity"]
+    if not codings:
+        return _Plain()
+    if codings in (["gzip"], ["x-gzip"]):
+        return _Inflate(16 + zlib.MAX_WBITS, raw_fallback=False)
+    if codings == ["deflate"]:
+        return _Inflate(zlib.MAX_WBITS, raw_fallback=True)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +225,9 @@ def error_detail(payload: Any, fallback: str = "") -> str:
             message = error
         message = message or payload.get("detail") or payload.get("message") or payload.get("title")
     text = " ".join(str(message or fallback).split())
-    return text[:_DETAIL_LIMIT] + ("…" if len(text) > _DETAIL_LIMIT else "")
+    # Upstream text in a message: control characters (terminal escapes, NUL) are shown as escapes, never raw.
+    shown = escape(text[:_DETAIL_LIMIT], _DETAIL_LIMIT)
+    return shown + ("…" if len(text) > _DETAIL_LIMIT else "")
 
 
 def rpc_details(payload: Any) -> list[dict[str, Any]]:
@@ -220,6 +322,7 @@ class ListingClient:
         sleep: Sleep = asyncio.sleep,
         timeout: float = 30.0,
         quirks: ErrorClassifier | None = None,
+        bounds: Bounds | None = None,
     ) -> None:
         self.client = client
         self.target = target
@@ -228,6 +331,7 @@ class ListingClient:
         self.sleep = sleep
         self.timeout = timeout
         self.quirks = quirks
+        self.bounds = bounds or Bounds()
         self.requests = 0
 
     async def get_json(self, url: str, params: Mapping[str, Any] | None = None, what: str = "the model listing") -> Any:
@@ -239,25 +343,29 @@ class ListingClient:
         return await self._json("POST", url, params=None, body=body, what=what)
 
     async def _json(self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, what: str) -> Any:
-        response = await self._send(method, url, params, body, what)
+        content = await self._send(method, url, params, body, what)
         try:
-            return orjson.loads(response.content)
+            return orjson.loads(content)
         except orjson.JSONDecodeError:
+            pass
+        # orjson refuses some valid JSON (a number beyond a double, a lone surrogate escape): the standard parser
+        # reads it, and validation then drops the one value instead of the whole listing failing.
+        try:
+            return json.loads(content)
+        except (ValueError, RecursionError):
             raise self._error(
                 "bad_body",
                 f"answered {what} with a body that is not valid JSON; nothing was changed. Try again later",
                 None,
             ) from None
 
-    async def _send(
-        self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, what: str
-    ) -> httpx.Response:
+    async def _send(self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, what: str) -> bytes:
         attempt = 0
         while True:
             self.requests += 1
             status: int | None = None
             try:
-                response = await self.client.request(method, url, params=params, json=body, headers=self.headers)
+                response, content = await self._exchange(method, url, params, body, what)
             except httpx.TimeoutException:
                 verdict = Verdict("timeout", True, None, "")
             except httpx.ConnectError as exc:
@@ -266,7 +374,7 @@ class ListingClient:
                 verdict = Verdict("network", True, None, type(exc).__name__)
             else:
                 if response.is_success:
-                    return response
+                    return content
                 status = response.status_code
                 if response.is_redirect:
                     location = response.headers.get("location", "?")
@@ -275,7 +383,7 @@ class ListingClient:
                         f"redirected {what} to {location}; set {self._base_env()} to the new address",
                         status,
                     )
-                verdict = judge(status, response.headers, response.content, self.quirks)
+                verdict = judge(status, response.headers, content, self.quirks)
             if not verdict.retry or attempt >= self.policy.retries:
                 raise self._final(verdict, status, attempt, what, url)
             if verdict.wait is not None and verdict.wait > self.policy.max_wait:
@@ -296,6 +404,75 @@ class ListingClient:
                 wait,
             )
             await self.sleep(wait)
+
+    async def _exchange(
+        self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, what: str
+    ) -> tuple[httpx.Response, bytes]:
+        """One request and its whole (decoded, size-checked) body, within the request deadline."""
+        request = self.client.build_request(method, url, params=params, json=body, headers=self.headers)
+        deadline = self.bounds.deadline
+        scope = asyncio.timeout(deadline)
+        try:
+            async with scope:
+                response = await self.client.send(request, stream=True)
+                try:
+                    content = await self._read(response, what)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise self._error(
+                "deadline",
+                f"did not finish sending {what} within {deadline:g} s (MODELSYNC_HTTP_DEADLINE); nothing was "
+                "changed. Try again later, or raise MODELSYNC_HTTP_DEADLINE if the listing is really that slow",
+                None,
+            ) from None
+        return response, content
+
+    async def _read(self, response: httpx.Response, what: str) -> bytes:
+        """The body, decoded and counted as it streams in; refused the moment it passes the size limit."""
+        limit = self.bounds.max_bytes
+        encoding = response.headers.get("content-encoding", "")
+        decoder = body_decoder(encoding)
+        if decoder is None:
+            raise self._error(
+                "bad_body",
+                f"answered {what} in an encoding modelsync did not ask for ({encoding[:40]!r}); nothing was changed",
+                response.status_code,
+            )
+        declared = response.headers.get("content-length", "")
+        if isinstance(decoder, _Plain) and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(what, response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for raw in response.aiter_raw():
+                data = decoder.feed(raw, limit - size + 1)
+                size += len(data)
+                if size > limit:
+                    raise self._too_large(what, response.status_code)
+                chunks.append(data)
+            tail = decoder.finish()
+        except zlib.error:
+            raise self._error(
+                "bad_body",
+                f"answered {what} with a compressed body that cannot be decoded; nothing was changed. Try again later",
+                response.status_code,
+            ) from None
+        if size + len(tail) > limit:
+            raise self._too_large(what, response.status_code)
+        chunks.append(tail)
+        return b"".join(chunks)
+
+    def _too_large(self, what: str, status: int) -> FetchError:
+        limit = self.bounds.max_bytes
+        return self._error(
+            "too_large",
+            f"answered {what} with more than {limit:,} bytes (MODELSYNC_HTTP_MAX_BYTES); nothing was changed. "
+            "Raise MODELSYNC_HTTP_MAX_BYTES if the listing is really that large",
+            status,
+        )
 
     def failure(self, kind: str, text: str) -> FetchError:
         """Build a redacted FetchError for a problem an adapter found (the provider's label is prepended)."""
@@ -387,7 +564,8 @@ def make_client(settings: Settings, names: Iterable[str] | None = None) -> httpx
         mounts=None if secure else {"https://": _NoHttps()},
         timeout=httpx.Timeout(settings.http_timeout),
         follow_redirects=False,
-        headers={"Accept": "application/json", "User-Agent": "modelsync"},
+        # Only the encodings `body_decoder` decodes within the size limit.
+        headers={"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": "modelsync"},
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
     )
 
@@ -410,6 +588,16 @@ class ProviderSession:
     def page_size(self, default: int) -> int:
         """The page size to ask for: the registry row's, else the adapter's default."""
         return self.spec.page_size or default
+
+    def check_count(self, count: int) -> None:
+        """Refuse a listing of more models than MODELSYNC_MAX_MODELS_PER_PROVIDER allows (a FetchError)."""
+        limit = self.settings.max_models_per_provider
+        if count > limit:
+            raise self.http.failure(
+                "too_many",
+                f"listed more than {limit:,} models (MODELSYNC_MAX_MODELS_PER_PROVIDER); nothing was changed. "
+                "Raise MODELSYNC_MAX_MODELS_PER_PROVIDER if the listing is really that long",
+            )
 
 
 def open_session(
@@ -438,7 +626,14 @@ def open_session(
     headers = auth(secret) if secret else {}
     policy = RetryPolicy.from_settings(settings)
     http = ListingClient(
-        client, target, policy, headers=headers, sleep=sleep, timeout=settings.http_timeout, quirks=quirks
+        client,
+        target,
+        policy,
+        headers=headers,
+        sleep=sleep,
+        timeout=settings.http_timeout,
+        quirks=quirks,
+        bounds=Bounds.from_settings(settings),
     )
     return ProviderSession(spec, settings, base_url, key, http, progress)
 

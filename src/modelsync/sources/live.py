@@ -10,6 +10,16 @@ Rules:
 - Isolation: any failure (HTTP error after retries, timeout, refused connection, a body that is not JSON or has
   the wrong shape, a failure on any page) becomes that provider's `ListingResult.error`, a message that says
   what to do and never contains a key; it never stops the other providers. A listing is all pages or nothing.
+- Bounded: a provider's whole listing (every page, retry and wait) must finish within
+  MODELSYNC_PROVIDER_DEADLINE seconds, and may hold at most MODELSYNC_MAX_MODELS_PER_PROVIDER models; over
+  either, that provider fails with a message naming the setting (each request has its own deadline and size
+  limit, see `http.py`).
+- Every adapter's records are validated here, in one place (`validate.py`): an invalid value is dropped with a
+  warning, a record without a usable id is skipped with a warning, and one bad record never fails its provider.
+  The warnings (the adapter's own about skipped and repeated entries first) travel on `ListingResult.warnings`,
+  each prefixed with the provider's label, at most `WARNING_LIMIT` of them plus one line counting the rest; they
+  are logged too. `ListingResult.unknown` names, per model, the fields whose value was dropped: unknown, not
+  absent, so the sync can keep what it knew.
 - Each listing carries a digest of its normalized records (not of the raw bodies: those hold request-time
   values such as Mistral's and vLLM's `created` or Replicate's run counts, so they never repeat). The sync core
   skips a provider whose digest and other inputs match its last good sync.
@@ -24,17 +34,20 @@ import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
 
 from modelsync.records import SourceRecord
-from modelsync.settings import Settings
+from modelsync.settings import ProviderSpec, Settings
+from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import ListingFormatError
-from modelsync.sources.http import FetchError, Redactor, Sleep, make_client, open_session
+from modelsync.sources.http import FetchError, ProviderSession, Redactor, Sleep, make_client, open_session
+from modelsync.sources.listing import WarningLog
 from modelsync.sources.registry import adapter_for, check_adapters
+from modelsync.sources.validate import checked_listing
 
 log = logging.getLogger("modelsync.sources")
 
@@ -52,6 +65,12 @@ class ListingResult:
     skipped: str | None = None
     # Digest of the normalized listing (None = unknown: never reuse a previous result).
     digest: str | None = None
+    # What was dropped while reading the listing, each line prefixed with the provider's label: at most
+    # WARNING_LIMIT lines, then one line counting the rest; `warning_count` counts them all.
+    warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0
+    # Model id -> the fields whose listed value was invalid or unreadable and was dropped (unknown, not absent).
+    unknown: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def listing_digest(records: dict[str, SourceRecord]) -> str:
@@ -132,7 +151,7 @@ async def fetch_one(
     redact: Redactor = session.http.target.redact
     progress(name, "fetching the live listing")
     try:
-        records = await adapter.fetch(session)
+        result = await _fetch_checked(adapter, session, spec)
     except FetchError as exc:
         message = exc.message
     except ListingFormatError as exc:
@@ -146,7 +165,39 @@ async def fetch_one(
             "Try again later, and report it if it persists"
         )
     else:
-        progress(name, f"listed {len(records)} models")
-        return ListingResult(name, records=records, digest=listing_digest(records))
+        progress(name, f"listed {len(result.records or {})} models")
+        # Warnings quote upstream text: redacted like every other message, in case a provider echoes a key.
+        result.warnings = [redact(line) for line in result.warnings]
+        for line in result.warnings:
+            log.warning("%s", line)
+        return result
     log.info("%s", message)
     return ListingResult(name, error=message)
+
+
+async def _fetch_checked(adapter: ListingAdapter, session: ProviderSession, spec: ProviderSpec) -> ListingResult:
+    """Fetch within the provider deadline, refuse an over-long listing, validate every record."""
+    deadline = session.settings.provider_deadline
+    scope = asyncio.timeout(deadline)
+    try:
+        async with scope:
+            records = await adapter.fetch(session)
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        raise session.http.failure(
+            "deadline",
+            f"did not finish its listing within {deadline:g} s (MODELSYNC_PROVIDER_DEADLINE); nothing was changed. "
+            "Try again later, or raise MODELSYNC_PROVIDER_DEADLINE if the listing is really that slow",
+        ) from None
+    session.check_count(len(records))
+    warnings = WarningLog()
+    checked = checked_listing(records, warnings)
+    return ListingResult(
+        spec.name,
+        records=checked.records,
+        digest=listing_digest(checked.records),
+        warnings=warnings.lines(f"{spec.label}: "),
+        warning_count=warnings.total,
+        unknown=checked.dropped,
+    )

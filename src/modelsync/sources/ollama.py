@@ -9,6 +9,9 @@ Rules:
 - Local models are free to run: no prices are set (unknown, not zero). Extras: family, parameter size,
   quantization, and the remote host of cloud entries.
 - No key: Ollama has no authentication (a key variable, if configured, is sent as a Bearer token).
+- An entry without a tag is skipped and a repeated tag keeps its first entry, both with a warning. The number of
+  tags is checked against MODELSYNC_MAX_MODELS_PER_PROVIDER before any `show` is asked for, and a tag that
+  validation would refuse (control characters, too long) is never sent to `show`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from typing import Any
 
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
-from modelsync.sources.fields import ListingFormatError, compact, count, entries, strings, text
+from modelsync.sources.fields import compact, count, entries, strings, text
 from modelsync.sources.http import ProviderSession, bearer
+from modelsync.sources.listing import Listing, escape
+from modelsync.sources.validate import id_problem
 
 auth = bearer
 CONCURRENCY = 16
@@ -34,14 +39,9 @@ def tag_of(item: dict[str, Any]) -> str | None:
 
 
 def tags(page: Any) -> list[str]:
-    """The model tags of a `/api/tags` answer, in order; an entry without a tag is a format error."""
-    found = []
-    for item in entries(page, "models", "the model list"):
-        tag = tag_of(item)
-        if tag is None:
-            raise ListingFormatError("the model list has an entry without a model tag")
-        found.append(tag)
-    return list(dict.fromkeys(found))
+    """The model tags of a `/api/tags` answer, in order, each once (entries without a tag are left out)."""
+    found = (tag_of(item) for item in entries(page, "models", "the model list"))
+    return list(dict.fromkeys(tag for tag in found if tag is not None))
 
 
 def _context(info: Any) -> int | None:
@@ -63,7 +63,8 @@ def _record(tag: str, item: dict[str, Any], show: Any) -> SourceRecord:
         "capabilities": capabilities,
         "context_window": _context(show.get("model_info")),
     }
-    details = item.get("details") if isinstance(item.get("details"), dict) else {}
+    details = item.get("details")
+    details = details if isinstance(details, dict) else {}
     extra = compact(
         {
             "family": text(details.get("family")),
@@ -75,25 +76,34 @@ def _record(tag: str, item: dict[str, Any], show: Any) -> SourceRecord:
     return SourceRecord(tag, fields, extra)
 
 
-def normalize(tags_page: Any, shows: Mapping[str, Any]) -> dict[str, SourceRecord]:
+def normalize(tags_page: Any, shows: Mapping[str, Any]) -> Listing:
     """Map the tags answer and each model's show answer (by tag) to records by exact tag."""
-    records: dict[str, SourceRecord] = {}
-    for item in entries(tags_page, "models", "the model list"):
+    records = Listing()
+    where = "the model list"
+    for index, item in enumerate(entries(tags_page, "models", where), 1):
         tag = tag_of(item)
-        if tag is not None and tag not in records:
+        if tag is None:
+            records.skip(f"{where}, entry #{index}", "it has no `model` or `name`")
+        elif tag in records:
+            records.repeated(tag, where)
+        else:
             records[tag] = _record(tag, item, shows.get(tag))
     return records
 
 
-async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
+async def fetch(session: ProviderSession) -> Listing:
     """Fetch the tags, then every model's details; any failure fails the provider."""
     page = await session.http.get_json(session.url("api/tags"))
     names = tags(page)
+    session.check_count(len(names))
+    names = [tag for tag in names if id_problem(tag) is None]
     limit = asyncio.Semaphore(CONCURRENCY)
 
     async def show(tag: str) -> Any:
         async with limit:
-            return await session.http.post_json(session.url("api/show"), {"model": tag}, what=f"details of {tag}")
+            return await session.http.post_json(
+                session.url("api/show"), {"model": tag}, what=f"details of {escape(tag)}"
+            )
 
     answers = await asyncio.gather(*(show(tag) for tag in names), return_exceptions=True)
     for answer in answers:

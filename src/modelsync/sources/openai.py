@@ -7,7 +7,9 @@ Rules:
   A dated model is therefore `deprecated` from the day the date appears (with `shutdown_date` saying when it
   stops working), not from the shutdown day itself; this keeps normalize independent of the clock, so a
   model's status never flips on a sync where the listing did not change. A present but null `shutdown_date`
-  says "not deprecated" (the listing is authoritative over the catalogs); an absent one says nothing.
+  says "not deprecated" (the listing is authoritative over the catalogs); an absent one says nothing, and so
+  does one that cannot be read: it is `Unreadable` and no deprecation is stated either way (unknown, never
+  "not deprecated", which would reactivate the model and erase its date).
 - The listing has no limits, prices or capabilities: those come from the catalogs. `owned_by` and `created`
   (the model's creation time, stable) are kept in extras.
 """
@@ -19,8 +21,9 @@ from typing import Any
 
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
-from modelsync.sources.fields import compact, day, identity, records_from_pages, text
+from modelsync.sources.fields import compact, identity, read_day, records_from_pages, text
 from modelsync.sources.http import ProviderSession, bearer
+from modelsync.sources.listing import Listing, Unreadable
 
 auth = bearer
 
@@ -33,12 +36,15 @@ def base_model(model_id: str) -> str | None:
 
 
 def _record(item: dict[str, Any], where: str) -> SourceRecord:
-    model_id = identity(item, "id", where)
+    model_id = identity(item, "id")
     fields: dict[str, Any] = {}
     if "shutdown_date" in item:
-        shutdown = day(item["shutdown_date"])
+        shutdown = read_day(item["shutdown_date"])
         fields["shutdown_date"] = shutdown
-        fields["deprecated"] = shutdown is not None
+        if isinstance(shutdown, Unreadable):
+            fields["deprecated"] = Unreadable(shutdown.value, "follows from a shutdown_date that is not a date")
+        else:
+            fields["deprecated"] = shutdown is not None
     created = item.get("created")
     extra = compact(
         {
@@ -50,12 +56,12 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
     return SourceRecord(model_id, fields, extra)
 
 
-def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
+def normalize(pages: Iterable[Any]) -> Listing:
     """Map listing pages (`{"object":"list","data":[Model]}`) to records by exact id."""
     return records_from_pages(pages, "data", _record)
 
 
-async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
+async def fetch(session: ProviderSession) -> Listing:
     """Fetch and normalize the account's model listing."""
     page = await session.http.get_json(session.url("models"))
     return normalize([page])

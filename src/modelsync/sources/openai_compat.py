@@ -21,7 +21,11 @@ Rules:
   -> reasoning.
 - Lifecycle: Mistral `deprecation` (date) -> deprecated with deprecated_at, `deprecation_replacement_model` ->
   replacement_model, `archived` fine-tunes -> deprecated; Groq `active: false` -> deprecated. A lifecycle field
-  that is present and clear says "not deprecated".
+  that is present and clear says "not deprecated"; one that cannot be read (a deprecation that is not a
+  timestamp, an `active` that is not a boolean) is `Unreadable`: unless another field says "deprecated", the
+  deprecation is unknown, never "not deprecated".
+- Entries without a usable `id` are skipped and a repeated id keeps its first entry, both with a warning, in the
+  listing and in the enrichment listing alike.
 - Aliases. Mistral lists every alias as its own entry, each naming the others in `aliases`. Every listed id is
   kept as its own model (each is an exact id apps call, and the catalogs list `-latest` ids too, so dropping
   them would deprecate ids in use); the group is de-duplicated by pointing each alias at one canonical entry
@@ -47,18 +51,21 @@ from typing import Any
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
+    EntryError,
     compact,
     count,
     entries,
     identity,
     kind_from_outputs,
     modalities,
-    moment,
     price,
+    read_moment,
     strings,
     text,
 )
 from modelsync.sources.http import ProviderSession, Quirk, bearer
+from modelsync.sources.listing import Listing, Unreadable
+from modelsync.sources.validate import price_problem
 
 auth = bearer
 CENTS_PER_100M_TO_USD_PER_1M = Decimal("0.0001")
@@ -108,14 +115,34 @@ def listing_entries(body: Any, where: str) -> list[dict[str, Any]]:
     return entries(body, "data", where)
 
 
-def merge_entries(main: list[dict[str, Any]], enrichment: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
-    """Merge the enrichment listing into the main one by id; main wins shared fields, extra ids are appended."""
-    extra = {identity(item, "id", where): item for item in enrichment}
-    merged = []
-    for item in main:
-        model_id = identity(item, "id", "the model listing")
-        merged.append({**extra.pop(model_id, {}), **item})
+def usable_entries(items: list[dict[str, Any]], where: str, listing: Listing) -> list[dict[str, Any]]:
+    """The entries with a usable `id`, each id once (its first entry); the others are warned about on `listing`."""
+    kept: dict[str, dict[str, Any]] = {}
+    for index, item in enumerate(items, 1):
+        try:
+            model_id = identity(item, "id")
+        except EntryError as exc:
+            listing.skip(f"{where}, entry #{index}", str(exc))
+            continue
+        if model_id in kept:
+            listing.repeated(model_id, where)
+            continue
+        kept[model_id] = item
+    return list(kept.values())
+
+
+def merge_entries(main: list[dict[str, Any]], enrichment: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge the enrichment listing into the main one by id; main wins shared fields, extra ids are appended.
+
+    Both lists hold usable, distinct ids (`usable_entries`).
+    """
+    extra = {item["id"]: item for item in enrichment}
+    merged = [{**extra.pop(item["id"], {}), **item} for item in main]
     return merged + list(extra.values())
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _first_count(item: dict[str, Any], keys: tuple[str, ...]) -> int | None:
@@ -158,26 +185,36 @@ def _prices(item: dict[str, Any], kind: str | None) -> dict[str, Any]:
 
 
 def _lifecycle(item: dict[str, Any]) -> dict[str, Any]:
-    signals: list[bool] = []
+    deprecating: list[bool] = []
+    unreadable: list[Any] = []
     fields: dict[str, Any] = {}
     if "deprecation" in item:
-        when = moment(item.get("deprecation"))
-        signals.append(item.get("deprecation") is not None)
+        when = read_moment(item["deprecation"])
         fields["deprecated_at"] = when
         fields["replacement_model"] = text(item.get("deprecation_replacement_model"))
-    if isinstance(item.get("archived"), bool):
-        signals.append(item["archived"])
-    if isinstance(item.get("active"), bool):
-        signals.append(not item["active"])
-    if signals:
-        fields["deprecated"] = any(signals)
+        if isinstance(when, Unreadable):
+            unreadable.append(when.value)
+        else:
+            deprecating.append(when is not None)
+    # Each flag and the value of it that means "deprecated": an archived fine-tune, a Groq model not active.
+    for key, deprecated_when in (("archived", True), ("active", False)):
+        value = item.get(key)
+        if isinstance(value, bool):
+            deprecating.append(value is deprecated_when)
+        elif value is not None:
+            unreadable.append(value)
+    if any(deprecating):
+        fields["deprecated"] = True
+    elif unreadable:
+        fields["deprecated"] = Unreadable(unreadable[0], "a lifecycle value that cannot be read")
+    elif deprecating:
+        fields["deprecated"] = False
     return fields
 
 
 def _record(item: dict[str, Any], listed: set[str]) -> SourceRecord:
-    model_id = identity(item, "id", "the model listing")
-    caps = item.get("capabilities") if isinstance(item.get("capabilities"), dict) else {}
-    kind, capabilities = _mistral(caps)
+    model_id = identity(item, "id")
+    kind, capabilities = _mistral(_table(item.get("capabilities")))
     inputs = modalities(item.get("input_modalities"))
     outputs = modalities(item.get("output_modalities"))
     kind = _TYPE_KINDS.get(str(item.get("type"))) or kind or kind_from_outputs(outputs)
@@ -209,7 +246,8 @@ def _record(item: dict[str, Any], listed: set[str]) -> SourceRecord:
     }
     for name_, key in _XAI_LONG_CONTEXT.items():
         amount = price(item.get(key), CENTS_PER_100M_TO_USD_PER_1M) if key in item else None
-        extra[name_] = format(amount, "f") if amount is not None else None
+        # Kept as text in extras, so held to the price limits here (validation only sees it as text).
+        extra[name_] = format(amount, "f") if amount is not None and price_problem(amount) is None else None
     return SourceRecord(model_id, fields, compact(extra))
 
 
@@ -235,7 +273,7 @@ def alias_groups(items: list[dict[str, Any]]) -> dict[str, str]:
     for members in groups.values():
         if len(members) < 2:
             continue
-        named = Counter(name for m in members if (name := cards[m].get("name")) in members)
+        named = Counter(name for m in members if isinstance(name := cards[m].get("name"), str) and name in members)
         if named:
             chosen = max(sorted(named), key=lambda name: named[name])
         else:
@@ -245,16 +283,17 @@ def alias_groups(items: list[dict[str, Any]]) -> dict[str, str]:
     return canonical
 
 
-def normalize(body: Any, enrichment: Any = None) -> dict[str, SourceRecord]:
+def normalize(body: Any, enrichment: Any = None) -> Listing:
     """Map a compatible listing (and the optional enrichment listing) to records by exact id."""
-    items = listing_entries(body, "the model listing")
+    records = Listing()
+    where = "the model listing"
+    items = usable_entries(listing_entries(body, where), where, records)
     if enrichment is not None:
-        items = merge_entries(items, listing_entries(enrichment, "the enrichment listing"), "the enrichment listing")
-    listed = {identity(item, "id", "the model listing") for item in items}
-    records: dict[str, SourceRecord] = {}
+        more = "the enrichment listing"
+        items = merge_entries(items, usable_entries(listing_entries(enrichment, more), more, records))
+    listed = {item["id"] for item in items}
     for item in items:
-        record = _record(item, listed)
-        records.setdefault(record.model_id, record)
+        records.add(_record(item, listed), where)
     for alias, chosen in alias_groups(items).items():
         record = records[alias]
         record.extra = {**(record.extra or {}), "alias_of": chosen}
@@ -265,7 +304,7 @@ def normalize(body: Any, enrichment: Any = None) -> dict[str, SourceRecord]:
     return records
 
 
-async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
+async def fetch(session: ProviderSession) -> Listing:
     """Fetch the listing (and the enrichment listing, concurrently), then normalize."""
     main = session.http.get_json(session.url("models"))
     if not session.spec.enrich_path:
@@ -273,11 +312,11 @@ async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
     path = session.spec.enrich_path
     extra = session.http.get_json(session.url(path), what=f"the {path} listing")
     # Both requests run to the end (no orphaned request when one fails); the first failure is raised.
-    body, enrichment = await asyncio.gather(main, extra, return_exceptions=True)
-    for answer in (body, enrichment):
+    answers: tuple[Any, ...] = await asyncio.gather(main, extra, return_exceptions=True)
+    for answer in answers:
         if isinstance(answer, BaseException):
             raise answer
-    return normalize(body, enrichment)
+    return normalize(answers[0], answers[1])
 
 
 def classify_error(status: int, payload: Any, detail: str) -> Quirk | None:

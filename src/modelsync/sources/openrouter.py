@@ -16,7 +16,8 @@ Rules:
   route is not proof the model lacks the ability. Modalities from `architecture`; vision/pdf/audio/image_output
   follow from them.
 - `expiration_date` is the deprecation announcement: set -> deprecated with that shutdown_date; null -> not
-  deprecated. Extras: canonical_slug, hugging_face_id, tokenizer, alias target.
+  deprecated; a value that is not a date -> `Unreadable`, and no deprecation stated either way (unknown).
+  Extras: canonical_slug, hugging_face_id, tokenizer, alias target.
 """
 
 from __future__ import annotations
@@ -30,17 +31,18 @@ from modelsync.sources.fields import (
     PER_TOKEN_TO_PER_MILLION,
     compact,
     count,
-    day,
     identity,
     kind_from_outputs,
     modalities,
     normalize_pages,
     page_records,
     price,
+    read_day,
     strings,
     text,
 )
 from modelsync.sources.http import ProviderSession, bearer
+from modelsync.sources.listing import Listing, Unreadable
 from modelsync.sources.paging import Offset, walk
 
 auth = bearer
@@ -61,6 +63,10 @@ _PARAMETERS = {
 _MODALITY_NAMES = {"file": "pdf", "embeddings": "embedding"}
 
 
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _capabilities(item: dict[str, Any], inputs: list[str], outputs: list[str]) -> dict[str, bool]:
     found = {_PARAMETERS[name]: True for name in strings(item.get("supported_parameters")) if name in _PARAMETERS}
     if inputs:
@@ -73,10 +79,10 @@ def _capabilities(item: dict[str, Any], inputs: list[str], outputs: list[str]) -
 
 
 def _record(item: dict[str, Any], where: str) -> SourceRecord:
-    model_id = identity(item, "id", where)
-    architecture = item.get("architecture") if isinstance(item.get("architecture"), dict) else {}
-    top = item.get("top_provider") if isinstance(item.get("top_provider"), dict) else {}
-    pricing = item.get("pricing") if isinstance(item.get("pricing"), dict) else {}
+    model_id = identity(item, "id")
+    architecture = _table(item.get("architecture"))
+    top = _table(item.get("top_provider"))
+    pricing = _table(item.get("pricing"))
     inputs = modalities(architecture.get("input_modalities"), _MODALITY_NAMES) or []
     outputs = modalities(architecture.get("output_modalities"), _MODALITY_NAMES) or []
     fields: dict[str, Any] = {
@@ -93,10 +99,13 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
     for name, key in _PRICES.items():
         fields[name] = price(pricing.get(key), PER_TOKEN_TO_PER_MILLION)
     if "expiration_date" in item:
-        expires = day(item["expiration_date"])
+        expires = read_day(item["expiration_date"])
         fields["shutdown_date"] = expires
-        fields["deprecated"] = expires is not None
-    alias = item.get("alias_target") if isinstance(item.get("alias_target"), dict) else {}
+        if isinstance(expires, Unreadable):
+            fields["deprecated"] = Unreadable(expires.value, "follows from an expiration_date that is not a date")
+        else:
+            fields["deprecated"] = expires is not None
+    alias = _table(item.get("alias_target"))
     extra = compact(
         {
             "canonical_slug": text(item.get("canonical_slug")),
@@ -108,12 +117,12 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
     return SourceRecord(model_id, fields, extra)
 
 
-def normalize_page(page: Any, number: int = 1) -> dict[str, SourceRecord]:
+def normalize_page(page: Any, number: int = 1) -> Listing:
     """Map one listing page (`{"data":[Model],"total_count","links"}`) to records by exact id."""
     return page_records(page, "data", _record, number)
 
 
-def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
+def normalize(pages: Iterable[Any]) -> Listing:
     """Map listing pages to records by exact id."""
     return normalize_pages(pages, normalize_page)
 
@@ -123,7 +132,7 @@ def pager(session: ProviderSession) -> Offset:
     return Offset(session.url("models"), session.spec.page_size, params={"output_modalities": "all"})
 
 
-async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
+async def fetch(session: ProviderSession) -> Listing:
     """Fetch the listing (in one answer, or page by page when a page size is configured), normalized."""
     return await walk(session, pager(session), normalize_page)
 

@@ -2,9 +2,14 @@
 
 Rules: the file is TOML with one `[[model]]` table per entry, whose keys are the fields the field catalogue
 (fieldspec.py) lets an override set; an unknown key, a wrong type or a duplicate entry
-is an error that names the entry, so a typo never silently stops an override from applying. Overrides win over
-every other source. An entry with `custom = true` creates the model even when no source lists it.
-The file is read and validated before the sync touches the database.
+is an error that names the entry, so a typo never silently stops an override from applying. Every value is also
+held to the limits a provider's value is held to (`validate.py`: ids and text without control characters and
+within their length, token limits up to 10^9, prices finite, not negative and at most 100,000 USD per 1M tokens,
+dates from 1970 to 2199; a model is never its own replacement). Unlike a listing's bad value, which is dropped
+with a warning, a bad value here is the team's own typo, so it stops the sync (a ConfigError naming the entry,
+exit 4). Messages quote the entry's provider and id escaped and shortened. Overrides win over every other
+source. An entry with `custom = true` creates the model even when no source lists it. The file is read and
+validated before the sync touches the database.
 """
 
 from __future__ import annotations
@@ -14,24 +19,28 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from modelsync.errors import ConfigError
 from modelsync.fieldspec import OVERRIDE_FIELDS, FieldType, RecordField, choice_type, of_type, python_type
-from modelsync.records import SourceRecord, money
+from modelsync.records import SourceRecord
 from modelsync.settings import DEFAULT_OVERRIDES_FILE, read_toml
+from modelsync.sources.listing import escape
+from modelsync.sources.validate import check, check_id, parse_price
 
 OVERRIDES = "overrides"
 
 
 def _price(value: Any) -> Decimal | None:
-    amount = money(value)
-    if amount is not None and amount < 0:
-        raise ValueError("a price cannot be negative")
-    return amount
+    return None if value is None or value == "" else parse_price(value)
 
 
 Price = Annotated[Decimal | None, BeforeValidator(_price)]
+
+
+def _limits(field: RecordField) -> AfterValidator:
+    """The field's source limits (validate.check), applied once pydantic has the value's type right."""
+    return AfterValidator(lambda value: check(field, value))
 
 
 def _entry_type(field: RecordField) -> Any:
@@ -39,19 +48,19 @@ def _entry_type(field: RecordField) -> Any:
     if field.type is FieldType.MONEY:
         return Price
     if field.type is FieldType.COUNT:
-        return Annotated[int, Field(gt=0)] | None
+        return Annotated[int, Field(gt=0), _limits(field)] | None
     if field.type is FieldType.CHOICE:
         return choice_type(field.choices) | None
     if field.type is FieldType.TEXT:
-        return Annotated[str, Field(max_length=field.max_length)] | None
-    return python_type(field) | None
+        return Annotated[str, Field(max_length=field.max_length), _limits(field)] | None
+    return Annotated[python_type(field), _limits(field)] | None
 
 
 class _EntryBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: str = Field(min_length=1)
-    id: str = Field(min_length=1)
+    id: Annotated[str, Field(min_length=1), AfterValidator(check_id)]
     custom: bool = False
 
 
@@ -103,7 +112,7 @@ def parse_overrides(data: dict[str, Any], path: Path | None, known_providers: se
     for index, raw in enumerate(entries, start=1):
         label = f"{path}: entry #{index}"
         if isinstance(raw, dict) and "provider" in raw and "id" in raw:
-            label += f" ({raw['provider']}/{raw['id']})"
+            label += f" ({escape(str(raw['provider']), 40)}/{escape(str(raw['id']))})"
         try:
             entry = OverrideEntry.model_validate(raw)
         except ValidationError as exc:
@@ -113,12 +122,15 @@ def parse_overrides(data: dict[str, Any], path: Path | None, known_providers: se
             raise ConfigError(f"{label} is invalid: {problems}.") from exc
         if entry.provider not in known_providers:
             raise ConfigError(
-                f"{label} names unknown provider {entry.provider!r}; known: {', '.join(sorted(known_providers))}."
+                f"{label} names unknown provider '{escape(entry.provider, 40)}'; "
+                f"known: {', '.join(sorted(known_providers))}."
             )
         records = by_provider.setdefault(entry.provider, {})
         if entry.id in records:
             raise ConfigError(f"{label} repeats {entry.provider}/{entry.id}; merge the two entries into one.")
         fields = entry.model_dump(exclude={"provider", "id", "custom"}, exclude_none=True)
+        if fields.get("replacement_model") == entry.id:
+            raise ConfigError(f"{label} names the model as its own replacement_model; name another model.")
         for key in of_type(FieldType.NAMES):
             if key in fields:
                 fields[key] = sorted(set(fields[key]))

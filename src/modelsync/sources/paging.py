@@ -5,9 +5,12 @@ Rules:
   on the last page). Four styles cover the listings modelsync reads: `NextLink` (a `next` URL, Replicate),
   `PageToken` (an opaque token passed back verbatim, Gemini), `Offset` (offset/limit arithmetic, OpenRouter)
   and `AfterId` (`after_id` = the page's `last_id` while `has_more`, Anthropic).
-- `walk` owns the loop: each page is requested through the session's client (retries, redaction), normalized
-  as it arrives and then dropped, so a 50,000-model listing is never held as raw JSON; the first record of an
-  id wins across pages. A failure on any page fails the whole listing (the records already read are dropped).
+- `walk` owns the loop: each page is requested through the session's client (retries, redaction, deadline and
+  size limit), normalized as it arrives and then dropped, so a 50,000-model listing is never held as raw JSON;
+  the first record of an id wins across pages (the repeat is warned about). A failure on any page fails the
+  whole listing (the records already read are dropped).
+- A listing that grows past the session's model limit (MODELSYNC_MAX_MODELS_PER_PROVIDER) is refused as soon as a
+  page takes it over the limit, before the next page is requested.
 - A next request equal to one already made (a cursor that does not advance, or comes back) is a broken
   listing: `ListingFormatError`, never a loop. So is a listing that has not ended after `max_pages` pages.
 - Messages name the page ("page 3 of the model listing"); progress says which page is being fetched.
@@ -19,9 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from modelsync.records import SourceRecord
-from modelsync.sources.fields import ListingFormatError, PageNormalizer, add_records, entries, page_name
+from modelsync.sources.fields import ListingFormatError, PageNormalizer, entries, page_name
 from modelsync.sources.http import ProviderSession
+from modelsync.sources.listing import Listing
 
 MAX_PAGES = 10_000
 
@@ -188,16 +191,17 @@ async def walk(
     *,
     max_pages: int = MAX_PAGES,
     progress_every: int = 1,
-) -> dict[str, SourceRecord]:
+) -> Listing:
     """Fetch and normalize every page of a listing; any failed or broken page fails the whole listing."""
-    records: dict[str, SourceRecord] = {}
+    records = Listing()
     request = pager.first()
     seen = {request.key()}
     for number in range(1, max_pages + 1):
         where = page_name(number)
         what = "the model listing" if number == 1 else where
         page = await session.http.get_json(request.url, params=request.params, what=what)
-        add_records(records, normalize_page(page, number))
+        records.absorb(normalize_page(page, number), where)
+        session.check_count(len(records))
         following = pager.next(page, request, where)
         if following is None:
             return records

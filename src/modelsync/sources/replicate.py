@@ -12,6 +12,8 @@ Rules:
   onto the configured URL; a link to any other host fails the provider: the token is never sent elsewhere.
 - Pages are normalized as they arrive and then dropped (the walker's rule), so a 50,000-model listing is never
   held as raw JSON. A failure on any page fails the whole listing (the pages already read are discarded).
+- An entry without a usable owner or name is skipped and a repeated id keeps its first entry, both with a
+  warning (a model found in several collections is one model in all of them, not a repeat).
 - The listing has no prices, limits or lifecycle. Kind comes from a collection that implies one
   (text-to-image -> image, language-models -> chat, ...). Extras: `is_official` and the collections a model
   was found in (volatile fields such as run_count or the latest version are left out on purpose).
@@ -26,8 +28,17 @@ from urllib.parse import urljoin, urlsplit
 
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
-from modelsync.sources.fields import ListingFormatError, compact, entries, identity, normalize_pages, page_records
+from modelsync.sources.fields import (
+    EntryError,
+    ListingFormatError,
+    compact,
+    entries,
+    identity,
+    normalize_pages,
+    page_records,
+)
 from modelsync.sources.http import ProviderSession, bearer
+from modelsync.sources.listing import Listing, escape
 from modelsync.sources.paging import NextLink, walk
 
 auth = bearer
@@ -47,7 +58,7 @@ KIND_BY_COLLECTION = {
 
 
 def _record(item: dict[str, Any], where: str, collections: tuple[str, ...] = ()) -> SourceRecord:
-    model_id = f"{identity(item, 'owner', where)}/{identity(item, 'name', where)}"
+    model_id = f"{identity(item, 'owner')}/{identity(item, 'name')}"
     kind = next((KIND_BY_COLLECTION[slug] for slug in collections if slug in KIND_BY_COLLECTION), None)
     official = item.get("is_official")
     extra = compact(
@@ -56,31 +67,39 @@ def _record(item: dict[str, Any], where: str, collections: tuple[str, ...] = ())
     return SourceRecord(model_id, {"kind": kind}, extra)
 
 
-def normalize_page(page: Any, number: int = 1) -> dict[str, SourceRecord]:
+def normalize_page(page: Any, number: int = 1) -> Listing:
     """Map one page of the full listing (`{"next","previous","results":[Model]}`) to records by exact id."""
     return page_records(page, "results", _record, number)
 
 
-def normalize(pages: Iterable[Any]) -> dict[str, SourceRecord]:
+def normalize(pages: Iterable[Any]) -> Listing:
     """Map pages of the full listing to records by exact id."""
     return normalize_pages(pages, normalize_page)
 
 
-def normalize_collections(bodies: Iterable[Any]) -> dict[str, SourceRecord]:
+def normalize_collections(bodies: Iterable[Any]) -> Listing:
     """Map collection bodies (`{"slug","models":[Model]}`) to records; a model in several keeps every slug."""
     members: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    records = Listing()
     for body in bodies:
         slug = body.get("slug") if isinstance(body, dict) else None
-        where = f"collection {slug or '?'}"
         if not isinstance(slug, str) or not slug:
-            raise ListingFormatError(f"{where} has no slug")
-        for item in entries(body, "models", where):
-            model_id = f"{identity(item, 'owner', where)}/{identity(item, 'name', where)}"
-            members.setdefault(model_id, (item, []))[1].append(slug)
-    return {
-        model_id: _record(item, "collection", tuple(dict.fromkeys(slugs)))
-        for model_id, (item, slugs) in members.items()
-    }
+            raise ListingFormatError(f"collection {escape(str(slug or '?'))} has no slug")
+        where = f"collection {escape(slug)}"
+        for index, item in enumerate(entries(body, "models", where), 1):
+            try:
+                model_id = f"{identity(item, 'owner')}/{identity(item, 'name')}"
+            except EntryError as exc:
+                records.skip(f"{where}, entry #{index}", str(exc))
+                continue
+            item_slugs = members.setdefault(model_id, (item, []))[1]
+            if slug in item_slugs:
+                records.repeated(model_id, where)
+            else:
+                item_slugs.append(slug)
+    for model_id, (item, slugs) in members.items():
+        records[model_id] = _record(item, "collection", tuple(slugs))
+    return records
 
 
 def safe_next(link: str, base_url: str, default_base_url: str) -> str | None:
@@ -114,7 +133,7 @@ def pager(session: ProviderSession) -> NextLink:
     return NextLink(session.url("v1/models"), follow)
 
 
-async def _collections(session: ProviderSession) -> dict[str, SourceRecord]:
+async def _collections(session: ProviderSession) -> Listing:
     slugs = list(dict.fromkeys(session.settings.replicate_collections))
     if not slugs:
         raise session.http.failure(
@@ -136,7 +155,7 @@ async def _collections(session: ProviderSession) -> dict[str, SourceRecord]:
     return normalize_collections(results)
 
 
-async def fetch(session: ProviderSession) -> dict[str, SourceRecord]:
+async def fetch(session: ProviderSession) -> Listing:
     """Fetch the configured collections, or the full listing when `replicate_full_listing` is set."""
     if session.settings.replicate_full_listing:
         return await walk(session, pager(session), normalize_page, max_pages=MAX_PAGES, progress_every=PROGRESS_EVERY)
