@@ -12,6 +12,7 @@ Rules:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -49,12 +50,26 @@ def printable(value: object) -> str:
     return escape(_UNSAFE.sub(_escape_char, str(value)))
 
 
+class _WarningsToStderr(logging.Handler):
+    """Prints what loading the settings warns about (an unknown MODELSYNC_* variable) as a warning line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print one warning."""
+        err.print(f"[yellow]warning:[/yellow] {printable(record.getMessage())}")
+
+
 @cache
 def settings() -> Settings:
-    """Load settings once per process."""
+    """Load settings once per process; their warnings go to stderr."""
     from modelsync.settings import load_settings
+    from modelsync.settings import log as settings_log
 
-    return load_settings()
+    handler = _WarningsToStderr(logging.WARNING)
+    settings_log.addHandler(handler)
+    try:
+        return load_settings()
+    finally:
+        settings_log.removeHandler(handler)
 
 
 @cache
