@@ -57,7 +57,7 @@ def test_a_new_database_its_wal_shm_and_lock_files_are_private(cli, sqlite_only,
         with engine.begin() as conn:  # a writer keeps the -wal and -shm files open
             conn.execute(sa.text("CREATE TABLE scratch (x INTEGER)"))
             companions = sorted(p.name for p in path.parent.iterdir() if p != path)
-            assert {"fresh.db-wal", "fresh.db-shm"} <= set(companions), companions
+            assert {"fresh.db-wal", "fresh.db-shm", "fresh.db.sync-lock"} <= set(companions), companions
             assert {name: mode(path.parent / name) for name in companions} == dict.fromkeys(companions, 0o600)
     finally:
         engine.dispose()
@@ -83,19 +83,16 @@ def assert_refused(cli, args: tuple[str, ...], *phrases: str) -> str:
     return lines[0]
 
 
-def files_of(directory: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(directory.iterdir()) if path.is_file()}
-
-
 def test_a_file_that_is_not_sqlite(cli, sqlite_only, clean_env, monkeypatch):
     path = clean_env / "catalog.db"
     path.write_bytes(b"name,price\ngpt-4o,2.5\n" * 50)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
-    before = files_of(clean_env)
+    before = path.read_bytes()
     for args in [*COMMANDS, ("serve", "--port", "9")]:
         line = assert_refused(cli, args, f"{path} is not a SQLite database", "DATABASE_URL")
         assert "move this file away" in line
-    assert files_of(clean_env) == before
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in clean_env.glob("catalog.db*")) == ["catalog.db"]  # no -wal, -shm or lock file
 
 
 @contextmanager
@@ -150,13 +147,12 @@ def test_a_missing_table(cli, engine):
 
 def test_a_read_only_database(cli, sqlite_only, db_url, engine, monkeypatch):
     assert cli("sync", "--provider", "anthropic").code == 0
-    engine.dispose()
+    before = _snapshot(engine)
     path = Path(engine.url.database)
-    before = files_of(path.parent)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///file:{path}?mode=ro&uri=true")
     for args in [*COMMANDS[:1], *COMMANDS[2:], ("serve", "--port", "9")]:
         assert_refused(cli, args, f"{path} is read-only", "make the file and its directory writable")
-    assert files_of(path.parent) == before
+    assert _snapshot(engine) == before
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files anyway")
