@@ -275,3 +275,28 @@ def test_reactivation_is_its_own_kind():
 )
 def test_gates(count, last, force, refused):
     assert (check_listing("P", count, last, force) is not None) == refused
+
+
+def test_last_known_values_stand_in_for_fields_a_listing_sends_unreadable():
+    from datetime import date
+
+    from modelsync.sync.merge import LAST_KNOWN, last_known_layer
+
+    rows = {
+        "announced": {"status": "deprecated", "provenance": {"status": "openai"}, "deprecated_at": NOW,
+                      "shutdown_date": date(2026, 12, 1), "context_window": 8192},
+        "vanished": {"status": "deprecated", "provenance": {"status": "disappeared"}, "shutdown_date": None},
+    }  # fmt: skip
+    unknown = {
+        "announced": ("shutdown_date", "deprecated", "context_window"),
+        "vanished": ("deprecated",),
+        "new": ("x",),
+    }
+    layer = last_known_layer(unknown, rows)
+    assert layer.source == LAST_KNOWN and set(layer.records) == {"announced"}  # nothing known of a new model
+    fields = layer.records["announced"].fields
+    assert fields == {"shutdown_date": date(2026, 12, 1), "deprecated": True, "deprecated_at": NOW,
+                      "context_window": 8192}  # fmt: skip
+    # Merged below a listing that sent nothing readable, the model stays deprecated with its date.
+    merged = merge_model("openai", "announced", [Layer("openai", {"announced": SourceRecord("announced", {})}), layer])
+    assert merged.values["deprecated"] is True and merged.values["provenance"]["shutdown_date"] == LAST_KNOWN

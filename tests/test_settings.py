@@ -95,3 +95,82 @@ def test_replicate_collections_from_environment_are_comma_separated(monkeypatch)
     assert load_settings().replicate_collections  # defaults come from defaults.toml
     monkeypatch.setenv("MODELSYNC_REPLICATE_COLLECTIONS", "official, text-to-image")
     assert load_settings().replicate_collections == ("official", "text-to-image")
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        ("http_timout = 3\n", "`http_timeout`"),
+        ('[policy]\npremium_treshold = "3"\n', "`policy.premium_threshold`"),
+        ('[policy.tags]\nfastt = "x"\n', "`policy.tags.fast`"),
+        ('[[policy.kind_rules]]\nkind = "chat"\npattern = "x"\nweight = 2\n', "[policy.kind_rules[0]] knows kind"),
+        (
+            '[provider.acme]\nlabel = "A"\nadapter = "openai_compat"\nbase_url = "https://a.example/v1"\nkeyenv = []\n',
+            "`provider.acme.key_env`",
+        ),
+        ('[provider.openai]\nname = "open"\n', "[provider.openai] knows label"),
+        ('keys = { openai = "sk-in-a-file" }\n', "the top level knows database_url"),
+        ('mongodb_uri = "mongodb://x"\n', "`mongodb_uri`"),
+        ("[database]\nurl = 'sqlite:///x.db'\n", "`database`"),
+    ],
+)
+def test_an_unknown_key_anywhere_in_the_config_file_is_an_error_naming_it_and_the_file(clean_env, content, key):
+    (clean_env / "modelsync.toml").write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = caught.value.message
+    assert message.startswith("modelsync.toml: unknown key"), message
+    assert key in message, message
+
+
+def test_every_unknown_key_is_named_and_the_explicit_config_file_too(clean_env, monkeypatch):
+    path = clean_env / "elsewhere.toml"
+    path.write_text('colour = "blue"\n[policy]\nrecomended = []\n')
+    monkeypatch.setenv("MODELSYNC_CONFIG", str(path))
+    with pytest.raises(ConfigError, match=rf"^{path}: unknown keys `colour` .*; `policy.recomended` \(did you mean"):
+        load_settings()
+
+
+def test_the_bundled_defaults_hold_only_known_keys():
+    from modelsync.settings import DEFAULTS_FILE, check_file_keys, read_toml
+
+    check_file_keys(read_toml(DEFAULTS_FILE), DEFAULTS_FILE)
+
+
+def test_unknown_modelsync_variables_are_warned_about_not_refused(monkeypatch, caplog):
+    monkeypatch.setenv("MODELSYNC_HTTP_TIMEOUTT", "3")
+    monkeypatch.setenv("MODELSYNC_DATABASE_URL", "sqlite:///elsewhere.db")
+    monkeypatch.setenv("MODELSYNC_TEST_ANYTHING", "x")  # the test suite's own prefix
+    monkeypatch.setenv("MODELSYNC_CONFIG_", "x")
+    with caplog.at_level("WARNING", logger="modelsync.settings"):
+        settings = load_settings()
+    assert settings.http_timeout == 30 and settings.database_url == "sqlite:///modelsync.db"
+    warned = [record.getMessage() for record in caplog.records]
+    assert any("MODELSYNC_HTTP_TIMEOUTT" in text and "did you mean MODELSYNC_HTTP_TIMEOUT?" in text for text in warned)
+    assert any("MODELSYNC_DATABASE_URL" in text and "did you mean DATABASE_URL?" in text for text in warned)
+    assert not any("MODELSYNC_TEST_ANYTHING" in text for text in warned)
+    assert len(warned) == 3
+
+
+def test_known_variables_are_not_warned_about(monkeypatch, caplog):
+    for name in ("MODELSYNC_HTTP_TIMEOUT", "MODELSYNC_PUBLIC_READ", "MODELSYNC_AUDIT_RETENTION_DAYS"):
+        monkeypatch.setenv(name, "5" if "PUBLIC" not in name else "false")
+    with caplog.at_level("WARNING", logger="modelsync.settings"):
+        settings = load_settings()
+    assert caplog.records == [] and settings.audit_retention_days == 5
+
+
+def test_the_cli_warns_about_an_unknown_variable_once_on_stderr(cli, monkeypatch):
+    monkeypatch.setenv("MODELSYNC_PUBLICREAD", "true")
+    result = cli("models", "list")
+    assert result.code == 0
+    assert result.err.count("MODELSYNC_PUBLICREAD") == 1 and "did you mean MODELSYNC_PUBLIC_READ?" in result.err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "forever", "40000"])
+def test_audit_retention_must_be_a_number_of_days(monkeypatch, value):
+    monkeypatch.setenv("MODELSYNC_AUDIT_RETENTION_DAYS", value)
+    with pytest.raises(ConfigError, match="audit_retention_days"):
+        load_settings()
+    monkeypatch.delenv("MODELSYNC_AUDIT_RETENTION_DAYS")
+    assert load_settings().audit_retention_days is None  # unset: kept forever

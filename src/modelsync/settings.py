@@ -2,17 +2,25 @@
 
 Rules: keys are read from the environment variables each provider row names and kept as `SecretStr`, so they
 never print; nothing here does network or database I/O; every invalid value becomes a `ConfigError` that names
-the setting and the file it came from.
+the setting and the file it came from. A key that no setting reads, at the top of a file or in any of its tables,
+is an error naming the key and the file (a typo must not be silently ignored). An environment variable with the
+`MODELSYNC_` prefix that no setting reads is logged as a warning, not refused: the environment is shared with
+other tools (deployment wrappers, the test suite's own `MODELSYNC_TEST_*` variables, which are never warned about),
+so it cannot be held to modelsync's names alone.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import re
 import tomllib
+import types
+import typing
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
@@ -33,6 +41,12 @@ DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 DEFAULT_CONFIG_FILE = "modelsync.toml"
 DEFAULT_OVERRIDES_FILE = "modelsync.overrides.toml"
 DEFAULT_DATABASE_URL = "sqlite:///modelsync.db"
+ENV_PREFIX: Final = "MODELSYNC_"
+# Environment variables of this prefix that are not settings: the config file's location, and the test suite's own.
+_OTHER_VARIABLES: Final = frozenset({"MODELSYNC_CONFIG"})
+_RESERVED_PREFIX: Final = "MODELSYNC_TEST_"
+
+log = logging.getLogger("modelsync.settings")
 
 
 def _known_kind(value: str) -> str:
@@ -150,9 +164,12 @@ class _TomlLayers(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         """Return the merged TOML tables."""
         data = read_toml(DEFAULTS_FILE)
+        check_file_keys(data, DEFAULTS_FILE)
         user_file = config_file_path()
         if user_file is not None:
-            data = _deep_merge(data, read_toml(user_file))
+            user_data = read_toml(user_file)
+            check_file_keys(user_data, user_file)
+            data = _deep_merge(data, user_data)
         registry = data.pop("provider", {})
         if not isinstance(registry, dict):
             raise ConfigError("`provider` in modelsync.toml must be a table of [provider.<name>] tables.")
@@ -195,6 +212,8 @@ class Settings(BaseSettings):
     replicate_collections: Annotated[tuple[str, ...], NoDecode] = ()
     replicate_full_listing: bool = False
     public_read: bool = False
+    # Audit entries older than this many days are deleted (at most once an hour); None keeps them forever.
+    audit_retention_days: int | None = Field(default=None, ge=1, le=36500)
     # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from
     # the variables its registry row names. Tests and embedders pass them directly instead of touching os.environ.
     keys: dict[str, SecretStr] = {}
@@ -233,6 +252,109 @@ class Settings(BaseSettings):
         return (self.base_urls.get(provider) or self.registry[provider].base_url).rstrip("/")
 
 
+# Settings that no file sets: the registry comes from the `provider` tables, keys and base URL overrides only from
+# the variables the registry names, and MONGODB_URI only from the environment (where it is refused).
+_NOT_IN_FILES: Final = frozenset({"registry", "keys", "base_urls", "mongodb_uri"})
+# Keys of a table that modelsync fills in itself: a provider's name is the name of its table.
+_SET_BY_CODE: Final[dict[type[BaseModel], frozenset[str]]] = {ProviderSpec: frozenset({"name"})}
+
+
+def _table_type(annotation: Any) -> tuple[str, type[BaseModel]] | None:
+    """The settings table an annotation holds and how: one table, an array of tables ("many") or a map of them."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Annotated:
+        return _table_type(args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return next((found for arg in args if (found := _table_type(arg)) is not None), None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "one", annotation
+    inner = args[-1] if origin is dict else args[0] if origin in (tuple, list) and args else None
+    if isinstance(inner, type) and issubclass(inner, BaseModel):
+        return ("map" if origin is dict else "many"), inner
+    return None
+
+
+def _file_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """The keys a table of `model` may hold in a file, with their types."""
+    if model is Settings:
+        fields: dict[str, Any] = {
+            name: field.annotation for name, field in Settings.model_fields.items() if name not in _NOT_IN_FILES
+        }
+        fields["provider"] = Settings.model_fields["registry"].annotation
+        return fields
+    hidden = _SET_BY_CODE.get(model, frozenset())
+    return {name: field.annotation for name, field in model.model_fields.items() if name not in hidden}
+
+
+def _unknown_keys(data: dict[str, Any], model: type[BaseModel], where: str) -> list[str]:
+    """Every key of `data` (and of the tables within it) that no setting of `model` reads, with a hint each."""
+    fields = _file_fields(model)
+    problems: list[str] = []
+    for key, value in data.items():
+        if key not in fields:
+            hint = difflib.get_close_matches(key, list(fields), n=1)
+            known = f"did you mean `{where}{hint[0]}`?" if hint else f"{_table_name(where)} knows {', '.join(fields)}"
+            problems.append(f"`{where}{key}` ({known})")
+            continue
+        table = _table_type(fields[key])
+        if table is None:
+            continue
+        kind, inner = table
+        if kind == "one" and isinstance(value, dict):
+            problems += _unknown_keys(value, inner, f"{where}{key}.")
+        elif kind == "many" and isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    problems += _unknown_keys(item, inner, f"{where}{key}[{index}].")
+        elif kind == "map" and isinstance(value, dict):
+            for name, item in value.items():
+                if isinstance(item, dict):
+                    problems += _unknown_keys(item, inner, f"{where}{key}.{name}.")
+    return problems
+
+
+def _table_name(where: str) -> str:
+    return f"[{where.rstrip('.')}]" if where else "the top level"
+
+
+def check_file_keys(data: dict[str, Any], path: Path) -> None:
+    """Refuse a config file holding keys that no setting reads, naming each key and the file."""
+    problems = _unknown_keys(data, Settings, "")
+    if problems:
+        keys = "unknown key" if len(problems) == 1 else "unknown keys"
+        raise ConfigError(
+            f"{path}: {keys} {'; '.join(problems)}. Remove or rename {'it' if len(problems) == 1 else 'them'}; the "
+            "README's Configuration section lists every setting."
+        )
+
+
+def _known_variables() -> frozenset[str]:
+    names = set(_OTHER_VARIABLES)
+    for name, field in Settings.model_fields.items():
+        if name not in _NOT_IN_FILES and field.validation_alias is None:
+            names.add(ENV_PREFIX + name.upper())
+    return frozenset(names)
+
+
+def warn_unknown_variables(environ: typing.Mapping[str, str]) -> list[str]:
+    """Log (and return) every MODELSYNC_* environment variable that no setting reads."""
+    known = _known_variables()
+    unknown = []
+    for var in sorted(environ):
+        name = var.upper()
+        if not name.startswith(ENV_PREFIX) or name.startswith(_RESERVED_PREFIX) or name in known:
+            continue
+        unknown.append(var)
+        hint = difflib.get_close_matches(name, [*known, "DATABASE_URL"], n=1)
+        log.warning(
+            "ignoring the environment variable %s: no modelsync setting reads it%s",
+            var,
+            f" (did you mean {hint[0]}?)" if hint else "",
+        )
+    return unknown
+
+
 def _environment_snapshot(registry: dict[str, ProviderSpec]) -> dict[str, Any]:
     """Each provider's key and base URL override as the environment holds them now."""
     keys: dict[str, SecretStr] = {}
@@ -251,6 +373,7 @@ def _environment_snapshot(registry: dict[str, ProviderSpec]) -> dict[str, Any]:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings, translating validation problems into one readable ConfigError."""
+    warn_unknown_variables(os.environ)
     if os.environ.get("MONGODB_URI") and not os.environ.get("DATABASE_URL") and "database_url" not in overrides:
         raise ConfigError(
             "MONGODB_URI is set, but MongoDB is not a supported store: modelsync keeps its catalog in SQLite "

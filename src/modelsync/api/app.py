@@ -1,25 +1,38 @@
 """The FastAPI application factory.
 
 Rules: the app holds no state of its own beyond caches it can rebuild (price index, verified tokens, rendered
-reads), all tied to one catalog watch that re-reads the database's stamp at most every `stamp_interval` seconds;
-so several replicas can serve one PostgreSQL and each sees another's writes within that interval. Settings and
-the engine are made once per app and shared by every request. OpenAPI is at
-/openapi.json and its interactive page at /docs. Request bodies are limited in size before they are parsed.
+reads) and this minute's count of denied attempts, the caches tied to one catalog watch that re-reads the
+database's stamp at most every `stamp_interval` seconds; so several replicas can serve one PostgreSQL and each
+sees another's writes within that interval. Settings and the engine are made once per app and shared by every
+request. OpenAPI is at /openapi.json; its interactive pages, /docs (Swagger UI) and /redoc, load their scripts and
+styles from the installed `fastapi-offline` package under /docs/assets, never from a CDN, so they work without
+internet access. Request bodies are limited in size before they are parsed, and NUL characters in paths and query
+parameters are refused before routing.
+While the app runs, a housekeeping task writes pending counts of denied attempts every `housekeeping_interval`
+seconds (and once more at shutdown) and applies the audit retention setting at most once an hour.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
+import anyio
+import anyio.to_thread
+import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.engine import Engine
 
 from modelsync.api.cache import ResponseCache
 from modelsync.api.errors import install_error_handlers
 from modelsync.api.fastpath import CachedReads
-from modelsync.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from modelsync.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ParameterGuard
 from modelsync.api.routes import admin, cost, health, models, runs
+from modelsync.records import utc_now
+from modelsync.services.audit import DENIALS_PER_MINUTE, DenialLog, Retention
 from modelsync.services.prices import PriceIndex
 from modelsync.services.tokens import TokenCache
 from modelsync.services.versions import CatalogWatch
@@ -31,6 +44,23 @@ lifecycle. Send `Authorization: Bearer <token>` (tokens come from `modelsync tok
 open without one only when the server runs with MODELSYNC_PUBLIC_READ=true. Errors are
 `{"error": {"code", "message"}}`.
 """
+DOCS_ASSETS = "/docs/assets"
+
+log = logging.getLogger("modelsync.api")
+
+
+def _housekeeping(denials: DenialLog, retention: Retention) -> None:
+    # Never lets an error out: housekeeping failing must not stop the server; it is retried on the next round.
+    try:
+        denials.flush()
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("could not write the counts of denied attempts yet (%s); retrying", type(exc).__name__)
+    except Exception:
+        log.exception("writing the counts of denied attempts failed")
+    try:
+        retention.run()
+    except Exception:
+        log.exception("applying the audit retention failed")
 
 
 def create_app(
@@ -39,6 +69,9 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     stamp_interval: float = 1.0,
+    denials_per_minute: int = DENIALS_PER_MINUTE,
+    housekeeping_interval: float = 5.0,
+    clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
     """Build the app over the given settings and engine (loaded and opened, with migrations, when omitted)."""
     if settings is None:
@@ -51,21 +84,39 @@ def create_app(
 
         engine = open_database(settings.database_url)
 
+    denials = DenialLog(engine, denials_per_minute, clock=clock)
+    retention = Retention(engine, settings.audit_retention_days)
+
+    async def housekeep() -> None:
+        while True:
+            await anyio.to_thread.run_sync(_housekeeping, denials, retention)
+            await anyio.sleep(housekeeping_interval)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(housekeep)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+        await anyio.to_thread.run_sync(_housekeeping, denials, Retention(engine, None))
         if owns_engine:
             engine.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="modelsync",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
         debug=False,
+        static_url=DOCS_ASSETS,
+        # The online validator badge would make the page call out to swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.denials = denials
     app.state.watch = CatalogWatch(engine, interval=stamp_interval)
     app.state.prices = PriceIndex(engine, app.state.watch)
     app.state.tokens = TokenCache(engine)
@@ -75,4 +126,5 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(CachedReads, state=app.state)
+    app.add_middleware(ParameterGuard)
     return app

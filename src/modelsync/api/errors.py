@@ -1,7 +1,8 @@
 """Every error the API returns, as `{"error": {"code", "message"}}` with the right status.
 
 Rules: modelsync errors keep their own status and code (errors.py); malformed JSON is 400, a well-formed body or
-query that breaks the schema is 422 with every problem named; a database that cannot be reached is 503. Anything
+query that breaks the schema is 422 with every problem named; a client refused too often is 429 with
+`Retry-After`; a database that cannot be reached is 503. Anything
 unexpected is a 500 whose body says only that, with a reference to find it in the server log: no response ever
 contains a stack trace, an SQL statement, a database URL or a secret.
 """
@@ -31,6 +32,7 @@ _STATUS_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "too_many_requests",
 }
 _MAX_PROBLEMS = 10
 
@@ -40,9 +42,12 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     """An error response; 401s also say which scheme to use."""
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
 
 
@@ -53,7 +58,9 @@ def _modelsync_error(_request: Request, exc: Exception) -> JSONResponse:
         extra["runningRunId"] = exc.running_run_id
     if exc.http_status >= 500:
         log.error("request failed: %s", exc.message)
-    return error_response(exc.http_status, exc.code, exc.message, **extra)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return error_response(exc.http_status, exc.code, exc.message, headers, **extra)
 
 
 def _where(loc: Sequence[Any]) -> str:

@@ -47,7 +47,7 @@ class CachedReads:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token or state.tokens.cached(token, stamp.access) is None:
                 return None
-        return state.responses.get(scope_key(scope["path"], scope.get("query_string", b"")), stamp.catalog)  # type: ignore[no-any-return]
+        return state.responses.get(scope_key(scope["path"], scope.get("query_string", b"")), stamp.catalog)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a cache hit, or hand the request on."""

@@ -1,8 +1,9 @@
 """Request bodies and documented response shapes of the HTTP API (camelCase, as in the original schema).
 
 Rules: the model and decision shapes are built from the field catalogue (fieldspec.py); request bodies forbid
-unknown fields and bound every string and number, so that nothing a client sends can grow without limit; prices
-are exact decimals (a JSON number or a decimal string), never negative. Response models document what the
+unknown fields and bound every string and number, so that nothing a client sends can grow without limit; strings
+hold no control characters and no lone surrogates (neither backend could store them alike); prices are exact
+decimals (a JSON number or a decimal string), never negative. Response models document what the
 services return (the shapes come from services/views.py and friends); the API returns those dicts as they are,
 and a test checks that the two agree.
 """
@@ -12,14 +13,24 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from modelsync.fieldspec import DECISION, DERIVED, FIELDS, IDENTITY, FieldType, RecordField, fields_set_by, python_type
 
 MAX_TOKENS: Final = 10**12
 Price = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=28, decimal_places=12, allow_inf_nan=False)]
-ModelRef = Annotated[str, Field(min_length=1, max_length=512)]
-ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _plain_text(value: str) -> str:
+    for char in value:
+        if char < " " or "\x7f" <= char <= "\x9f" or "\ud800" <= char <= "\udfff":
+            raise ValueError(f"must not contain control characters or lone surrogates (found {char!r})")
+    return value
+
+
+PlainText = AfterValidator(_plain_text)
+ModelRef = Annotated[str, Field(min_length=1, max_length=512), PlainText]
+ProviderName = Annotated[str, Field(min_length=1, max_length=64), PlainText]
 
 
 class _Body(BaseModel):
@@ -49,7 +60,7 @@ def _decision_type(field: RecordField) -> Any:
     if field.type is FieldType.MONEY:
         return Price | None
     if field.type is FieldType.TEXT:
-        return Annotated[str, Field(min_length=1, max_length=field.max_length)] | None
+        return Annotated[str, Field(min_length=1, max_length=field.max_length), PlainText] | None
     return python_type(field) | None
 
 
@@ -205,6 +216,8 @@ class SyncOutcomeOut(BaseModel):
     reactivated: int
     processed: int
     notes: list[str]
+    warnings: list[str] = Field(description="Values dropped while reading the listing (the first 100).")
+    warningCount: int = Field(description="How many values were dropped in all.")
     changes: list[dict[str, Any]] | None = Field(
         default=None,
         description="Dry runs only: the first 500 planned changes (model, kind, fields with old and new values).",
@@ -277,5 +290,7 @@ class HealthOut(_Out):
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Document error responses for a route."""
-    return {status: {"model": ErrorOut} for status in statuses}
+    """Document error responses for a route; a route that may answer 401 may also answer 429 (too many denials)."""
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
+    return {status: {"model": ErrorOut} for status in sorted(statuses)}

@@ -1,7 +1,9 @@
 """The `modelsync` command: the Typer app, and the one place errors become exit codes.
 
-Exit codes: 0 ok, 1 other failure (database unreachable, unpriced cost), 2 a gate refused a provider (or another
-sync is running), 3 a provider failed, 4 usage or configuration error.
+Exit codes: 0 ok, 1 other failure (database unreachable or unusable, unpriced cost), 2 a gate refused a provider
+(or another sync is running), 3 a provider failed, 4 usage or configuration error. A database failure that reaches
+this far (a file that turned read-only, a table dropped while in use) is reported in one line, like every
+expected error, never as a traceback.
 """
 
 from __future__ import annotations
@@ -9,10 +11,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.markup import escape
 
 from modelsync.cli import db, models, tokens, users
-from modelsync.cli.common import err
+from modelsync.cli.common import err, printable_message
 from modelsync.cli.serve import serve
 from modelsync.cli.sync import sync, sync_runs
 from modelsync.errors import ModelsyncError
@@ -54,6 +55,27 @@ def main() -> None:
         err.print("aborted")
         sys.exit(130)
     except ModelsyncError as exc:
-        err.print(f"[bold red]error:[/bold red] {escape(exc.message)}")
+        err.print(f"[bold red]error:[/bold red] {printable_message(exc.message)}")
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        problem = _database_problem(exc)
+        if problem is None:
+            raise
+        err.print(f"[bold red]error:[/bold red] {printable_message(problem.message)}")
+        sys.exit(problem.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _database_problem(exc: Exception) -> ModelsyncError | None:
+    """The one-line explanation of a database error, or None for any other exception."""
+    sqlalchemy = sys.modules.get("sqlalchemy")
+    if sqlalchemy is None or not isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+        return None
+    from modelsync.cli.common import settings
+    from modelsync.db.engine import explain
+
+    try:
+        url = settings().database_url
+    except ModelsyncError:
+        url = "the database"
+    return explain(exc, url)

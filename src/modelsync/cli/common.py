@@ -1,16 +1,24 @@
-"""What every CLI command shares: settings, the database, the consoles and JSON output.
+"""What every CLI command shares: settings, the database, the consoles, safe text and JSON output.
 
-Heavy modules (SQLAlchemy, pydantic, the catalogs) are imported inside the commands that need them, so that
-`modelsync --help` and argument errors answer at once.
+Rules:
+- Heavy modules (SQLAlchemy, pydantic, the catalogs) are imported inside the commands that need them, so that
+  `modelsync --help` and argument errors answer at once.
+- Every value that comes from data or configuration (ids, names, notes, messages, actors) is printed through
+  `printable`: control characters become visible escapes (`\x1b`, `\n`) and rich markup is escaped, so an id
+  cannot colour the terminal, move the cursor or start a line of its own (and so forge a summary line).
+  JSON output is printed as exact JSON, which escapes control characters itself.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -22,20 +30,72 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+# C0 and C1 controls and DEL, the Unicode line and paragraph separators, the bidirectional formatting characters
+# (which can make a terminal show text in another order than it is), and the backslash itself, so that an escape
+# printed for a control character can never be confused with the same characters typed in an id.
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(rf"[\\{_CONTROLS}]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: object) -> str:
+    """Text of `value` safe for a terminal line or table cell: control characters escaped, rich markup escaped."""
+    return escape(_UNSAFE.sub(_escape_char, str(value)))
+
+
+_UNSAFE_IN_MESSAGES = re.compile(rf"[{_CONTROLS}]")
+
+
+def printable_message(text: str) -> str:
+    """A message of modelsync's own (an error, a warning, a note) safe for the terminal.
+
+    The values such messages quote were escaped where the message was made (`\x00` for a NUL in an id), so
+    backslashes are left as they are here instead of being doubled; a control character still never gets through.
+    """
+    return escape(_UNSAFE_IN_MESSAGES.sub(_escape_char, text))
+
+
+class _WarningsToStderr(logging.Handler):
+    """Prints what loading the settings warns about (an unknown MODELSYNC_* variable) as a warning line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print one warning."""
+        err.print(f"[yellow]warning:[/yellow] {printable_message(record.getMessage())}")
+
+
 @cache
 def settings() -> Settings:
-    """Load settings once per process."""
+    """Load settings once per process; their warnings go to stderr."""
     from modelsync.settings import load_settings
+    from modelsync.settings import log as settings_log
 
-    return load_settings()
+    handler = _WarningsToStderr(logging.WARNING)
+    settings_log.addHandler(handler)
+    try:
+        return load_settings()
+    finally:
+        settings_log.removeHandler(handler)
 
 
 @cache
 def database() -> Engine:
-    """Open the database (migrating it on first use) once per process."""
+    """Open the database (migrating it on first use) once per process, and apply the audit retention if set."""
     from modelsync.db.engine import open_database
+    from modelsync.services.audit import Retention
 
-    return open_database(settings().database_url)
+    engine = open_database(settings().database_url)
+    # Each command is a process of its own, so this runs at most once per command; it writes only when entries are
+    # due (one indexed look-up otherwise), and a busy database just leaves it to the next command.
+    Retention(engine, settings().audit_retention_days).run()
+    return engine
 
 
 def print_json(data: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelsync.cli.common import out, settings
+from modelsync.cli.common import out, printable, settings
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -18,7 +18,7 @@ def upgrade() -> None:
     engine = create_db_engine(url)
     applied = upgrade_schema(engine)
     state = "upgraded to" if applied else "already at"
-    out.print(f"{safe_url(str(engine.url))}: {state} revision {current_revision(engine)}")
+    out.print(f"{printable(safe_url(str(engine.url)))}: {state} revision {printable(current_revision(engine))}")
 
 
 @app.command()
@@ -27,4 +27,4 @@ def current() -> None:
     from modelsync.db.engine import create_db_engine, current_revision
 
     engine = create_db_engine(settings().database_url)
-    out.print(current_revision(engine) or "empty (run `modelsync db upgrade`)")
+    out.print(printable(current_revision(engine) or "empty (run `modelsync db upgrade`)"))

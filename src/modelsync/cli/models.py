@@ -1,25 +1,28 @@
-"""`modelsync models list|show|set`, `modelsync history` and `modelsync cost`."""
+"""`modelsync models list|show|set`, `modelsync history` and `modelsync cost`.
+
+Every stored value is printed through `printable` (cli/common.py): ids, names and notes may hold anything.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from modelsync.cli.common import database, out, print_json, settings
+from modelsync.cli.common import database, out, print_json, printable, printable_message, settings
 from modelsync.errors import UsageError
 
 app = typer.Typer(help="Read stored models and record admin decisions.", no_args_is_help=True)
 
 
 def _show(value: Any) -> str:
+    """A stored value as printable text: "-" for unknown, lists comma-separated."""
     if value is None:
         return "-"
     if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "-"
-    return str(value)
+        return printable(", ".join(str(item) for item in value) or "-")
+    return printable(value)
 
 
 @app.command("list")
@@ -38,10 +41,10 @@ def list_models(
     table = Table("provider", "id", "name", "status", "context", "in $/1M", "out $/1M", "tier", "tags")
     for model in models:
         table.add_row(
-            model["provider"],
-            escape(model["id"]),
-            escape(model["displayName"] or ""),
-            model["status"],
+            printable(model["provider"]),
+            printable(model["id"]),
+            printable(model["displayName"] or ""),
+            printable(model["status"]),
             _show(model["contextWindow"]),
             _show(model["inputCostPer1M"]),
             _show(model["outputCostPer1M"]),
@@ -74,7 +77,7 @@ def show(
             continue
         field = BY_JSON.get(key)
         name = field.label if field is not None else key
-        table.add_row(name, escape(_show(value)), provenance.get(key, ""))
+        table.add_row(printable(name), _show(value), printable(provenance.get(key, "")))
     out.print(table)
 
 
@@ -129,13 +132,13 @@ def set_decision(
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     if not changes:
-        out.print(f"{escape(ref)}: already so, nothing changed")
+        out.print(f"{printable(ref)}: already so, nothing changed")
         return
     from modelsync.fieldspec import label as field_label
 
     for name, (old, new) in changes.items():
         if name != "provenance":
-            out.print(f"{escape(ref)}: {field_label(name)} {escape(_show(old))} -> {escape(_show(new))}")
+            out.print(f"{printable(ref)}: {printable(field_label(name))} {_show(old)} -> {_show(new)}")
 
 
 def history(
@@ -152,12 +155,12 @@ def history(
         print_json(entries)
         return
     for entry in entries:
-        who = f" by {entry['actor']}" if entry["actor"] else ""
+        who = f" by {printable(entry['actor'])}" if entry["actor"] else ""
         run = f" (run {entry['runId']})" if entry["runId"] else ""
-        out.print(f"[bold]{entry['at']}[/bold] {entry['kind']}{escape(who)}{run}")
+        out.print(f"[bold]{printable(entry['at'])}[/bold] {printable(entry['kind'])}{who}{run}")
         for name, (old, new) in entry["changes"].items():
             if name != "provenance":
-                out.print(f"    {field_label(name)}: {escape(_show(old))} -> {escape(_show(new))}")
+                out.print(f"    {printable(field_label(name))}: {_show(old)} -> {_show(new)}")
 
 
 def cost(
@@ -178,13 +181,13 @@ def cost(
     if as_json:
         print_json(data)
     else:
-        out.print(f"{data['provider']}/{escape(data['model'])}")
+        out.print(f"{printable(data['provider'])}/{printable(data['model'])}")
         out.print(f"  input   {data['inputTokens']:>12,} tokens  ${_show(data['inputCost'])}")
         if data["cachedInputTokens"]:
             out.print(f"  cached  {data['cachedInputTokens']:>12,} tokens  ${_show(data['cachedInputCost'])}")
         out.print(f"  output  {data['outputTokens']:>12,} tokens  ${_show(data['outputCost'])}")
         out.print(f"  total   ${_show(data['totalCost'])} USD")
         for note in data["notes"]:
-            out.print(f"  [yellow]note:[/yellow] {escape(note)}")
+            out.print(f"  [yellow]note:[/yellow] {printable_message(note)}")
     if not data["priced"]:
         raise typer.Exit(1)

@@ -1,4 +1,8 @@
-"""`modelsync sync`: run a sync with a progress display, then print the summary per provider."""
+"""`modelsync sync`: run a sync with a progress display, then print the summary per provider.
+
+Every label, message, note and model id is printed through `printable` (cli/common.py), so no upstream value can
+forge a line of the summary.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from modelsync.cli.common import database, err, out, print_json, settings
+from modelsync.cli.common import database, err, out, print_json, printable, printable_message, settings
 
 if TYPE_CHECKING:
     from modelsync.sync.report import ProviderOutcome, SyncReport
 
 _CHANGE_LINES = 25
+_WARNING_LINES = 5
 
 
 EXIT_INTERRUPTED = 130
@@ -55,19 +59,27 @@ def _print_summary(report: SyncReport) -> None:
     run = "dry run, nothing written" if report.dry_run else f"run {report.run_id}"
     out.print(f"[bold]modelsync sync[/bold] ({run}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC)")
     for outcome in report.outcomes:
-        label = f"  {escape(outcome.label)}:"
+        label = f"  {printable(outcome.label)}:"
         if outcome.status == "ok":
             source = "live listing" if outcome.listing == "live" else "catalogs"
             out.print(f"{label} {_counts(outcome)} [dim]({source})[/dim]")
         else:
             style = {"skipped": "yellow", "refused": "red", "failed": "red"}[outcome.status]
-            out.print(f"{label} [{style}]{outcome.status}[/{style}] - {escape(outcome.message or '')}")
+            out.print(f"{label} [{style}]{outcome.status}[/{style}] - {printable_message(outcome.message or '')}")
         for note in outcome.notes:
-            out.print(f"    [dim]note: {escape(note)}[/dim]")
+            out.print(f"    [dim]note: {printable_message(note)}[/dim]")
+        if outcome.warning_count:
+            out.print(
+                f"    [yellow]{outcome.warning_count} value(s) dropped while reading the listing[/yellow] "
+                "(the rest of each model was kept; --json lists them):"
+            )
+            for warning in outcome.warnings[:_WARNING_LINES]:
+                out.print(f"      {printable_message(warning)}")
         if report.dry_run:
             for change in outcome.sample[:_CHANGE_LINES]:
                 fields = ", ".join(field_label(name) for name in change.fields() if name != "provenance")
-                out.print(f"    {change.kind:<11} {escape(change.model_id)}  [dim]{escape(fields)}[/dim]")
+                model = printable(change.model_id)
+                out.print(f"    {printable(change.kind):<11} {model}  [dim]{printable(fields)}[/dim]")
             if outcome.changed > _CHANGE_LINES:
                 shown = min(outcome.changed, SAMPLE_SIZE)
                 out.print(
@@ -105,7 +117,7 @@ def sync(
 
             def progress(name: str | None, message: str) -> None:
                 label = config.registry[name].label if name else "modelsync"
-                status.update(f"{label}: {message}")
+                status.update(f"{printable(label)}: {printable(message)}")
 
             options = SyncOptions(providers=provider or (), dry_run=dry_run, force=force, recompute=recompute)
             report = run_sync(engine, config, options, progress)
@@ -139,7 +151,7 @@ def sync_runs(
         table.add_row(
             str(run["id"]),
             run["trigger"],
-            escape(run["actor"] or "-"),
+            printable(run["actor"] or "-"),
             run["status"],
             run["startedAt"][:19].replace("T", " "),
             (run["finishedAt"] or "-")[:19].replace("T", " "),

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from modelsync.cli.common import database, out, print_json
+from modelsync.cli.common import database, out, print_json, printable
 from modelsync.cli.users import operator
 
 app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
@@ -33,7 +32,7 @@ def create(
     lifetime = tokens.parse_duration(expires_in)
     issued = tokens.create_token(database(), user, lifetime, operator())
     expiry = f"expires {issued.expires_at:%Y-%m-%d %H:%M} UTC" if issued.expires_at else "never expires"
-    out.print(f"token {issued.id} for {escape(issued.user)} ({issued.prefix}..., {expiry}).")
+    out.print(f"token {issued.id} for {printable(issued.user)} ({printable(issued.prefix)}..., {expiry}).")
     out.print("It is shown only now; store it in your secret manager:")
     print(issued.secret)
 
@@ -72,8 +71,8 @@ def list_tokens(
     for token in issued:
         table.add_row(
             str(token["id"]),
-            escape(token["name"]),
-            token["prefix"],
+            printable(token["name"]),
+            printable(token["prefix"]),
             _when(token["created_at"]),
             _when(token["expires_at"]),
             _when(token["revoked_at"]),

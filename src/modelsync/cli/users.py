@@ -10,10 +10,9 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from modelsync.cli.common import database, out, print_json
+from modelsync.cli.common import database, out, print_json, printable
 from modelsync.errors import UsageError
 
 app = typer.Typer(help="API users and their roles (viewer, admin, super_admin).", no_args_is_help=True)
@@ -53,8 +52,8 @@ def create(
     auth.check_role(role)
     password = auth.check_password(_read_password(password_stdin))
     user_id = auth.create_user(database(), name, role, password, operator())
-    out.print(f"created user {escape(name)} (id {user_id}, role {role})")
-    out.print(f"next: modelsync tokens create --user {escape(name)}")
+    out.print(f"created user {printable(name)} (id {user_id}, role {printable(role)})")
+    out.print(f"next: modelsync tokens create --user {printable(name)}")
 
 
 @app.command("list")
@@ -82,8 +81,8 @@ def list_users(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     for user in users:
         table.add_row(
             str(user["id"]),
-            escape(user["name"]),
-            user["role"],
+            printable(user["name"]),
+            printable(user["role"]),
             str(user["liveTokens"]),
             f"{user['createdAt']:%Y-%m-%d %H:%M}",
             f"{user['disabledAt']:%Y-%m-%d %H:%M}" if user["disabledAt"] else "-",

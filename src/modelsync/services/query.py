@@ -53,6 +53,17 @@ from modelsync.services.views import change_view, model_view
 __all__ = ["CHANGE_KINDS", "FILTERS", "SORTS", "Condition", "ModelFilters", "list_changes", "list_page"]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_MAX_BIGINT = 2**63 - 1
+_PRICE_LIMIT = 10**16  # the NUMERIC(28, 12) price columns hold less
+
+
+def _storable(text: str) -> bool:
+    """Whether both backends can bind the text (PostgreSQL refuses NUL; neither driver encodes lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +165,11 @@ def _price_expr(column: sa.Column[Any]) -> Callable[[str], ColumnElement[Any]]:
 
 
 def _price_bind(value: Any, dialect: str) -> ColumnElement[Any]:
-    if not isinstance(value, str) or money(value) is None:
+    try:
+        amount = money(value) if isinstance(value, str) else None
+    except ArithmeticError:  # decimal's InvalidOperation for exponents such as 1e400
+        raise ValueError("price") from None
+    if amount is None or abs(amount) >= _PRICE_LIMIT:
         raise ValueError("price")
     if dialect == "sqlite":
         return sa.cast(sa.literal(value, sa.String), sa.Float)
@@ -162,19 +177,22 @@ def _price_bind(value: Any, dialect: str) -> ColumnElement[Any]:
 
 
 def _int_bind(value: Any, _dialect: str) -> ColumnElement[Any]:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > _MAX_BIGINT:
         raise ValueError("int")
     return sa.literal(value, sa.BigInteger)
 
 
 def _str_bind(value: Any, _dialect: str) -> ColumnElement[Any]:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _storable(value):
         raise ValueError("str")
     return sa.literal(value, sa.String)
 
 
 def _time_bind(value: Any, _dialect: str) -> ColumnElement[Any]:
-    moment = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) and _storable(value) else None
+    except OverflowError:  # a time that exists only in another time zone (0001-01-01T00:00+14:00)
+        raise ValueError("time") from None
     if moment is None:
         raise ValueError("time")
     return sa.literal(moment, UTCDateTime())
@@ -284,7 +302,7 @@ def _decode_cursor(cursor: str, sort: str, digest: str) -> dict[str, Any]:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise invalid from None
-    if not isinstance(data, dict) or not isinstance(data.get("p"), str) or not isinstance(data.get("m"), str):
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), str) and _storable(data[key]) for key in "pm"):
         raise invalid
     if data.get("s") != sort or data.get("f") != digest:
         raise UsageError(
@@ -353,11 +371,15 @@ def parse_since(since: str | None) -> tuple[int | None, datetime | None]:
     """Read `since` as a change id (digits) or an ISO 8601 time (UTC when no offset is given)."""
     if since is None or since == "":
         return None, None
-    if since.isdigit():
+    if since.isascii() and since.isdigit():
+        if int(since) > _MAX_BIGINT:
+            raise UsageError(f"since={since!r} is larger than any change id; pass the `nextSince` of the last reply.")
         return int(since), None
     try:
+        if not _storable(since):
+            raise ValueError(since)
         return None, parse_datetime(since)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise UsageError(
             f"since={since!r} is neither a change id nor an ISO 8601 time; pass the `nextSince` of the last "
             "response, or a time such as 2025-01-31T00:00:00Z."

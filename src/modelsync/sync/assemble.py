@@ -45,6 +45,11 @@ class ProviderSources:
     layers: list[Layer]
     notes: list[str] = field(default_factory=list)
     input_digest: str | None = None
+    # What reading the listing dropped: warning lines (bounded) and their full count, and per model the fields
+    # whose listed value was unreadable (unknown, not absent: the sync keeps their last known value).
+    warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0
+    unknown: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @cache

@@ -33,7 +33,7 @@ from modelsync.sources.overrides import Overrides
 from modelsync.sync.assemble import CATALOG, LIVE, ProviderSources, assemble
 from modelsync.sync.diff import classify, describe_created, describe_update, describe_vanished, vanished
 from modelsync.sync.gates import check_listing
-from modelsync.sync.merge import Layer, first_facts, merge_records
+from modelsync.sync.merge import Layer, first_facts, last_known_layer, merge_records
 from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families
 from modelsync.sync.report import ProviderOutcome, SyncReport
 
@@ -115,6 +115,9 @@ def prepare(
         return _skipped(name, settings)
     if sources.listing == CATALOG and spec.key_env and listing is not None and listing.skipped:
         sources.notes.append(listing.skipped)
+    if listing is not None:
+        sources.warnings, sources.warning_count = listing.warnings, listing.warning_count
+        sources.unknown = listing.unknown
     return sources
 
 
@@ -151,6 +154,7 @@ class _Planner:
         state = self.states.get(spec.name)
         outcome = ProviderOutcome(spec.name, spec.label, listing=sources.listing, listed=len(sources.model_ids))
         outcome.notes.extend(sources.notes)
+        outcome.warnings, outcome.warning_count = list(sources.warnings), sources.warning_count
         same_kind = state is not None and state["listing"] == sources.listing
         last_count = state["model_count"] if state is not None and same_kind else None
         refusal = check_listing(spec.label, len(sources.model_ids), last_count, self.options.force)
@@ -165,6 +169,13 @@ class _Planner:
             return outcome
         snapshot, manual = repo.load_snapshot(conn, spec.name)
         layers = [_manual_layer(manual), *sources.layers]
+        if sources.unknown:
+            # Right below the listing: what it said last time, for the fields it now sends unreadable.
+            known = {model_id: snapshot[model_id].pk for model_id in sources.unknown if model_id in snapshot}
+            rows = repo.load_rows(conn, list(known.values()))
+            last_known = last_known_layer(sources.unknown, {model_id: rows[pk] for model_id, pk in known.items()})
+            below = next(i for i, layer in enumerate(layers) if layer.source == spec.name) + 1
+            layers.insert(below, last_known)
         latest = newest_of_families(first_facts(sources.model_ids, layers))
         for start in range(0, len(sources.model_ids), PLAN_CHUNK):
             chunk = sources.model_ids[start : start + PLAN_CHUNK]

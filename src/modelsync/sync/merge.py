@@ -11,7 +11,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -85,3 +85,30 @@ def first_facts(model_ids: Iterable[str], layers: list[Layer]) -> Iterator[tuple
             if deprecated is None:
                 deprecated = fields.get("deprecated")
         yield model_id, family, released, not deprecated
+
+
+LAST_KNOWN = "last-known"
+
+
+def last_known_layer(unknown: Mapping[str, Iterable[str]], rows: Mapping[str, Mapping[str, Any]]) -> Layer:
+    """The stored values of the fields a listing now sends unreadable, so they stay what they were."""
+    # An unreadable field is unknown, not absent: an unreadable shutdown date must neither reactivate a deprecated
+    # model nor erase its date, which is what "no source says deprecated" would mean.
+    records: dict[str, SourceRecord] = {}
+    for model_id, names in unknown.items():
+        row = rows.get(model_id)
+        if row is None:
+            continue
+        fields: dict[str, Any] = {}
+        for name in names:
+            if name == "deprecated":
+                provenance = row.get("provenance") or {}
+                # A model deprecated only because it vanished is listed again: that says nothing to keep.
+                if row.get("status") == "deprecated" and provenance.get("status") != "disappeared":
+                    fields["deprecated"] = True
+                    fields.setdefault("deprecated_at", row.get("deprecated_at"))
+            elif name in row:
+                fields[name] = row[name]
+        if fields:
+            records[model_id] = SourceRecord(model_id, fields)
+    return Layer(LAST_KNOWN, records)

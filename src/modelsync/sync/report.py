@@ -43,6 +43,9 @@ class ProviderOutcome:
     deprecated: int = 0
     reactivated: int = 0
     notes: list[str] = field(default_factory=list)
+    # Values the sources layer dropped while reading the listing (bounded lines) and how many there were.
+    warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0
     # The first SAMPLE_SIZE changes, for dry runs and summaries; `changed` counts them all.
     sample: list[Change] = field(default_factory=list)
     # True when the inputs matched the last good sync and nothing was recomputed.
@@ -75,6 +78,8 @@ class ProviderOutcome:
             **{name: getattr(self, name) for name in COUNTERS},
             "processed": self.processed,
             "notes": self.notes,
+            "warnings": self.warnings,
+            "warningCount": self.warning_count,
         }
         if with_changes:
             data["changes"] = [
@@ -98,6 +103,8 @@ class ProviderOutcome:
             "listing": self.listing,
             "counts": {name: getattr(self, name) for name in COUNTERS},
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
+            "warning_count": self.warning_count,
             "inputs_unchanged": self.inputs_unchanged,
         }
 
@@ -178,6 +185,8 @@ def summary_from_storage(stored: dict[str, Any] | None, run_id: int, dry_run: bo
             **counts,
             "processed": processed,
             "notes": entry.get("notes", []),
+            "warnings": entry.get("warnings", []),
+            "warningCount": entry.get("warning_count", 0),
         }
         for name in COUNTERS:
             totals[name] += counts[name]
