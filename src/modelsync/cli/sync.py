@@ -123,7 +123,7 @@ def sync(
             report = run_sync(engine, config, options, progress)
     except KeyboardInterrupt:
         # The sync service rolled back, marked the run cancelled and released the lock before this point.
-        err.print("[yellow]sync cancelled:[/yellow] nothing was applied; the run is recorded as cancelled.")
+        err.print("[yellow]sync cancelled:[/yellow] nothing was applied (`modelsync sync-runs` shows the run).")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
         print_json(report.to_dict(with_changes=dry_run))

@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -94,8 +95,24 @@ def write_transaction(engine: Engine, wait: float = DEFAULT_WRITE_WAIT) -> Itera
             if _lock_timed_out(exc):
                 raise _busy(wait) from None
             raise
-        with transaction:
-            yield conn
+        raw = conn.connection.driver_connection
+        try:
+            with transaction:
+                yield conn
+        except BaseException as exc:
+            interrupt = exc if _is_interrupt(exc) else exc.__context__ if _is_interrupt(exc.__context__) else None
+            if interrupt is None:
+                raise
+            # On an interrupt (Ctrl-C, SIGTERM) SQLAlchemy invalidates the connection without rolling it back, and
+            # the interrupt's traceback keeps it alive, write lock and all, until the process ends: the run could
+            # not even be marked cancelled. Closing the driver connection rolls back and frees it.
+            with contextlib.suppress(Exception):
+                raw.close()  # type: ignore[union-attr]  # a DBAPI connection: sqlite3 or psycopg
+            raise interrupt from None
+
+
+def _is_interrupt(error: BaseException | None) -> bool:
+    return isinstance(error, KeyboardInterrupt | SystemExit)
 
 
 @contextmanager

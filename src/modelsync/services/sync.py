@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -232,6 +233,10 @@ def _run_sync(
         report = plan_and_apply(engine, settings, options, names, prepared, run_id, progress, clock, now)
     except BaseException as exc:
         if run_id is not None:
+            if isinstance(exc, KeyboardInterrupt):
+                # The interrupted frames still hold the database cursors they were reading with, and a driver
+                # connection with a live cursor keeps its transaction (and SQLite's write lock) until they go.
+                traceback.clear_frames(exc.__traceback__)
             try:
                 _close_failed(engine, run_id, exc, clock())
             except SQLAlchemyError:
