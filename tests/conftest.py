@@ -30,29 +30,22 @@ pytest_plugins = ("fake_provider",)
 PG_URL = os.environ.get("MODELSYNC_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
-# Environment variables that would leak the developer's own configuration into a test.
-_ISOLATED_VARS = (
-    "DATABASE_URL",
-    "MONGODB_URI",
-    "MODELSYNC_CONFIG",
-    "MODELSYNC_OVERRIDES_FILE",
-    "MODELSYNC_PROVIDERS",
-    "MODELSYNC_HTTP_TIMEOUT",
-    "MODELSYNC_HTTP_RETRIES",
-    "MODELSYNC_HTTP_BACKOFF",
-    "MODELSYNC_HTTP_MAX_WAIT",
-    "MODELSYNC_REPLICATE_COLLECTIONS",
-    "MODELSYNC_REPLICATE_FULL_LISTING",
-    "MODELSYNC_PUBLIC_READ",
-    "MODELSYNC_AUDIT_RETENTION_DAYS",
-)
+# Environment variables that would leak the developer's own configuration into a test (and every MODELSYNC_*
+# setting but the test suite's own MODELSYNC_TEST_*).
+_ISOLATED_VARS = ("DATABASE_URL", "MONGODB_URI")
+
+
+def _isolated(name: str) -> bool:
+    if name.startswith("MODELSYNC_"):
+        return not name.startswith("MODELSYNC_TEST_")
+    return name in _ISOLATED_VARS or name.endswith(("_API_KEY", "_API_TOKEN", "_BASE_URL"))
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Run every test in its own directory with no provider keys or modelsync settings from the outside."""
     for name in list(os.environ):
-        if name in _ISOLATED_VARS or name.endswith(("_API_KEY", "_API_TOKEN", "_BASE_URL")):
+        if _isolated(name):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
