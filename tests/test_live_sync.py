@@ -305,3 +305,20 @@ def test_a_changed_listing_is_applied_and_an_unchanged_one_is_not_recomputed(liv
     row = dbread.models_by_ref(engine, "openrouter")[f"openrouter/{model['id']}"]
     assert row["input_price"] == Decimal("2.5")
     assert catalog.model_history(engine, "openrouter", model["id"])[-1]["changes"]["inputCostPer1M"][1] == "2.5"
+
+
+def test_a_change_to_the_extras_alone_is_saved_with_history(live, engine):
+    assert cli("sync", "-p", "replicate").exit_code == 0
+    flipped = dict(fixture_models("replicate")[0])
+    flipped["is_official"] = not flipped.get("is_official", False)
+    live.models["replicate"] = [flipped, *fixture_models("replicate")[1:]]
+    model_id = f"{flipped['owner']}/{flipped['name']}"
+
+    report = sync(engine, "replicate")
+
+    assert report.total("updated") == 1, report.to_dict()
+    row = dbread.model_row(engine, "replicate", model_id)
+    assert row["extra"]["is_official"] is flipped["is_official"]
+    change = catalog.model_history(engine, "replicate", model_id)[-1]
+    assert change["kind"] == "updated" and change["changes"]["extra"][1]["is_official"] is flipped["is_official"]
+    assert sync(engine, "replicate").total("updated") == 0  # and then it is settled

@@ -473,3 +473,21 @@ def test_catalog_list_price_ignores_time_of_day_discounts(engine, settings):
         run_sync(engine, settings, SyncOptions(providers=["deepseek"]), clock=lambda at=at: at)
         stored.append(dbread.models_by_ref(engine)["deepseek/deepseek-chat"]["input_price"])
     assert stored[0] == stored[1]
+
+
+@pytest.mark.parametrize(
+    ("decisions", "fragment"),
+    [
+        ({"input_price": "1e22"}, "above the ceiling"),
+        ({"input_price": "-1"}, "negative"),
+        ({"display_name": "GPT\x1b[31m"}, "control character"),
+        ({"display_name": "x" * 600}, "longer than 512"),
+        ({"replacement_model": "gpt-4o"}, "its own replacement"),
+    ],
+)
+def test_an_admin_decision_is_held_to_the_same_limits_as_every_source(engine, settings, decisions, fragment):
+    sync(engine, settings, providers=["openai"])
+    before = dbread.database_dump(engine)
+    with pytest.raises(UsageError, match=fragment):
+        catalog.decide(engine, settings, "openai", "gpt-4o", decisions, actor="x")
+    assert dbread.database_dump(engine) == before

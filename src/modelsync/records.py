@@ -222,9 +222,14 @@ def decode_canonical(canonical: tuple[Any, ...] | list[Any]) -> list[Any]:
     ]
 
 
-def fingerprint_row(canonical: tuple[Any, ...]) -> str:
-    """Digest of a canonical row (its values are text, int, bool or None, so JSON spells each one way)."""
-    return hashlib.blake2b(orjson.dumps(canonical), digest_size=16).hexdigest()
+def fingerprint_row(canonical: tuple[Any, ...], extra: dict[str, Any] | None = None) -> str:
+    """Digest of a canonical row and the model's extras (upstream fields kept as they came)."""
+    # The row's values are text, int, bool or None, so JSON spells each one way; extras are JSON with sorted keys.
+    # Extras count: a change to them alone (Replicate's is_official) must be written too.
+    data = orjson.dumps(canonical)
+    if extra:
+        data += b"\x1f" + json_text(extra).encode()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def fingerprint(values: dict[str, Any]) -> str:

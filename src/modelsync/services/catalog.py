@@ -20,10 +20,9 @@ from modelsync.db import repo
 from modelsync.db.dialect import write_transaction
 from modelsync.db.tables import ai_model, model_change, provider_state
 from modelsync.errors import NotFoundError, UsageError
-from modelsync.fieldspec import json_name
+from modelsync.fieldspec import BY_NAME, json_name
 from modelsync.records import (
     MANUAL_FIELDS,
-    PRICE_FIELDS,
     SYNCED_FIELDS,
     canonical_row,
     fingerprint_row,
@@ -33,6 +32,7 @@ from modelsync.records import (
 )
 from modelsync.services.views import change_view, model_view
 from modelsync.settings import Settings
+from modelsync.sources.validate import InvalidValue, check
 from modelsync.sync.policy import MANUAL, POLICY, tags_for, tier_for
 
 MILLION = Decimal(1_000_000)
@@ -99,6 +99,22 @@ def _clear_value(name: str, provider: str, model_id: str, settings: Settings) ->
     return None
 
 
+def _checked_decisions(decisions: Mapping[str, Any], model_id: str) -> dict[str, Any]:
+    """Decisions held to the same limits as every source's values (finite prices under the ceiling, clean text)."""
+    checked: dict[str, Any] = {}
+    for name, value in decisions.items():
+        if value is None:
+            checked[name] = None
+            continue
+        try:
+            checked[name] = check(BY_NAME[name], value)
+        except InvalidValue as exc:
+            raise UsageError(f"{json_name(name)} {str(value)[:80]!r} is not a valid value: {exc}.") from None
+    if checked.get("replacement_model") == model_id:
+        raise UsageError("a model cannot be its own replacement; name the model that replaces it.")
+    return checked
+
+
 def decide(
     engine: Engine,
     settings: Settings,
@@ -113,6 +129,7 @@ def decide(
     unknown = sorted(set(decisions) - set(MANUAL_FIELDS))
     if unknown:
         raise UsageError(f"cannot decide {', '.join(unknown)}; decidable fields: {', '.join(MANUAL_FIELDS)}.")
+    decisions = _checked_decisions(decisions, model_id)
     now = utc_now()
     with write_transaction(engine, settings.write_wait) as conn:
         row = _row(conn, provider, model_id, lock=True)
@@ -120,10 +137,6 @@ def decide(
         values = {name: row[name] for name in SYNCED_FIELDS}
         provenance = dict(values["provenance"] or {})
         for name, value in decisions.items():
-            if name in PRICE_FIELDS and value is not None:
-                value = money(value)
-                if value is not None and value < 0:
-                    raise UsageError(f"{name} cannot be negative.")
             if value is None:
                 manual.pop(name, None)
                 cleared = _clear_value(name, provider, model_id, settings)
@@ -140,9 +153,9 @@ def decide(
         changes = field_changes(row, values)
         if not changes and manual == (row["manual"] or {}):
             return {}
-        canonical = canonical_row(values)
-        change = Change("manual", provider, model_id, canonical, fingerprint_row(canonical), changes, row["id"],
-                        row["extra"], seen=False, manual=manual)  # fmt: skip
+        canonical, extra = canonical_row(values), row["extra"]
+        change = Change("manual", provider, model_id, canonical, fingerprint_row(canonical, extra), changes, row["id"],
+                        extra, seen=False, manual=manual)  # fmt: skip
         history = history_fields(change)
         repo.write_models(conn, [change], run_id=None, actor=actor, now=now)
         repo.append_audit(

@@ -48,7 +48,7 @@ def settle_lifecycle(record: ModelRecord, stored: SnapshotRow | None, now: datet
         values["deprecated_at"] = None
         provenance.pop("deprecated_at", None)
     record.canonical = canonical_row(values)
-    record.fingerprint = fingerprint_row(record.canonical)
+    record.fingerprint = fingerprint_row(record.canonical, record.extra)
 
 
 def classify(
@@ -92,6 +92,8 @@ def describe_created(record: ModelRecord) -> Change:
 def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, Any]) -> Change | None:
     """Build the change for a stored model whose fingerprint moved; None when no field really differs."""
     changes = field_changes(old, record.values)
+    if (old.get("extra") or None) != (record.extra or None):
+        changes["extra"] = (old.get("extra"), record.extra)
     if not changes:
         return None
     kind: ChangeKind = "updated"
@@ -114,5 +116,6 @@ def describe_vanished(
     values.update(status="deprecated", deprecated_at=now, provenance=provenance)
     changes = field_changes(old, values)
     canonical = canonical_row(values)
-    return Change("deprecated", provider, model_id, canonical, fingerprint_row(canonical), changes, stored.pk,
-                  old.get("extra"), seen=False)  # fmt: skip
+    extra = old.get("extra")
+    return Change("deprecated", provider, model_id, canonical, fingerprint_row(canonical, extra), changes, stored.pk,
+                  extra, seen=False)  # fmt: skip
