@@ -123,7 +123,9 @@ def sync(
             report = run_sync(engine, config, options, progress)
     except KeyboardInterrupt:
         # The sync service rolled back, marked the run cancelled and released the lock before this point.
-        err.print("[yellow]sync cancelled:[/yellow] nothing was applied (`modelsync sync-runs` shows the run).")
+        # Almost always before its commit (then nothing was applied and the run reads `cancelled`); an interrupt
+        # in the last instant after the commit leaves a finished run, so the message sends the user to look.
+        err.print("[yellow]sync interrupted:[/yellow] `modelsync sync-runs` shows whether it was cancelled.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
         print_json(report.to_dict(with_changes=dry_run))

@@ -253,9 +253,11 @@ def insert_run(conn: Connection, trigger: str, actor: str | None, providers: lis
 
 
 def finish_run(conn: Connection, run_id: int, status: str, summary: dict[str, Any], now: datetime) -> None:
-    """Close a sync run with its outcome and summary."""
+    """Close a running sync run with its outcome and summary (a run already closed keeps its outcome)."""
     conn.execute(
-        sa.update(sync_run).where(sync_run.c.id == run_id).values(status=status, summary=summary, finished_at=now)
+        sa.update(sync_run)
+        .where(sync_run.c.id == run_id, sync_run.c.status == "running")
+        .values(status=status, summary=summary, finished_at=now)
     )
 
 
