@@ -60,6 +60,30 @@ PROVIDERS = tuple(BASE_PATHS)
 # Distinctive keys, so a test can search for them anywhere.
 KEYS = {name: f"sk-test-{name}-9f3Kq2Zr7Lw1" for name in PROVIDERS if ENV[name][1]}
 
+# A modelsync.toml for syncs of every provider against this server: the key-less ones enabled, Replicate's full
+# listing, and page sizes small enough that the sync crosses pages (Gemini's second, Anthropic's third,
+# OpenRouter's fourth).
+LIVE_CONFIG = """
+providers = ["openrouter", "ollama", "vllm"]
+replicate_full_listing = true
+
+[provider.anthropic]
+page_size = 5
+[provider.google]
+page_size = 50
+[provider.openrouter]
+page_size = 100
+"""
+# Anthropic's answer when the organization's spend limit is reached (a 429 that no retry lifts).
+SPEND_LIMIT = {
+    "type": "error",
+    "error": {
+        "type": "rate_limit_error",
+        "message": "You have reached your specified API usage limits.",
+        "details": {"error_code": "enforced_spend_limit_reached"},
+    },
+}
+
 
 def load(path: str) -> Any:
     """Read a fixture file."""

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from fake_provider import FIXTURES, KEYS, FakeProviders
+from fake_provider import FIXTURES, KEYS, SPEND_LIMIT, FakeProviders
 from modelsync.errors import ConfigError
 from modelsync.settings import load_settings
 from modelsync.sources.adapter import ListingAdapter
@@ -23,14 +23,6 @@ base_url = "{base_url}"
 base_url_env = "ACME_BASE_URL"
 key_env = ["ACME_API_KEY"]
 """
-SPEND_LIMIT = {
-    "type": "error",
-    "error": {
-        "type": "rate_limit_error",
-        "message": "You have reached your specified API usage limits.",
-        "details": {"error_code": "enforced_spend_limit_reached"},
-    },
-}
 
 
 def fetch(settings, provider: str):

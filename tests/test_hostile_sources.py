@@ -27,24 +27,13 @@ import pytest
 import sqlalchemy as sa
 
 import dbread
-from fake_provider import PROVIDERS, REGISTRY, FakeProviders, fixture_ids, fixture_models
+from fake_provider import LIVE_CONFIG, PROVIDERS, REGISTRY, FakeProviders, fixture_ids, fixture_models
 from modelsync.db.engine import create_db_engine
 from modelsync.db.tables import metadata, sync_run
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
 from modelsync.sources.live import fetch_all, fetch_listings
 
-CONFIG = """
-providers = ["openrouter", "ollama", "vllm"]
-replicate_full_listing = true
-
-[provider.anthropic]
-page_size = 5
-[provider.google]
-page_size = 50
-[provider.openrouter]
-page_size = 100
-"""
 HUGE = 1e30  # a JSON number far past 64 bits: `context_length: 1e30`
 ANSI = "\x1b[31mEvil\x1b[0m"
 NUL_ID = "evil\x00id"
@@ -57,7 +46,7 @@ PG_URL = os.environ.get("MODELSYNC_TEST_POSTGRES_URL", "").strip()  # as conftes
 def hostile(live_env: FakeProviders, db_url: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> FakeProviders:
     """Every key set against the fake server, the test database as DATABASE_URL, small pages."""
     monkeypatch.setenv("DATABASE_URL", db_url)
-    (clean_env / "modelsync.toml").write_text(CONFIG)
+    (clean_env / "modelsync.toml").write_text(LIVE_CONFIG)
     return live_env
 
 
@@ -215,7 +204,7 @@ def _timeless(row: dict[str, Any]) -> dict[str, Any]:
 def test_every_poisoned_listing_is_stored_identically_on_sqlite_and_postgresql(
     live_env, clean_env, tmp_path, request, monkeypatch
 ):
-    (clean_env / "modelsync.toml").write_text(CONFIG)
+    (clean_env / "modelsync.toml").write_text(LIVE_CONFIG)
     for provider in PROVIDERS:
         poison(live_env, provider)
     sqlite_file = tmp_path / "both.db"

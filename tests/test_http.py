@@ -14,7 +14,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from fake_provider import FIXTURES, KEYS, FakeProviders
+from fake_provider import FIXTURES, KEYS, SPEND_LIMIT, FakeProviders
 from modelsync.sources import anthropic, gemini, openai_compat
 from modelsync.sources.http import (
     Bounds,
@@ -170,14 +170,6 @@ def test_auth_spend_limit_and_client_errors_are_not_retried(fake, provider, stat
     assert requests == 1 and waits == []
 
 
-SPEND_LIMIT = {
-    "type": "error",
-    "error": {
-        "type": "rate_limit_error",
-        "message": "You have reached your specified API usage limits.",
-        "details": {"error_code": "enforced_spend_limit_reached"},
-    },
-}
 
 
 def test_anthropic_spend_limit_429_is_not_retried_and_says_what_to_do(fake):

@@ -16,25 +16,13 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 import dbread
-from fake_provider import KEYS, PROVIDERS, FakeProviders, fixture_ids, fixture_models
+from fake_provider import KEYS, LIVE_CONFIG, PROVIDERS, FakeProviders, fixture_ids, fixture_models
 from modelsync.cli import common
 from modelsync.cli.app import app
 from modelsync.services import catalog
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
 
-# Small page sizes so the sync crosses pages: Gemini's second page, Anthropic's third, OpenRouter's fourth.
-CONFIG = """
-providers = ["openrouter", "ollama", "vllm"]
-replicate_full_listing = true
-
-[provider.anthropic]
-page_size = 5
-[provider.google]
-page_size = 50
-[provider.openrouter]
-page_size = 100
-"""
 # A small companion provider for isolation tests (any other would do).
 PARTNER = {provider: "deepseek" for provider in PROVIDERS} | {"deepseek": "vllm"}
 
@@ -43,7 +31,7 @@ PARTNER = {provider: "deepseek" for provider in PROVIDERS} | {"deepseek": "vllm"
 def live(live_env: FakeProviders, db_url: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> FakeProviders:
     """Every key set against the fake server, the test database as DATABASE_URL, small pages configured."""
     monkeypatch.setenv("DATABASE_URL", db_url)
-    (clean_env / "modelsync.toml").write_text(CONFIG)
+    (clean_env / "modelsync.toml").write_text(LIVE_CONFIG)
     return live_env
 
 
