@@ -125,7 +125,8 @@ def raw_upsert_postgres(dsn: str, rows: Sequence[tuple[Any, ...]]) -> None:
 
 def minimal_pipeline(db_url: str, pages: Sequence[bytes]) -> float:
     """Run json.loads + map + raw upsert over the pages; return the seconds it took."""
-    # The cyclic GC is paused here as modelsync pauses it during a sync, so the baseline is not slowed by it.
+    # The cyclic GC is paused here as modelsync pauses it for a sync that runs alone in its process (the CLI, and
+    # this benchmark's child; services/sync.py), so both sides run under the same collector.
     gc.disable()
     try:
         started = time.perf_counter()

@@ -88,30 +88,25 @@ def tags_for(model_id: str, values: Mapping[str, Any], policy: PolicySettings, l
 def _tags(model_id: str, values: Mapping[str, Any], rules: _Compiled, latest: bool, lowered: str) -> list[str]:
     capabilities = values["capabilities"]
     is_chat = values["kind"] == "chat"
-    tags: set[str] = set()
+    tier = values["tier"]
+    reasoning = bool(capabilities.get("reasoning"))
     fast = bool(rules.fast and rules.fast.search(model_id, lowered))
     best = is_chat and bool(rules.highest_quality and rules.highest_quality.search(model_id, lowered))
-    if values["recommended"]:
-        tags.add("recommended")
-    if values["tier"] in ("free", "affordable"):
-        tags.add("affordable")
-    if values["tier"] == "premium":
-        tags.add("expensive")
-    if _MEDIA.intersection(values["modalities_in"]) or _MEDIA.intersection(values["modalities_out"]):
-        tags.add("multimodal")
-    if capabilities.get("reasoning"):
-        tags.add("reasoning")
-    if fast:
-        tags.add("fast")
-    if best:
-        tags.add("highest-quality")
-    if best or (is_chat and capabilities.get("reasoning") and not fast):
-        tags.add("smart")
-    if is_chat and not fast and not best and values["tier"] == "affordable":
-        tags.add("balanced")
-    if latest:
-        tags.add("latest")
-    return sorted(tags)
+    multimodal = bool(_MEDIA.intersection(values["modalities_in"]) or _MEDIA.intersection(values["modalities_out"]))
+    # Each tag is decided once and listed in alphabetical order (what the stored, sorted list is).
+    decided = (
+        ("affordable", tier in ("free", "affordable")),
+        ("balanced", is_chat and not fast and not best and tier == "affordable"),
+        ("expensive", tier == "premium"),
+        ("fast", fast),
+        ("highest-quality", best),
+        ("latest", latest),
+        ("multimodal", multimodal),
+        ("reasoning", reasoning),
+        ("recommended", bool(values["recommended"])),
+        ("smart", best or (is_chat and reasoning and not fast)),
+    )
+    return [tag for tag, present in decided if present]
 
 
 def newest_of_families(facts: Iterable[tuple[str, str | None, str | None, bool]]) -> set[str]:
