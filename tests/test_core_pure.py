@@ -9,7 +9,7 @@ import pytest
 
 from modelsync.changes import SnapshotRow, field_changes
 from modelsync.records import SYNCED_FIELDS, SourceRecord, canonical_row, decode_canonical, fingerprint, money, per_1k
-from modelsync.settings import KindRule, PolicySettings, TagRules, load_settings
+from modelsync.settings import CapabilityRule, KindRule, PolicySettings, TagRules, load_settings
 from modelsync.sync.diff import classify, describe_update, describe_vanished
 from modelsync.sync.gates import check_listing
 from modelsync.sync.merge import Layer, merge_model
@@ -174,8 +174,8 @@ def test_policy_decides_kind_status_tier_tags_and_defaults_with_provenance():
     assert mini["tier"] == "affordable" and mini["recommended"] is True and mini["is_allowed"] is True
     assert {"fast", "affordable", "multimodal", "recommended"} <= set(mini["tags"])
     assert "reasoning" not in mini["tags"]
-    assert mini["capabilities"]["streaming"] is True
-    assert mini["provenance"]["capabilities.streaming"] == "policy"
+    assert "streaming" not in mini["capabilities"]  # no source says, and no default rule covers OpenAI
+    assert "capabilities.streaming" not in mini["provenance"]
     assert embedding["kind"] == "embedding" and embedding["capabilities"]["embedding"] is True
     assert "streaming" not in embedding["capabilities"]
     assert old["status"] == "deprecated" and old["provenance"]["status"] == "src"
@@ -198,6 +198,93 @@ def test_kind_rules_apply_in_order_and_come_from_configuration():
     records = [merged_record("gpt-image-tts"), merged_record("my-image"), merged_record("plain")]
     apply_policy(records, policy(kind_rules=rules, tags=TagRules()), {})
     assert [r.values["kind"] for r in records] == ["audio", "image", "chat"]
+
+
+def test_streaming_is_no_longer_set_for_every_chat_model():
+    records = [merged_record(model_id) for model_id in ("o1-pro", "gpt-5-pro", "gpt-5.4")]
+    records.append(merged_record("claude-opus-4-7", provider="anthropic"))
+    records.append(merged_record("gpt-x", provider="openrouter", capabilities={"streaming": False}))
+    apply_policy(records, policy(), {})
+    o1_pro, gpt5_pro, gpt54, claude, stated = (record.values for record in records)
+    for values in (o1_pro, gpt5_pro, gpt54):
+        assert values["kind"] == "chat" and "streaming" not in values["capabilities"]
+    # The default rule names its reason in provenance; a source's statement is never overruled.
+    assert claude["capabilities"]["streaming"] is True
+    assert claude["provenance"]["capabilities.streaming"].startswith("policy: Anthropic's Messages API")
+    assert stated["capabilities"]["streaming"] is False and stated["provenance"]["capabilities.streaming"] == "src"
+
+
+def test_capability_rules_match_provider_kind_and_pattern_and_the_first_decides():
+    rules = (
+        CapabilityRule(capability="json", value=False, reason="no JSON for minis", pattern="-mini$"),
+        CapabilityRule(capability="json", reason="docs: every chat model", provider=("acme",), kind=("chat",)),
+        CapabilityRule(capability="tools", reason="docs: tools everywhere", provider=("other",)),
+    )
+    records = [
+        merged_record("big", provider="acme"),
+        merged_record("big-mini", provider="acme"),
+        merged_record("text-embed-1", provider="acme"),
+        merged_record("stated", provider="acme", capabilities={"json": False}),
+    ]
+    apply_policy(records, policy(capability_rules=rules), {})
+    big, mini, embed, stated = (record.values for record in records)
+    assert big["capabilities"] == {"json": True}
+    assert big["provenance"]["capabilities.json"] == "policy: docs: every chat model"
+    assert mini["capabilities"]["json"] is False
+    assert mini["provenance"]["capabilities.json"] == "policy: no JSON for minis"
+    assert "json" not in embed["capabilities"] and "tools" not in big["capabilities"]
+    assert stated["capabilities"] == {"json": False} and stated["provenance"]["capabilities.json"] == "src"
+
+
+def test_the_deprecated_streaming_kinds_setting_is_a_rule_that_says_so():
+    records = [merged_record("gpt-5-pro"), merged_record("text-embedding-3-small")]
+    apply_policy(records, policy(streaming_kinds=("chat",), capability_rules=()), {})
+    chat, embedding = (record.values for record in records)
+    assert chat["capabilities"]["streaming"] is True
+    assert chat["provenance"]["capabilities.streaming"] == "policy: streaming_kinds setting (deprecated)"
+    assert "streaming" not in embedding["capabilities"]
+
+
+@pytest.mark.parametrize(
+    ("provider", "model_id", "kind"),
+    [
+        # The examples, as the fixture listings spell them.
+        ("google", "lyria-3-pro-preview", "audio"),
+        ("google", "lyria-3.5", "audio"),
+        ("openrouter", "google/lyria-3-clip-preview", "audio"),
+        ("google", "nano-banana-pro-preview", "image"),
+        ("google", "gemini-nano-banana-2.1", "image"),
+        ("google", "gemini-3-pro-image-preview", "image"),
+        ("openrouter", "openai/gpt-5-image", "image"),
+        ("google", "deep-research-pro-preview-12-2025", "agent"),
+        ("google", "deep-research-max-preview-04-2026", "agent"),
+        ("google", "antigravity-preview-latest", "agent"),
+        ("openai", "o4-mini-deep-research-2025-06-26", "agent"),
+        ("openrouter", "perplexity/sonar-deep-research", "agent"),
+        ("xai", "grok-4.20-multi-agent-0309", "agent"),
+        ("replicate", "bytedance/seedance-1-pro", "video"),
+        # Still chat: the client drives computer use; a research-trained open model is a plain model.
+        ("google", "gemini-2.5-computer-use-preview-10-2025", "chat"),
+        ("openrouter", "alibaba/tongyi-deepresearch-30b-a3b", "chat"),
+        ("google", "gemini-2.5-pro", "chat"),
+        ("openai", "gpt-5-search-api", "chat"),
+    ],
+)
+def test_default_kind_rules_over_the_fixture_ids(provider, model_id, kind):
+    record = merged_record(model_id, provider=provider)
+    apply_policy([record], policy(), {})
+    assert record.values["kind"] == kind and record.values["provenance"]["kind"] == "policy"
+
+
+def test_a_source_kind_wins_over_the_rules_and_a_file_writer_is_never_guessed_chat():
+    stated = merged_record("lyria-but-chat", kind="chat")
+    writer = merge_model("replicate", "acme/eraser", [layer("replicate", "acme/eraser")])
+    writer.extra = {"output": "file"}
+    named = merge_model("replicate", "acme/flux-eraser", [layer("replicate", "acme/flux-eraser")])
+    named.extra = {"output": "file"}
+    apply_policy([stated, writer, named], policy(), {})
+    assert stated.values["kind"] == "chat" and stated.values["provenance"]["kind"] == "src"
+    assert writer.values["kind"] == "other" and named.values["kind"] == "image"
 
 
 def test_latest_tag_marks_the_newest_of_each_family():

@@ -75,6 +75,13 @@ def test_mongodb_uri_without_database_url_is_explained(monkeypatch):
         ('providers = ["nope"]\n', r"unknown provider\(s\) in configuration: nope"),
         ('[policy]\npremium_threshold = "lots"\n', r"policy.premium_threshold"),
         ('[[policy.kind_rules]]\nkind = "chat"\npattern = "("\n', r"regular expression"),
+        ('[[policy.kind_rules]]\nkind = "robot"\npattern = "x"\n', r"unknown kind 'robot'"),
+        ('[[policy.capability_rules]]\ncapability = "streaming"\n', r"capability_rules.0.reason: Field required"),
+        ('[[policy.capability_rules]]\ncapability = "streaming"\nreason = "  "\n', r"needs a reason"),
+        ('[[policy.capability_rules]]\ncapability = "Streaming!"\nreason = "r"\n', r"not a capability name"),
+        ('[[policy.capability_rules]]\ncapability = "json"\nreason = "r"\nkind = ["robot"]\n', r"unknown kind"),
+        ('[[policy.capability_rules]]\ncapability = "json"\nreason = "r"\nprovider = ["nope"]\n', r"unknown provider"),
+        ('[[policy.capability_rules]]\ncapability = "json"\nreason = "r"\npattern = "("\n', r"regular expression"),
     ],
 )
 def test_invalid_configuration_is_a_clear_error(clean_env, content, message):
@@ -174,3 +181,20 @@ def test_audit_retention_must_be_a_number_of_days(monkeypatch, value):
         load_settings()
     monkeypatch.delenv("MODELSYNC_AUDIT_RETENTION_DAYS")
     assert load_settings().audit_retention_days is None  # unset: kept forever
+
+
+def test_capability_rules_replace_the_bundled_ones_and_the_agent_kind_is_known(clean_env):
+    bundled = load_settings().policy
+    assert [(rule.provider, rule.capability) for rule in bundled.capability_rules] == [
+        (("anthropic",), "streaming"),
+        (("mistral",), "json"),
+    ]
+    assert bundled.streaming_kinds == ()  # no blanket rule any more
+    assert any(rule.kind == "agent" for rule in bundled.kind_rules)
+    (clean_env / "modelsync.toml").write_text(
+        '[[policy.capability_rules]]\ncapability = "streaming"\nprovider = ["openrouter"]\n'
+        'reason = "OpenRouter streams any model"\n'
+    )
+    (rule,) = load_settings().policy.capability_rules
+    assert rule.value is True and rule.kind == () and rule.pattern == ""
+    assert rule.reason == "OpenRouter streams any model"

@@ -22,7 +22,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Final, Literal, cast
 
-KINDS: Final = ("chat", "embedding", "image", "audio", "video", "moderation", "rerank", "other")
+# `agent`: the provider runs a multi-step task with its own tools (web research, an agent product) behind one
+# request, so a chat client cannot use it as a chat turn; a model the client drives tool call by tool call
+# (computer use) stays `chat`.
+KINDS: Final = ("chat", "embedding", "image", "audio", "video", "moderation", "rerank", "agent", "other")
 STATUSES: Final = ("active", "deprecated")
 TIERS: Final = ("free", "affordable", "premium")
 

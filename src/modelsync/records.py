@@ -34,6 +34,10 @@ SOURCE_FIELDS: Final = fieldspec.SOURCE_NAMES
 MANUAL_FIELDS: Final = fieldspec.DECISION_NAMES
 # Every column a sync writes and compares, in a fixed order (the fingerprint depends on it).
 SYNCED_FIELDS: Final = fieldspec.STORED
+# `extra["output"]` of a listing that says the model writes files, not text (Replicate's output schema): the
+# policy never guesses such a model is a chat model.
+OUTPUT_EXTRA: Final = "output"
+WRITES_FILES: Final = "file"
 
 
 # Listings repeat the same few price strings thousands of times; parsing each once keeps normalize cheap.

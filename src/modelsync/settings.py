@@ -77,6 +77,18 @@ class ProviderSpec(BaseModel):
     # listing by id (xAI's `language-models`, which carries prices and modalities).
     page_size: int = Field(default=0, ge=0)
     enrich_path: str = ""
+    # The author part of this provider's own models' ids on OpenRouter (`openai` in `openai/gpt-5.4`): OpenRouter
+    # serves those through this provider, so what the catalogs say of them there is a second source for
+    # capabilities this provider's own entries leave unknown.
+    openrouter_author: str = ""
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return value
 
 
 class KindRule(BaseModel):
@@ -90,11 +102,43 @@ class KindRule(BaseModel):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return _regex(value)
+
+
+_CAPABILITY_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class CapabilityRule(BaseModel):
+    """Sets a capability no source states, for the models it matches, with the reason shown in provenance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    capability: str
+    value: bool = True
+    reason: str = Field(min_length=1, max_length=200)
+    # Which models: all of these that are given must match (an empty one matches every model).
+    provider: tuple[str, ...] = ()
+    kind: tuple[Kind, ...] = ()
+    pattern: str = ""
+
+    @field_validator("capability")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not _CAPABILITY_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a capability name (lower case letters, digits and _)")
         return value
+
+    @field_validator("reason")
+    @classmethod
+    def _said(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a rule needs a reason: it is what provenance shows for the value it sets")
+        return value.strip()
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        return _regex(value)
 
 
 class TagRules(BaseModel):
@@ -115,8 +159,11 @@ class PolicySettings(BaseModel):
     output_premium_threshold: Decimal = Decimal("20")
     recommended: tuple[str, ...] = ()
     default_allowed: bool = True
-    streaming_kinds: tuple[Kind, ...] = ("chat",)
+    # Deprecated: every model of these kinds was marked streaming, whether it streams or not. Still honoured (as a
+    # capability rule whose reason names this setting) so an existing modelsync.toml keeps its meaning.
+    streaming_kinds: tuple[Kind, ...] = ()
     kind_rules: tuple[KindRule, ...] = ()
+    capability_rules: tuple[CapabilityRule, ...] = ()
     tags: TagRules = TagRules()
 
 
@@ -389,7 +436,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}. Check modelsync.toml and MODELSYNC_* variables.") from exc
-    unknown = [name for name in (*settings.providers, *settings.default_providers) if name not in settings.registry]
+    named = (*settings.providers, *settings.default_providers)
+    named += tuple(name for rule in settings.policy.capability_rules for name in rule.provider)
+    unknown = [name for name in named if name not in settings.registry]
     if unknown:
         raise ConfigError(
             f"unknown provider(s) in configuration: {', '.join(sorted(set(unknown)))}. "

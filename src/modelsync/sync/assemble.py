@@ -6,8 +6,9 @@ Rules:
   that base id, so `ft:gpt-4o-mini-…` gets gpt-4o-mini's limits and prices.
 - Without one, models-dev decides (its ids are exact API ids), plus the overrides' custom models.
 - genai-prices only prices models that exist; it never adds one.
-- Layer order is the precedence order: overrides, listing, genai-prices, models-dev (manual decisions are
-  put on top by the engine, which reads them from the database).
+- Layer order is the precedence order: overrides, listing, genai-prices, models-dev, then the capabilities
+  models-dev states for the provider's own models on OpenRouter (`crosscatalog.py`) (manual decisions are put on
+  top by the engine, which reads them from the database).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from modelsync.sources.catalogs import (
     models_dev_lookup,
     models_dev_records,
 )
+from modelsync.sources.crosscatalog import MODELS_DEV_OPENROUTER, openrouter_capabilities
 from modelsync.sources.overrides import OVERRIDES, Overrides
 from modelsync.sync.merge import Layer
 
@@ -137,6 +139,7 @@ def assemble(
         Layer(spec.name, listing),
         Layer(GENAI_PRICES, _rekey(genai_prices_lookup(spec.genai_prices, catalog_ids, now), aliases)),
         Layer(MODELS_DEV, catalog),
+        Layer(MODELS_DEV_OPENROUTER, _rekey(openrouter_capabilities(spec.openrouter_author, catalog_ids), aliases)),
     ]
     notes = [
         f"override for {spec.name}/{model_id} matches no listed model (add custom = true to create it)"

@@ -6,7 +6,11 @@ Rules:
 - An admin's decision (`is_allowed`, `recommended`) always wins over the rules.
 - Tier needs prices: free when both are 0, premium at or above the configured thresholds, affordable otherwise,
   unknown (None) when no price is known.
-- A capability is only set here when the rules are sure (chat APIs stream); otherwise it stays unknown.
+- Kind, when no source states one: the first matching `kind_rules` pattern, else what the output modalities say,
+  else `other` for a model its listing says writes files (Replicate's output schema), else `chat`.
+- A capability is set here only by a `capability_rules` entry, and only when no source states it: each rule names
+  its reason, and provenance records it as "policy: <reason>", so a rule's claim is never mistaken for a source's.
+  Otherwise a capability nobody states stays unknown (an embedding model is the one exception: it embeds).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from modelsync.records import ModelRecord
+from modelsync.records import OUTPUT_EXTRA, WRITES_FILES, ModelRecord
 from modelsync.settings import PolicySettings
 from modelsync.sync.literals import Prefiltered
 
@@ -28,12 +32,50 @@ _MEDIA = frozenset({"image", "audio", "video"})
 
 
 @dataclass(frozen=True, slots=True)
+class _CapabilityRule:
+    capability: str
+    value: bool
+    source: str  # what provenance records: "policy: <reason>"
+    providers: frozenset[str]
+    kinds: frozenset[str]
+    regex: re.Pattern[str] | None
+
+    def matches(self, model_id: str, kind: str) -> bool:
+        """Whether the rule covers a model of its provider (providers are matched when rules are chosen)."""
+        return (not self.kinds or kind in self.kinds) and (self.regex is None or bool(self.regex.search(model_id)))
+
+
+@dataclass(frozen=True, slots=True)
 class _Compiled:
     kind_rules: tuple[tuple[str, re.Pattern[str]], ...]
     any_kind_rule: Prefiltered | None
     fast: Prefiltered | None
     highest_quality: Prefiltered | None
     recommended: frozenset[str]
+    capability_rules: tuple[_CapabilityRule, ...]
+
+    def capability_rules_for(self, provider: str) -> tuple[_CapabilityRule, ...]:
+        """The capability rules that may match a model of `provider`, in order."""
+        return tuple(rule for rule in self.capability_rules if not rule.providers or provider in rule.providers)
+
+
+def _capability_rules(policy: PolicySettings) -> tuple[_CapabilityRule, ...]:
+    rules = [
+        _CapabilityRule(
+            rule.capability,
+            rule.value,
+            f"{POLICY}: {rule.reason}",
+            frozenset(rule.provider),
+            frozenset(rule.kind),
+            re.compile(rule.pattern, re.IGNORECASE) if rule.pattern else None,
+        )
+        for rule in policy.capability_rules
+    ]
+    if policy.streaming_kinds:
+        # The deprecated setting keeps its meaning, but provenance says which setting made the claim.
+        reason = f"{POLICY}: streaming_kinds setting (deprecated)"
+        rules.append(_CapabilityRule("streaming", True, reason, frozenset(), frozenset(policy.streaming_kinds), None))
+    return tuple(rules)
 
 
 @cache
@@ -51,10 +93,11 @@ def _compile(policy: PolicySettings) -> _Compiled:
         fast=pattern(policy.tags.fast),
         highest_quality=pattern(policy.tags.highest_quality),
         recommended=frozenset(policy.recommended),
+        capability_rules=_capability_rules(policy),
     )
 
 
-def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled, lowered: str) -> str:
+def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled, lowered: str, writes_files: bool) -> str:
     if rules.any_kind_rule is not None and rules.any_kind_rule.search(model_id, lowered):
         for kind, regex in rules.kind_rules:
             if regex.search(model_id):
@@ -64,7 +107,8 @@ def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled, lowe
         for kind in ("image", "audio", "video"):
             if kind in outputs:
                 return kind
-    return "chat"
+    # A model that writes files is not a chat model, though nothing says which kind of file it writes.
+    return "other" if writes_files else "chat"
 
 
 def tier_for(input_price: Decimal | None, output_price: Decimal | None, policy: PolicySettings) -> str | None:
@@ -144,9 +188,9 @@ def apply_policy(
     otherwise it is computed from `records`.
     """
     rules = _compile(policy)
-    streaming_kinds = policy.streaming_kinds
     default_allowed = policy.default_allowed
     recommended_by_provider: dict[str, frozenset[str]] = {}
+    capability_rules_by_provider: dict[str, tuple[_CapabilityRule, ...]] = {}
     for record in records:
         model_id = record.model_id
         values = record.values
@@ -154,7 +198,8 @@ def apply_policy(
         decisions = manual.get(model_id)
         record.manual = dict(decisions) if decisions else None
         if values.get("kind") is None:
-            values["kind"] = _infer_kind(model_id, values, rules, model_id.lower())
+            writes_files = (record.extra or {}).get(OUTPUT_EXTRA) == WRITES_FILES
+            values["kind"] = _infer_kind(model_id, values, rules, model_id.lower(), writes_files)
             provenance["kind"] = POLICY
         if values.get("display_name") is None:
             values["display_name"] = model_id
@@ -166,9 +211,16 @@ def apply_policy(
             provenance["status"] = source_of_deprecation or POLICY
         capabilities = values["capabilities"]
         kind = values["kind"]
-        if kind in streaming_kinds and "streaming" not in capabilities:
-            capabilities["streaming"] = True
-            provenance["capabilities.streaming"] = POLICY
+        capability_rules = capability_rules_by_provider.get(record.provider)
+        if capability_rules is None:
+            capability_rules = capability_rules_by_provider[record.provider] = rules.capability_rules_for(
+                record.provider
+            )
+        for rule in capability_rules:
+            # A source's statement (False included) always wins; of the rules, the first that matches decides.
+            if rule.capability not in capabilities and rule.matches(model_id, kind):
+                capabilities[rule.capability] = rule.value
+                provenance[f"capabilities.{rule.capability}"] = rule.source
         if kind == "embedding" and "embedding" not in capabilities:
             capabilities["embedding"] = True
             provenance["capabilities.embedding"] = POLICY
