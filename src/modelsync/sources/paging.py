@@ -41,6 +41,11 @@ class PageRequest:
         return self.url, tuple(sorted((name, str(value)) for name, value in (self.params or {}).items()))
 
 
+def _sized(url: str, params: Mapping[str, Any], size_param: str, size: int, **cursor: Any) -> PageRequest:
+    """A request for one page of `size` entries, with the fixed parameters and the cursor's own."""
+    return PageRequest(url, {**params, size_param: size, **cursor})
+
+
 class Pager(Protocol):
     """A paging style: the first request, and the request a page points to next."""
 
@@ -77,7 +82,7 @@ class AfterId:
 
     def first(self) -> PageRequest:
         """The first page: the page size only."""
-        return PageRequest(self.url, {**self.params, self.size_param: self.size})
+        return _sized(self.url, self.params, self.size_param, self.size)
 
     def next(self, page: Any, current: PageRequest, where: str) -> PageRequest | None:
         """After the page's last id while it says there is more; more without a last id is a broken page."""
@@ -86,7 +91,7 @@ class AfterId:
         last = page.get(self.last_field)
         if not isinstance(last, str) or not last:
             raise ListingFormatError(f"{where} says {self.more_field} but gives no {self.last_field}")
-        return PageRequest(self.url, {**self.params, self.size_param: self.size, self.after_param: last})
+        return _sized(self.url, self.params, self.size_param, self.size, **{self.after_param: last})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,7 @@ class PageToken:
 
     def first(self) -> PageRequest:
         """The first page: the page size only."""
-        return PageRequest(self.url, {**self.params, self.size_param: self.size})
+        return _sized(self.url, self.params, self.size_param, self.size)
 
     def next(self, page: Any, current: PageRequest, where: str) -> PageRequest | None:
         """The page the token names; no (or an empty) token ends the listing."""
@@ -116,7 +121,7 @@ class PageToken:
             return None
         if not isinstance(token, str):
             raise ListingFormatError(f"{where} has a {self.token_field} that is not text")
-        return PageRequest(self.url, {**self.params, self.size_param: self.size, self.token_param: token})
+        return _sized(self.url, self.params, self.size_param, self.size, **{self.token_param: token})
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +145,7 @@ class Offset:
         """The first page; without a size, the one request for the whole listing (no offset/limit)."""
         if not self.size:
             return PageRequest(self.url, dict(self.params))
-        return PageRequest(self.url, {**self.params, self.offset_param: 0, self.size_param: self.size})
+        return _sized(self.url, self.params, self.size_param, self.size, **{self.offset_param: 0})
 
     def next(self, page: Any, current: PageRequest, where: str) -> PageRequest | None:
         """The page after the entries read so far; a short page or reaching the total ends the listing."""
@@ -151,7 +156,7 @@ class Offset:
         total = page.get(self.total_field)
         if got < self.size or (isinstance(total, int) and offset >= total):
             return None
-        return PageRequest(self.url, {**self.params, self.offset_param: offset, self.size_param: self.size})
+        return _sized(self.url, self.params, self.size_param, self.size, **{self.offset_param: offset})
 
 
 @dataclass(frozen=True, slots=True)
