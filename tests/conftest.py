@@ -43,10 +43,12 @@ def _isolated(name: str) -> bool:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Run every test in its own directory with no provider keys or modelsync settings from the outside."""
+    """Run every test in its own directory, offline, with no provider keys or modelsync settings from the outside."""
     for name in list(os.environ):
         if _isolated(name):
             monkeypatch.delenv(name, raising=False)
+    # The suite never touches the internet: catalog feeds are off unless a test points them at a local server.
+    monkeypatch.setenv("MODELSYNC_OFFLINE", "true")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

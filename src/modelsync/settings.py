@@ -259,6 +259,14 @@ class Settings(BaseSettings):
     replicate_collections: Annotated[tuple[str, ...], NoDecode] = ()
     replicate_full_listing: bool = False
     public_read: bool = False
+    # The catalogs' published feeds, read once per sync ("" turns one off; defaults.toml has the upstream URLs),
+    # and the connect timeout of those reads: short, so a machine without internet falls back at once.
+    # `offline` turns every feed off (the stored copies and the installed packages are used).
+    offline: bool = False
+    feed_models_dev_url: str = ""
+    feed_genai_prices_url: str = ""
+    feed_litellm_url: str = ""
+    feed_connect_timeout: float = Field(default=3.0, gt=0)
     # Audit entries older than this many days are deleted (at most once an hour); None keeps them forever.
     audit_retention_days: int | None = Field(default=None, ge=1, le=36500)
     # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from

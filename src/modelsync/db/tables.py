@@ -155,3 +155,23 @@ sync_lease = sa.Table(
     sa.Column("acquired_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
 )
+
+# The last good copy of each catalog feed (models-dev, genai-prices, LiteLLM), compressed, with its HTTP
+# validators for conditional requests, and the outcome of the latest attempt to fetch it.
+catalog_feed = sa.Table(
+    "catalog_feed",
+    metadata,
+    sa.Column("catalog", sa.String(32), primary_key=True),
+    sa.Column("url", sa.Text()),
+    sa.Column("body", sa.LargeBinary()),
+    sa.Column("body_digest", sa.String(64)),
+    sa.Column("etag", sa.String(512)),
+    sa.Column("last_modified", sa.String(64)),
+    sa.Column("data_date", sa.Date()),
+    sa.Column("model_count", sa.Integer()),
+    sa.Column("stored_at", UTCDateTime()),
+    sa.Column("checked_at", UTCDateTime()),
+    sa.Column("attempted_at", UTCDateTime()),
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("message", sa.Text()),
+)

@@ -35,6 +35,7 @@ from modelsync.db import repo
 from modelsync.db.dialect import SyncLock
 from modelsync.errors import SyncBusyError
 from modelsync.records import utc_now
+from modelsync.services.feeds import refresh_catalogs
 from modelsync.settings import Settings
 from modelsync.sources.live import ListingResult, fetch_listings
 from modelsync.sources.overrides import Overrides, load_overrides
@@ -229,8 +230,13 @@ def _run_sync(
     run_id = None if lock is None else _begin(engine, lock, options, names, clock())
     try:
         now = clock()
+        # Once per run, before any provider is prepared: every provider reads the same catalog data.
+        catalogs = refresh_catalogs(engine, settings, now, store=not options.dry_run, progress=progress)
         prepared = _fetch_and_prepare(settings, names, overrides, progress, fetch, now)
-        report = plan_and_apply(engine, settings, options, names, prepared, run_id, progress, clock, now)
+        report = plan_and_apply(
+            engine, settings, options, names, prepared, run_id, progress, clock, now,
+            catalogs={use.catalog: use.to_dict() for use in catalogs},
+        )  # fmt: skip
     except BaseException as exc:
         if run_id is not None:
             if isinstance(exc, KeyboardInterrupt):

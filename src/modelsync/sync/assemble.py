@@ -22,6 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from modelsync.db.engine import SCHEMA_HEAD
 from modelsync.records import SourceRecord
 from modelsync.settings import PolicySettings, ProviderSpec
+from modelsync.sources.catalog_data import active_fingerprint
 from modelsync.sources.catalogs import (
     GENAI_PRICES,
     MODELS_DEV,
@@ -82,6 +83,8 @@ def input_digest(
     parts = [
         "modelsync-inputs-1",
         code_version(),
+        # Which catalog data is active (a feed copy's digest): a new feed copy is a new input.
+        active_fingerprint(),
         now.date().isoformat(),
         spec.model_dump_json(),
         policy.model_dump_json(),

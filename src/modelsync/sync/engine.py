@@ -238,9 +238,10 @@ def plan_and_apply(
     progress: Progress,
     clock: Clock,
     now: datetime,
+    catalogs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SyncReport:
     """Plan every provider and (unless a dry run) apply the changes, record the run and audit it, atomically."""
-    report = SyncReport(run_id=run_id, dry_run=options.dry_run, started_at=now)
+    report = SyncReport(run_id=run_id, dry_run=options.dry_run, started_at=now, catalogs=dict(catalogs or {}))
     transaction = read_transaction(engine) if options.dry_run else write_transaction(engine, settings.write_wait)
     with transaction as conn:
         planner = _Planner(conn, settings, options, run_id, now)

@@ -10,6 +10,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -118,6 +119,8 @@ class SyncReport:
     started_at: datetime
     finished_at: datetime | None = None
     outcomes: list[ProviderOutcome] = field(default_factory=list)
+    # Per catalog, the copy the run read (feed or package, version, date, models) and its feed's fetch outcome.
+    catalogs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def total(self, name: str) -> int:
         """Sum one counter over all providers."""
@@ -154,6 +157,7 @@ class SyncReport:
             "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
             "providers": {o.provider: o.to_dict(with_changes) for o in self.outcomes},
             "totals": self.totals(),
+            "catalogs": {name: dict(use) for name, use in self.catalogs.items()},
         }
 
     def to_storage(self) -> dict[str, Any]:
@@ -164,6 +168,7 @@ class SyncReport:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "providers": [outcome.to_storage() for outcome in self.outcomes],
+            "catalogs": {name: dict(use) for name, use in self.catalogs.items()},
         }
 
 
@@ -200,6 +205,8 @@ def summary_from_storage(stored: dict[str, Any] | None, run_id: int, dry_run: bo
         "providers": providers,
         "totals": totals,
     }
+    if "catalogs" in stored:
+        summary["catalogs"] = stored["catalogs"]
     for key in ("reason", "runningRunId", "error"):
         if key in stored:
             summary[key] = stored[key]
