@@ -52,6 +52,17 @@ def _counts(outcome: ProviderOutcome) -> str:
     return ", ".join(parts)
 
 
+def _print_catalogs(report: SyncReport) -> None:
+    """One line per catalog: the copy the run read and what became of its feed."""
+    for name, use in report.catalogs.items():
+        source = use.get("source")
+        what = "none" if source == "none" else f"{source} {printable(use.get('version') or '?')}"
+        date = f", data of {use['date']}" if use.get("date") else ""
+        out.print(f"  [dim]catalog {printable(name)}: {what}{date} (feed: {printable(use.get('fetch'))})[/dim]")
+        if use.get("warning"):
+            out.print(f"    [yellow]warning:[/yellow] {printable_message(use['warning'])}")
+
+
 def _print_summary(report: SyncReport) -> None:
     from modelsync.fieldspec import label as field_label
     from modelsync.sync.report import SAMPLE_SIZE
@@ -85,6 +96,7 @@ def _print_summary(report: SyncReport) -> None:
                 out.print(
                     f"    ... and {outcome.changed - _CHANGE_LINES} more (--json lists {shown} of {outcome.changed})"
                 )
+    _print_catalogs(report)
     out.print(
         f"[bold]Total:[/bold] {report.total('created')} created, {report.total('updated')} updated, "
         f"{report.total('deprecated')} deprecated, {report.total('reactivated')} reactivated, "

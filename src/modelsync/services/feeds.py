@@ -113,7 +113,10 @@ def _judge(
     catalog: str, answer: FeedAnswer, row: StoredFeed | None, today: date
 ) -> tuple[str, str | None, ParsedCatalog | None]:
     """A feed's answer as (outcome, warning, the new copy parsed when it is accepted)."""
-    kept = "the stored copy was kept" if row is not None and row.has_copy else "the installed package is used"
+    if row is not None and row.has_copy:
+        kept = "the stored copy was kept"
+    else:
+        kept = "the installed package is used" if catalog != LITELLM else "no copy is stored yet"
     if answer.status == "failed":
         return "failed", f"{answer.message}; {kept}", None
     if answer.status == "not_modified":
@@ -263,6 +266,7 @@ def _feed_status(
     return {
         "url": url or None,
         "enabled": bool(url),
+        "offline": settings.offline,
         "stored": None
         if row is None or not row.has_copy
         else {

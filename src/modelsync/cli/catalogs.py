@@ -1,0 +1,66 @@
+"""`modelsync catalogs`: where each catalog is read from (feed or installed package), how old it is, how many models.
+
+Nothing is fetched: it shows the stored feed copies, the installed packages, which of them the next sync reads,
+and the outcome of the last fetch of each feed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from modelsync.cli.common import database, out, print_json, printable, printable_message, settings
+
+
+def _age(days: int | None) -> str:
+    if days is None:
+        return "-"
+    return "today" if days == 0 else f"{days} day{'s' if days != 1 else ''}"
+
+
+def _source(entry: dict[str, Any]) -> str:
+    if entry["source"] == "none":
+        return "none"
+    version = printable(entry["version"] or "?")
+    return f"feed {version}" if entry["source"] == "feed" else f"package {version}"
+
+
+def _last_fetch(entry: dict[str, Any]) -> str:
+    feed = entry["feed"]
+    last = feed["lastFetch"]
+    off = "offline" if feed["offline"] else "feed off"
+    if last is None:
+        return "never fetched" if feed["enabled"] else off
+    text = f"{printable(last['outcome'])} {printable(last['at'][5:16].replace('T', ' '))}"
+    return text if feed["enabled"] else f"{text} ({off} now)"
+
+
+def catalogs(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show each catalog's source (feed or package), version or date, age, model count and last fetch."""
+    from rich.table import Table
+
+    from modelsync.records import utc_now
+    from modelsync.services.feeds import catalog_status
+
+    found = catalog_status(database(), settings(), utc_now())
+    if as_json:
+        print_json(found)
+        return
+    table = Table("catalog", "source", "date", "age", "models", "last fetch")
+    for entry in found:
+        models = entry["models"]
+        table.add_row(
+            entry["catalog"] + ("" if entry["usedForSync"] else "*"),
+            _source(entry),
+            entry["date"] or "-",
+            _age(entry["ageDays"]),
+            f"{models:,}" if models is not None else "-",
+            _last_fetch(entry),
+        )
+    out.print(table)
+    out.print("  [dim]* fetched and stored; not yet a source of any model's values[/dim]")
+    for entry in found:
+        last = entry["feed"]["lastFetch"]
+        if last is not None and last["message"]:
+            out.print(f"  {entry['catalog']}: {printable_message(last['message'])}")
