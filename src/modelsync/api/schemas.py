@@ -225,6 +225,17 @@ class SyncOutcomeOut(BaseModel):
     changesOmitted: int | None = Field(default=None, description="Dry runs only: planned changes not listed.")
 
 
+class CatalogUseOut(BaseModel):
+    """Which copy of a catalog a sync read, and what became of its feed."""
+
+    source: str = Field(description="feed, package (the installed one), or none")
+    version: str | None = Field(description="The package version, or the start of the feed copy's digest.")
+    date: str | None = Field(description="The date of the data (see README, Catalogs and feeds).")
+    models: int | None
+    fetch: str = Field(description="fetched, not_modified, failed, refused, offline, or off")
+    warning: str | None = Field(description="Why a feed was not used this time (the stored copy or package was).")
+
+
 class SyncSummaryOut(BaseModel):
     """The summary `modelsync sync --json` prints; `runId` is null for a dry run (nothing is recorded)."""
 
@@ -235,6 +246,9 @@ class SyncSummaryOut(BaseModel):
     finishedAt: str | None
     providers: dict[str, SyncOutcomeOut]
     totals: dict[str, int]
+    catalogs: dict[str, CatalogUseOut] = Field(
+        default_factory=dict, description="Per catalog (models-dev, genai-prices, litellm): the copy the sync read."
+    )
 
 
 class RunOut(BaseModel):
