@@ -163,7 +163,7 @@ def build_catalog(database_url: str, total: int) -> Any:
     from modelsync.settings import load_settings
     from modelsync.sources.live import ListingResult
 
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(database_url=database_url, offline=True)  # the packages: never the internet
     engine = open_database(database_url)
     run_sync(engine, settings, SyncOptions(providers=["openai", "anthropic", "google"], trigger="cli"))
     stored = len(catalog.list_models(engine))

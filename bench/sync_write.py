@@ -67,7 +67,9 @@ def child_modelsync(url: str, n: int) -> dict:
         "base_url": "http://127.0.0.1:9",
         "needs_key": False,
     }
-    settings = load_settings(database_url=url, default_providers=["bench"], registry={"bench": bench_row})
+    settings = load_settings(
+        database_url=url, default_providers=["bench"], registry={"bench": bench_row}, offline=True
+    )
     engine = open_database(url)
     pages = synthetic_listing(n)
 
