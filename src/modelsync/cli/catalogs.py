@@ -38,8 +38,6 @@ def _last_fetch(entry: dict[str, Any]) -> str:
 
 def catalogs(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show each catalog's source (feed or package), version or date, age, model count and last fetch."""
-    from rich.table import Table
-
     from modelsync.records import utc_now
     from modelsync.services.feeds import catalog_status
 
@@ -47,19 +45,17 @@ def catalogs(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     if as_json:
         print_json(found)
         return
-    table = Table("catalog", "source", "date", "age", "models", "last fetch")
+    # Plain aligned lines rather than a table: a piped or narrow terminal would wrap a table's cells.
+    out.print(f"{'catalog':<14} {'source':<21} {'date':<10}  {'age':>8}  {'models':>7}  last fetch")
     for entry in found:
         models = entry["models"]
-        table.add_row(
-            entry["catalog"] + ("" if entry["usedForSync"] else "*"),
-            _source(entry),
-            entry["date"] or "-",
-            _age(entry["ageDays"]),
-            f"{models:,}" if models is not None else "-",
-            _last_fetch(entry),
+        name = entry["catalog"] + ("" if entry["usedForSync"] else "*")
+        count = f"{models:,}" if models is not None else "-"
+        out.print(
+            f"{name:<14} {_source(entry):<21} {entry['date'] or '-':<10}  {_age(entry['ageDays']):>8}  {count:>7}  "
+            f"{_last_fetch(entry)}"
         )
-    out.print(table)
-    out.print("  [dim]* fetched and stored; not yet a source of any model's values[/dim]")
+    out.print("[dim]* fetched and stored; not yet a source of any model's values[/dim]")
     for entry in found:
         last = entry["feed"]["lastFetch"]
         if last is not None and last["message"]:

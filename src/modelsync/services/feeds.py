@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from modelsync.db import feeds as stored_feeds
 from modelsync.db.feeds import StoredFeed
 from modelsync.settings import Settings
-from modelsync.sources.catalog_data import CatalogCopy, activate, feed_wins, package_copy
+from modelsync.sources.catalog_data import PACKAGES, CatalogCopy, activate, feed_wins, package_copy
 from modelsync.sources.feed_parse import (
     CATALOGS,
     LITELLM,
@@ -71,9 +71,12 @@ def _digest(body: bytes) -> str:
 
 
 def _feed_date(catalog: str, parsed: ParsedCatalog, last_modified: str | None, today: date) -> date | None:
-    """A feed copy's date: its data's date, or the day its server says it last changed when that is later."""
-    found = [day for day in (catalog_date(catalog, parsed.data, today), http_date(last_modified)) if day is not None]
-    return max(found, default=None)
+    """A feed copy's date: its data's date; for a catalog whose data carries none (LiteLLM), its Last-Modified."""
+    # Last-Modified never decides feed against package: a static server dates a file by when it was copied there
+    # (python -m http.server serving an old genai-prices file says "today"), so only the data's own dates compare.
+    if catalog in PACKAGES:
+        return catalog_date(catalog, parsed.data, today)
+    return http_date(last_modified)
 
 
 def _stored_parsed(engine: Engine, row: StoredFeed, today: date) -> ParsedCatalog | None:

@@ -6,7 +6,7 @@ Rules:
 - Until a sync activates copies (services/feeds.py), the installed packages are active.
 - Of a feed copy and the installed package, the newer wins: the feed only when its date is later than the
   package's (a tie keeps the package: a feed must show it is newer). Dates are `feed_parse`'s rule, the same for
-  both sides; a feed whose server said when it last changed (Last-Modified) is dated by the later of the two.
+  both sides, read from the data alone (never a server's Last-Modified, which may only say when a file was copied).
 - `active_fingerprint()` names what is active (package version or feed digest): it is part of every provider's
   input digest, so a sync reading a new copy is never skipped as "nothing changed".
 - Activation swaps one mapping at once: a reader sees the old set or the new one, never a mix.
