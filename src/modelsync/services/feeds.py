@@ -98,6 +98,18 @@ def _stored_parsed(engine: Engine, row: StoredFeed, today: date) -> ParsedCatalo
     return parsed
 
 
+def _stored_copy(engine: Engine, row: StoredFeed, today: date) -> CatalogCopy | None:
+    """The stored copy as a catalog copy; one no sync reads (LiteLLM's) is described from its row, never parsed."""
+    if row.body_digest is None:
+        return None
+    if row.catalog not in PACKAGES:
+        return CatalogCopy(
+            row.catalog, "feed", None, row.model_count or 0, http_date(row.last_modified), row.body_digest
+        )
+    parsed = _stored_parsed(engine, row, today)
+    return _copy(row.catalog, parsed, row.body_digest, row.last_modified, today) if parsed is not None else None
+
+
 def _copy(catalog: str, parsed: ParsedCatalog, digest: str, last_modified: str | None, today: date) -> CatalogCopy:
     return CatalogCopy(
         catalog, "feed", parsed.data, parsed.model_count, _feed_date(catalog, parsed, last_modified, today), digest
@@ -175,10 +187,8 @@ def refresh_catalogs(
             if store:
                 _record(engine, catalog, answer, outcome, warning, fresh, now)
         feed = fresh
-        if feed is None and row is not None and row.body_digest is not None:
-            parsed_row = _stored_parsed(engine, row, today)
-            if parsed_row is not None:
-                feed = _copy(catalog, parsed_row, row.body_digest, row.last_modified, today)
+        if feed is None and row is not None:
+            feed = _stored_copy(engine, row, today)
         use = _choose(catalog, feed, today)
         if use is not None and catalog != LITELLM:
             chosen.append(use)
@@ -229,11 +239,7 @@ def catalog_status(engine: Engine, settings: Settings, now: datetime) -> list[di
     found: list[dict[str, Any]] = []
     for catalog in CATALOGS:
         row = stored.get(catalog)
-        feed = None
-        if row is not None and row.body_digest is not None:
-            parsed = _stored_parsed(engine, row, today)
-            if parsed is not None:
-                feed = _copy(catalog, parsed, row.body_digest, row.last_modified, today)
+        feed = _stored_copy(engine, row, today) if row is not None else None
         use = _choose(catalog, feed, today)
         package = package_copy(catalog, today)
         found.append(
