@@ -177,9 +177,8 @@ def package_data_after_each_test() -> Iterator[None]:
 
 @pytest.fixture
 def online(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Feeds on (the suite is offline by default), no retry waits; every feed URL off until a test serves one."""
+    """Feeds on (the suite is offline by default); every feed URL off until a test serves one."""
     monkeypatch.setenv("MODELSYNC_OFFLINE", "false")
-    monkeypatch.setenv("MODELSYNC_HTTP_BACKOFF", "0")
     for name in ENV.values():
         monkeypatch.setenv(name, "")
 
@@ -320,7 +319,7 @@ def test_a_500_keeps_the_stored_copy_and_the_sync_still_succeeds(
     use = report.catalogs[MODELS_DEV]
     assert use["fetch"] == "failed" and use["source"] == "feed"
     assert "500" in use["warning"] and "the stored copy was kept" in use["warning"]
-    assert len(feed_server.requests_for(MODELS_DEV)) == 3  # the first fetch, then the 500 and its one retry
+    assert len(feed_server.requests_for(MODELS_DEV)) == 2  # the first fetch, then the 500 (a feed is not retried)
     row = _stored(engine)[MODELS_DEV]
     assert row["body_digest"] == digest and row["outcome"] == "failed" and "500" in row["message"]
     assert dbread.one_row(engine, ai_model, provider="openai", model_id=NEW_MODEL)["status"] == "active"
@@ -425,15 +424,15 @@ def test_the_stored_copy_survives_a_restart(db_url, monkeypatch, online, feed_se
 def test_a_keyless_sync_stores_a_model_only_the_feed_knows_with_its_price(
     db_url, monkeypatch, online, feed_server, models_dev_raw, cli
 ):
-    assert cli("sync", "-p", "openai").code == 0  # offline-equivalent: no feed served yet, the packages
-    assert dbread.count(create_db_engine(db_url), ai_model, model_id=NEW_MODEL) == 0
+    assert cli("sync", "-p", "openai").code == 0  # no feed served yet: the packages
+    engine = create_db_engine(db_url)
+    assert dbread.count(engine, ai_model, model_id=NEW_MODEL) == 0
 
     _serve(feed_server, monkeypatch, MODELS_DEV, newer_models_dev(models_dev_raw), etag='"v1"')
     result = cli("sync", "-p", "openai")
     assert result.code == 0, result.err
     assert "1 created" in result.out and "catalog models-dev: feed" in result.out and "data of 2026-11-20" in result.out
 
-    engine = create_db_engine(db_url)
     row = dbread.one_row(engine, ai_model, provider="openai", model_id=NEW_MODEL)
     assert row["display_name"] == "GPT-6 Preview" and row["context_window"] == 400000
     assert (row["input_price"], row["output_price"]) == (Decimal("7.5"), Decimal("30"))
@@ -535,3 +534,15 @@ def test_credentials_in_a_feed_url_are_not_stored(db_url, monkeypatch, online, f
     assert [path for path, _ in feed_server.requests] == [f"/models-dev.json?token={secret}"] * 2
     assert feed_server.requests[1][1]["if-none-match"] == '"v1"'
     engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["nonsense", "http://", "ftp://example.com/api.json", "http://127.0.0.1:99999/x",
+                                 "http://[::1"])  # fmt: skip
+def test_an_unusable_feed_url_is_that_feeds_failure_not_the_syncs(db_url, monkeypatch, online, url):
+    monkeypatch.setenv(ENV[MODELS_DEV], url)
+    engine = create_db_engine(db_url)
+    report = run_sync(engine, _settings(db_url, monkeypatch), SyncOptions(providers=["anthropic"]))
+    engine.dispose()
+    use = report.catalogs[MODELS_DEV]
+    assert report.status == "ok" and use["fetch"] == "failed" and use["source"] == "package"
+    assert ENV[MODELS_DEV] in use["warning"]

@@ -138,7 +138,7 @@ def parse_genai_prices(body: bytes, today: date) -> ParsedCatalog:
         raise FeedError("not a genai-prices catalog (expected an array of providers)")
     try:
         providers = _providers_from_raw(raw)
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
         first = str(exc).splitlines()[0][:200]
         raise FeedError(f"not a genai-prices catalog ({first})") from None
     count = sum(len(provider.models) for provider in providers)

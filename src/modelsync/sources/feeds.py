@@ -4,8 +4,9 @@ Rules:
 - A feed is read when its URL is set (defaults.toml; MODELSYNC_FEED_*_URL) and MODELSYNC_OFFLINE is not true.
 - One request per feed, concurrently, through the listings' HTTP layer (sources/http.py): no redirects, only
   gzip and deflate, MODELSYNC_HTTP_DEADLINE and MODELSYNC_HTTP_MAX_BYTES, redacted messages. The connect timeout
-  is MODELSYNC_FEED_CONNECT_TIMEOUT (short, so a machine without internet falls back at once) and a feed is
-  retried at most once: a feed is an improvement on the stored copy, never worth holding a sync up for.
+  is MODELSYNC_FEED_CONNECT_TIMEOUT (short, so a machine without internet falls back at once) and a failed feed
+  request is not retried: a feed improves on the stored copy, never worth holding a sync up for; the next sync
+  asks again.
 - Conditional: the stored copy's ETag (If-None-Match) and Last-Modified (If-Modified-Since) are sent, and a 304
   says the stored copy is current.
 - A feed URL's password and query values may be credentials (a private mirror): they are blanked from every
@@ -36,7 +37,6 @@ FEED_SETTINGS = {
     GENAI_PRICES: ("feed_genai_prices_url", "MODELSYNC_FEED_GENAI_PRICES_URL"),
     LITELLM: ("feed_litellm_url", "MODELSYNC_FEED_LITELLM_URL"),
 }
-_FEED_RETRIES = 1
 # Shorter query values ("v=2", "ref=main") are not credentials; blanking them would garble every message.
 _SECRET_MIN = 8
 
@@ -76,7 +76,10 @@ def feed_url(settings: Settings, catalog: str) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The parts of a feed URL that may be credentials: a password, and the values of its query parameters."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []  # not a URL at all (refused before any request); nothing in it can be told apart
     found = [parts.password or ""] + [value for _name, value in parse_qsl(parts.query)]
     return [secret for secret in found if len(secret) >= _SECRET_MIN]
 
@@ -109,24 +112,36 @@ def _client(settings: Settings, requests: list[FeedRequest]) -> httpx.AsyncClien
     )
 
 
+def _usable(url: str) -> bool:
+    """Whether a feed URL is an http(s) URL with a host and a valid port."""
+    try:
+        parts = urlsplit(url)
+        _port = parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 async def _fetch_one(client: httpx.AsyncClient, settings: Settings, request: FeedRequest) -> FeedAnswer:
+    env = FEED_SETTINGS[request.catalog][1]
+    if not _usable(request.url):
+        message = f"The {request.catalog} feed URL {shown_url(request.url)!r} is not an http(s) URL; check {env}"
+        return FeedAnswer(request.catalog, request.url, "failed", message=message)
     headers: dict[str, str] = {}
     if request.etag:
         headers["If-None-Match"] = request.etag
     if request.last_modified:
         headers["If-Modified-Since"] = request.last_modified
-    env = FEED_SETTINGS[request.catalog][1]
     target = Target(
         label=f"The {request.catalog} feed",
         base_url=request.url,
         base_url_env=env,
         redact=Redactor(url_secrets(request.url)),  # a private mirror's token never reaches a message
     )
-    policy = RetryPolicy.from_settings(settings)
     http = ListingClient(
         client,
         target,
-        RetryPolicy(min(policy.retries, _FEED_RETRIES), policy.backoff, policy.max_wait),
+        RetryPolicy(retries=0),
         headers=headers,
         timeout=settings.http_timeout,
         bounds=Bounds.from_settings(settings),
@@ -135,6 +150,9 @@ async def _fetch_one(client: httpx.AsyncClient, settings: Settings, request: Fee
         response, body = await http.get_document(request.url, what=f"the {request.catalog} catalog")
     except FetchError as exc:
         return FeedAnswer(request.catalog, request.url, "failed", message=str(exc))
+    except (httpx.InvalidURL, ValueError) as exc:  # a URL httpx refuses beyond `_usable`'s checks
+        message = target.redact(f"The {request.catalog} feed URL cannot be requested ({exc}); check {env}")
+        return FeedAnswer(request.catalog, request.url, "failed", message=message)
     if response.status_code == 304:
         return FeedAnswer(request.catalog, request.url, "not_modified")
     return FeedAnswer(
