@@ -546,3 +546,25 @@ def test_an_unusable_feed_url_is_that_feeds_failure_not_the_syncs(db_url, monkey
     use = report.catalogs[MODELS_DEV]
     assert report.status == "ok" and use["fetch"] == "failed" and use["source"] == "package"
     assert ENV[MODELS_DEV] in use["warning"]
+
+
+def test_a_newer_genai_prices_feed_prices_the_sync(db_url, monkeypatch, online, feed_server):
+    # The fixture with one more dated price, in force from today: newer than anything the package has in force.
+    data = json.loads(feed_file(GENAI_PRICES))
+    openai = next(provider for provider in data if provider["id"] == "openai")
+    model = next(model for model in openai["models"] if model["id"] == "gpt-4.1")
+    today = datetime.now(UTC).date()
+    model["prices"] = [
+        {"prices": model["prices"]},
+        {"constraint": {"start_date": today.isoformat()}, "prices": {"input_mtok": 1.75, "output_mtok": 7}},
+    ]
+    _serve(feed_server, monkeypatch, GENAI_PRICES, json.dumps(data).encode(), etag='"gp2"')
+    engine = create_db_engine(db_url)
+    report = run_sync(engine, _settings(db_url, monkeypatch), SyncOptions(providers=["openai"]))
+
+    use = report.catalogs[GENAI_PRICES]
+    assert use["source"] == "feed" and use["date"] == today.isoformat() and use["models"] == 1466
+    row = dbread.one_row(engine, ai_model, provider="openai", model_id="gpt-4.1")
+    assert (row["input_price"], row["output_price"]) == (Decimal("1.75"), Decimal("7"))
+    assert row["provenance"]["input_price"] == "genai-prices"
+    engine.dispose()
