@@ -568,3 +568,19 @@ def test_a_newer_genai_prices_feed_prices_the_sync(db_url, monkeypatch, online, 
     assert (row["input_price"], row["output_price"]) == (Decimal("1.75"), Decimal("7"))
     assert row["provenance"]["input_price"] == "genai-prices"
     engine.dispose()
+
+
+def test_a_server_without_validators_sending_the_same_body_is_not_modified(
+    db_url, monkeypatch, online, feed_server, models_dev_raw
+):
+    _serve(feed_server, monkeypatch, MODELS_DEV, newer_models_dev(models_dev_raw))  # no ETag, no Last-Modified
+    settings = _settings(db_url, monkeypatch)
+    engine = create_db_engine(db_url)
+    assert refresh_catalogs(engine, settings, NOW)[0].fetch == "fetched"
+    stored_at = _stored(engine)[MODELS_DEV]["stored_at"]
+    later = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
+    again = refresh_catalogs(engine, settings, later)[0]
+    assert again.fetch == "not_modified" and again.source == "feed"
+    row = _stored(engine)[MODELS_DEV]
+    assert row["stored_at"] == stored_at and row["checked_at"] == later
+    engine.dispose()

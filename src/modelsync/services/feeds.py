@@ -139,6 +139,8 @@ def _judge(
             return "failed", f"The {catalog} feed answered 304 Not Modified with no copy stored; {kept}", None
         return "not_modified", None, None
     assert answer.body is not None
+    if row is not None and row.has_copy and row.body_digest == _digest(answer.body):
+        return "not_modified", None, None  # a server without validators sent the stored copy again
     try:
         parsed = parse_catalog(catalog, answer.body, today)
     except FeedError as exc:
@@ -182,7 +184,8 @@ def refresh_catalogs(
             outcome, warning, parsed = _judge(catalog, answer, row, today)
             if parsed is not None and answer.body is not None:
                 digest = _digest(answer.body)
-                _parsed[catalog] = (digest, parsed)
+                if catalog in PACKAGES:  # only what a sync reads is kept parsed
+                    _parsed[catalog] = (digest, parsed)
                 fresh = _copy(catalog, parsed, digest, answer.last_modified, today)
             if store:
                 _record(engine, catalog, answer, outcome, warning, fresh, now)
