@@ -259,6 +259,9 @@ class Settings(BaseSettings):
     replicate_collections: Annotated[tuple[str, ...], NoDecode] = ()
     replicate_full_listing: bool = False
     public_read: bool = False
+    # Signs the admin web UI's session cookies (at least 32 characters). Unset: a random key per process, so
+    # sessions end when the server restarts and are not shared between workers or replicas.
+    session_secret: SecretStr | None = Field(default=None, min_length=32)
     # Audit entries older than this many days are deleted (at most once an hour); None keeps them forever.
     audit_retention_days: int | None = Field(default=None, ge=1, le=36500)
     # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from
