@@ -15,10 +15,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from modelsync.errors import UsageError
-from modelsync.services import auth, catalog, overview, runs
+from modelsync.services import auth, catalog, runs
 from modelsync.services.sync import SyncOptions
 from modelsync.sync.engine import enabled_providers
-from modelsync.web import present
 from modelsync.web.base import (
     PREFIX,
     Visit,
@@ -32,6 +31,7 @@ from modelsync.web.base import (
     set_session,
     settings_of,
 )
+from modelsync.web.pages import model_context
 from modelsync.web.session import new_session
 from modelsync.web.syncjobs import SyncJobs
 
@@ -111,22 +111,8 @@ def _decide(request: Request, current: Visit, provider: str, model_id: str, form
         error = str(exc)
     if error is None:
         return redirect(f"{PREFIX}/ai-models/model/{provider}/{model_id}")
-    detail = overview.model_detail(engine, provider, model_id)
-    model = detail["model"]
-    return page(
-        request,
-        current,
-        "model.html",
-        status=400,
-        model=model,
-        fields=present.field_rows(model, detail["decisions"]),
-        capabilities=present.capability_rows(detail["capabilities"], model.get("provenance") or {}),
-        history=[(change, present.change_lines(change["changes"])) for change in reversed(detail["history"])],
-        replaces=detail["replaces"],
-        decisions=detail["decisions"],
-        choices=overview.model_ids(engine, provider),
-        error=error,
-    )
+    context = model_context(engine, provider, model_id, admin=True)
+    return page(request, current, "model.html", status=400, error=error, **context)
 
 
 @router.post("/ai-models/model/{provider}/{model_id:path}", response_class=HTMLResponse)

@@ -10,14 +10,13 @@ action's, is refused with 403 before anything is read or written.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 from urllib.parse import parse_qs, quote
 
 import anyio.to_thread
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy.engine import Engine
 
 from modelsync.services import auth
 from modelsync.services.auth import ROLE_RANK, Principal
@@ -26,6 +25,9 @@ from modelsync.web import present
 from modelsync.web.session import COOKIE, LIFETIME_S, Session, csrf_ok, csrf_token, decode, encode, new_session
 
 PREFIX: Final = "/opshub"
+# The app's database engine as the pages see it: an opaque handle they pass to services, never query themselves
+# (tests/test_layers.py keeps sqlalchemy and modelsync.db out of the web package).
+Engine: TypeAlias = Any
 _MAX_FORM_BYTES: Final = 64 * 1024
 HEADERS: Final = {
     "Content-Security-Policy": (

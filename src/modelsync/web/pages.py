@@ -23,7 +23,7 @@ from modelsync.services import audit, catalog, overview, query, runs
 from modelsync.services.query import ModelFilters
 from modelsync.sync.engine import enabled_providers
 from modelsync.web import present
-from modelsync.web.base import PREFIX, engine_of, page, require, settings_of, visit
+from modelsync.web.base import PREFIX, Engine, engine_of, page, require, settings_of, visit
 
 router = APIRouter()
 
@@ -172,27 +172,28 @@ def model_table(request: Request) -> Response:
     )
 
 
+def model_context(engine: Engine, provider: str, model_id: str, admin: bool) -> dict[str, Any]:
+    """What the model page shows: fields with sources, capabilities, history (newest first), successors."""
+    detail = overview.model_detail(engine, provider, model_id)
+    model = detail["model"]
+    history = [(change, present.change_lines(change["changes"], change["kind"])) for change in detail["history"]]
+    return {
+        "model": model,
+        "fields": present.field_rows(model, detail["decisions"]),
+        "capabilities": present.capability_rows(detail["capabilities"], model.get("provenance") or {}),
+        "history": history[::-1],
+        "replaces": detail["replaces"],
+        "decisions": detail["decisions"],
+        "choices": overview.model_ids(engine, provider) if admin else [],
+    }
+
+
 @router.get("/ai-models/model/{provider}/{model_id:path}", response_class=HTMLResponse)
 def model_page(provider: str, model_id: str, request: Request) -> Response:
     """One model: every field with its source, capabilities tri-state, history, replacement, admin controls."""
     current = require(request, "viewer")
-    engine = engine_of(request)
-    provider = provider.lower()
-    detail = overview.model_detail(engine, provider, model_id)
-    model = detail["model"]
-    return page(
-        request,
-        current,
-        "model.html",
-        model=model,
-        fields=present.field_rows(model, detail["decisions"]),
-        capabilities=present.capability_rows(detail["capabilities"], model.get("provenance") or {}),
-        history=[(change, present.change_lines(change["changes"])) for change in reversed(detail["history"])],
-        replaces=detail["replaces"],
-        decisions=detail["decisions"],
-        choices=overview.model_ids(engine, provider) if current.can("admin") else [],
-        error=None,
-    )
+    context = model_context(engine_of(request), provider.lower(), model_id, current.can("admin"))
+    return page(request, current, "model.html", error=None, **context)
 
 
 def _compare_value(row: present.FieldRow) -> str:
@@ -255,7 +256,8 @@ def what_changed(request: Request) -> Response:
         problems.append(str(exc))
     grouped: dict[str, dict[str, list[tuple[dict[str, Any], list[str]]]]] = defaultdict(lambda: defaultdict(list))
     for change in changes:
-        grouped[change["provider"]][change["kind"]].append((change, present.change_lines(change["changes"])))
+        lines = present.change_lines(change["changes"], change["kind"])
+        grouped[change["provider"]][change["kind"]].append((change, lines))
     ordered = {
         provider: {kind: grouped[provider][kind] for kind in query.CHANGE_KINDS if kind in grouped[provider]}
         for provider in sorted(grouped)

@@ -154,13 +154,18 @@ def capability_rows(stored: dict[str, bool], provenance: dict[str, str]) -> list
     ]
 
 
-def change_lines(changes: dict[str, Any]) -> list[str]:
-    """A history entry's field diffs as "field: old → new" lines."""
+def change_lines(changes: dict[str, Any], kind: str = "updated") -> list[str]:
+    """A history entry's field diffs as "field: old → new" lines ("field: value" for a new model)."""
     lines = []
     for name, diff in changes.items():
+        if name == "provenance":
+            continue  # bookkeeping of every other line; the model page shows each field's current source
+        field = BY_JSON.get(name)
         if isinstance(diff, list) and len(diff) == 2:
-            field = BY_JSON.get(name)
-            lines.append(f"{name}: {text(diff[0], field)} → {text(diff[1], field)}")
+            if kind == "created":
+                lines.append(f"{name}: {text(diff[1], field)}")
+            else:
+                lines.append(f"{name}: {text(diff[0], field)} → {text(diff[1], field)}")
         else:
-            lines.append(f"{name}: {text(diff)}")
+            lines.append(f"{name}: {text(diff, field)}")
     return lines

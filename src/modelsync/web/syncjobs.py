@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from modelsync.errors import ModelsyncError
 from modelsync.records import utc_now
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings
+
+Engine = Any  # an opaque handle passed on to the sync service
 
 log = logging.getLogger("modelsync.web")
 
