@@ -8,12 +8,16 @@ catalog, its history and the audit log exactly as the API's do.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 import dbread
+from modelsync.db import repo
+from modelsync.db.dialect import SyncLock
 from modelsync.db.tables import sync_run
 from modelsync.errors import ConfigError
+from modelsync.records import utc_now
 from modelsync.settings import load_settings
 from modelsync.web.session import COOKIE
 from webclient import anonymous, csrf_of, sign_in
@@ -214,3 +218,55 @@ def test_the_session_secret_comes_from_the_environment_and_must_be_long(monkeypa
     monkeypatch.setenv("MODELSYNC_SESSION_SECRET", "short")
     with pytest.raises(ConfigError, match="session_secret"):
         load_settings()
+
+
+def _wait_for(client, text: str, path: str = "/opshub/ai-models/sync", seconds: float = 60.0) -> str:
+    """The sync page once it shows `text` (it refreshes itself every second in a browser; here we poll)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        page = client.get(path).text
+        if text in page or time.monotonic() > deadline:
+            return page
+        time.sleep(0.2)
+
+
+def test_sync_now_runs_in_the_background_once_and_shows_progress_then_the_summary(
+    engine, live_env, settings, api_factory
+):
+    settings = load_settings()
+    live_env.fail("openai", status=500, delay=1.5)  # a slow first answer keeps the sync running for a while
+    with api_factory(engine, settings) as app, sign_in(app.live, "super_admin") as root:
+        token = csrf_of(root.get("/opshub/ai-models/sync").text)
+        assert root.post("/opshub/ai-models/sync", data={"csrf": token, "provider": "all"}).status_code == 303
+        running = root.get("/opshub/ai-models/sync").text
+        assert "running" in running and 'http-equiv="refresh"' in running
+        assert "Sync all providers" not in running  # no second start offered while it runs
+        # a second "Sync now" while it runs shows the running sync; it does not start (or get refused as) another
+        assert root.post("/opshub/ai-models/sync", data={"csrf": token, "provider": "google"}).status_code == 303
+        done = _wait_for(root, "finished")
+    assert "finished" in done and "Total" in done and 'http-equiv="refresh"' not in done
+    [run] = dbread.rows(engine, sync_run)
+    assert run["trigger"] == "web" and run["actor"] == "root" and run["status"] in ("ok", "partial")
+    assert len(dbread.models(engine)) > 0
+    [entry] = [e for e in dbread.audit_entries(engine, "sync") if e["outcome"] != "rejected"]
+    assert entry["actor"] == "root" and entry["source_ip"] == "127.0.0.1"
+
+
+def test_sync_now_while_another_process_syncs_is_refused_and_shows_that_sync(engine, settings, api_factory):
+    now = utc_now()
+    lock = SyncLock(engine)
+    assert lock.try_acquire()
+    with engine.begin() as conn:
+        running = repo.insert_run(conn, "cli", "ops", ["openai"], now)
+        repo.claim_lease(conn, running, "other-host:4242", now)
+    try:
+        with api_factory(engine, settings) as app, sign_in(app.live, "super_admin") as root:
+            page = root.get("/opshub/ai-models/sync").text
+            assert f"run #{running}" in page and "A sync is running" in page
+            token = csrf_of(page)
+            assert root.post("/opshub/ai-models/sync", data={"csrf": token, "provider": "all"}).status_code == 303
+            done = _wait_for(root, f"another sync is running (run {running})")
+    finally:
+        lock.release()
+    assert f"another sync is running (run {running})" in done
+    assert [run["status"] for run in dbread.rows(engine, sync_run, order_by=("id",))] == ["running", "rejected"]
