@@ -32,15 +32,6 @@ def provider_counts(engine: Engine, filters: ModelFilters) -> dict[str, int]:
         return {provider: int(count) for provider, count in conn.execute(query)}
 
 
-def count_models(engine: Engine, filters: ModelFilters) -> int:
-    """How many models match the filters."""
-    query = sa.select(sa.func.count()).select_from(ai_model).where(
-        *filter_clauses(filters.validate(), engine.dialect.name)
-    )
-    with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
-
-
 def capability_names(engine: Engine) -> list[str]:
     """Every capability name any stored model has a known value for, sorted."""
     with engine.connect() as conn:

@@ -9,6 +9,7 @@ cursor, so its cost does not grow with the catalog.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -51,25 +52,27 @@ _MAX_Q: Final = 200
 _MAX_CHANGES: Final = 5000
 
 
+_CELLS: Final[dict[str, Callable[[dict[str, Any]], str]]] = {
+    "provider": lambda model: model["provider"],
+    "kind": lambda model: model["kind"],
+    "status": lambda model: model["status"],
+    "input": lambda model: present.money(model["inputCostPer1M"]),
+    "output": lambda model: present.money(model["outputCostPer1M"]),
+    "cacheRead": lambda model: present.money(model["cacheReadCostPer1M"]),
+    "context": lambda model: present.count(model["contextWindow"]),
+    "maxOutput": lambda model: present.count(model["maxOutputTokens"]),
+    "tier": lambda model: model["tier"] or present.UNKNOWN,
+    "allowed": lambda model: present.tri(model["isAllowed"]),
+    "recommended": lambda model: present.tri(model["recommended"]),
+    "capabilities": lambda model: ", ".join(model["capabilities"]) or "none known",
+    "released": lambda model: model["releaseDate"] or present.UNKNOWN,
+    "updated": lambda model: present.when(model["updatedAt"]),
+}
+
+
 def cell(model: dict[str, Any], key: str) -> str:
     """One table cell's text."""
-    values = {
-        "provider": lambda: model["provider"],
-        "kind": lambda: model["kind"],
-        "status": lambda: model["status"],
-        "input": lambda: present.money(model["inputCostPer1M"]),
-        "output": lambda: present.money(model["outputCostPer1M"]),
-        "cacheRead": lambda: present.money(model["cacheReadCostPer1M"]),
-        "context": lambda: present.count(model["contextWindow"]),
-        "maxOutput": lambda: present.count(model["maxOutputTokens"]),
-        "tier": lambda: model["tier"] or present.UNKNOWN,
-        "allowed": lambda: present.tri(model["isAllowed"]),
-        "recommended": lambda: present.tri(model["recommended"]),
-        "capabilities": lambda: ", ".join(model["capabilities"]) or "none known",
-        "released": lambda: model["releaseDate"] or present.UNKNOWN,
-        "updated": lambda: present.when(model["updatedAt"]),
-    }
-    return str(values[key]())
+    return str(_CELLS[key](model))
 
 
 def _filters(request: Request) -> tuple[dict[str, Any], ModelFilters, list[str]]:
@@ -138,7 +141,9 @@ def model_table(request: Request) -> Response:
         sort, cursor = "provider", None
         models, next_cursor = query.list_page(engine, filters, sort, limit, None)
     counts = overview.provider_counts(engine, filters)
-    total = overview.count_models(engine, filters)
+    # The counts leave out only the provider filter, so the total follows from them (no second count query).
+    chosen_providers = [c.values for c in filters.conditions if c.param == "provider"]
+    total = sum(counts.get(name, 0) for name in chosen_providers[0]) if chosen_providers else sum(counts.values())
     sorts = {}
     for key, (_, sort_key) in COLUMNS.items():
         if sort_key is not None:
