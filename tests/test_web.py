@@ -270,3 +270,34 @@ def test_sync_now_while_another_process_syncs_is_refused_and_shows_that_sync(eng
         lock.release()
     assert f"another sync is running (run {running})" in done
     assert [run["status"] for run in dbread.rows(engine, sync_run, order_by=("id",))] == ["running", "rejected"]
+
+
+def test_refused_sign_ins_and_forms_are_counted_in_the_audit_log_without_the_typed_name(api):
+    with anonymous(api.live) as client:
+        token = csrf_of(client.get("/opshub/login").text)
+        for _ in range(3):
+            response = client.post(
+                "/opshub/login", data={"csrf": token, "username": "hunter2-typed-here", "password": "x" * 12}
+            )
+            assert response.status_code == 401
+    with sign_in(api.live, "viewer") as vic:
+        token = csrf_of(vic.get(MODEL).text)
+        assert vic.post(MODEL, data={"csrf": token, "field": "isAllowed", "value": "false"}).status_code == 403
+    entries = dbread.audit_entries(api.engine, "access.denied")
+    assert "hunter2" not in str(entries)
+    sign_ins = [entry for entry in entries if entry["details"]["targets"].get("POST /opshub/login")]
+    assert sum(entry["details"]["targets"]["POST /opshub/login"] for entry in sign_ins) == 3
+    [refused] = [entry for entry in entries if entry["actor"] == "vic"]
+    assert refused["source_ip"] == "127.0.0.1" and f"POST {MODEL}" in refused["details"]["targets"]
+
+
+def test_too_many_refused_sign_ins_from_one_address_are_answered_429(engine, settings, api_factory):
+    with api_factory(engine, settings, denials_per_minute=3) as app, anonymous(app.live) as client:
+        token = csrf_of(client.get("/opshub/login").text)
+        statuses = [
+            client.post("/opshub/login", data={"csrf": token, "username": "vic", "password": "x" * 12}).status_code
+            for _ in range(4)
+        ]
+        assert statuses == [401, 401, 401, 429]
+        right = client.post("/opshub/login", data={"csrf": token, "username": "vic", "password": PASSWORD_})
+        assert right.status_code == 429 and "try again in" in right.text  # even the right password waits

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from modelsync.errors import ModelsyncError
 from modelsync.web import actions, pages
-from modelsync.web.base import HEADERS, PREFIX, Refused, page, redirect, sign_in_url, visit
+from modelsync.web.base import HEADERS, PREFIX, Refused, page, record_denial, redirect, sign_in_url, visit
 from modelsync.web.session import session_key
 from modelsync.web.syncjobs import SyncJobs
 
@@ -31,6 +32,7 @@ def create_web_app(state: Any) -> FastAPI:
     app.state.engine = state.engine
     app.state.settings = state.settings
     app.state.watch = state.watch
+    app.state.denials = state.denials
     app.state.session_key = session_key(state.settings)
     app.state.sync_jobs = SyncJobs()
     app.include_router(pages.router)
@@ -41,7 +43,11 @@ def create_web_app(state: Any) -> FastAPI:
     async def refused(request: Request, exc: Refused) -> Response:
         if exc.sign_in and request.method == "GET":
             return redirect(sign_in_url(request))
-        return page(request, visit(request), "error.html", status=403, title="Not allowed", message=str(exc))
+        if request.method == "POST":
+            # Refused forms count as denied attempts, audit-logged per client and minute like the API's.
+            await record_denial(request, exc.who, 403, str(exc).split(";")[0], exc.role)
+        current = await anyio.to_thread.run_sync(visit, request)
+        return page(request, current, "error.html", status=403, title="Not allowed", message=str(exc))
 
     @app.exception_handler(ModelsyncError)
     async def failed(request: Request, exc: ModelsyncError) -> Response:

@@ -21,11 +21,13 @@ from modelsync.sync.engine import enabled_providers
 from modelsync.web.base import (
     PREFIX,
     Visit,
+    client_ip,
     engine_of,
     one,
     page,
     post_visit,
     read_form,
+    record_denial,
     redirect,
     require,
     set_session,
@@ -41,10 +43,6 @@ Form = Annotated[dict[str, list[str]], Depends(read_form)]
 _DECIDABLE = {"isAllowed": "is_allowed", "recommended": "recommended", "replacementModel": "replacement_model"}
 
 
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 def _next(target: str) -> str:
     # Only a path inside the UI: never another site (//evil.example) or a scheme.
     if target.startswith(f"{PREFIX}/") and not target.startswith("//") and "\\" not in target:
@@ -56,11 +54,17 @@ def _next(target: str) -> str:
 async def login(request: Request, form: Form) -> Response:
     """Check the user name and password; on success start a new signed-in session."""
     current = await post_visit(request, form, None)
+    wait = request.app.state.denials.retry_after(client_ip(request))
+    if wait is not None:
+        return page(request, current, "login.html", status=429, next=one(form, "next"),
+                    error=f"Too many refused attempts from this address; try again in {wait} s.")  # fmt: skip
     name, password = one(form, "username").strip(), one(form, "password")
     engine = engine_of(request)
     ok = bool(name) and bool(password) and await anyio.to_thread.run_sync(auth.verify_password, engine, name, password)
     user_id = await anyio.to_thread.run_sync(auth.user_id_of, engine, name) if ok else None
     if user_id is None:
+        # Counted (and audit-logged per minute) without the typed name: it may be a password typed in the wrong box.
+        await record_denial(request, None, 401, "sign-in refused", None)
         return page(request, current, "login.html", status=401, next=one(form, "next"),
                     error="Wrong user name or password, or the user is disabled.")  # fmt: skip
     response = redirect(_next(one(form, "next")))
@@ -102,7 +106,7 @@ def _decide(request: Request, current: Visit, provider: str, model_id: str, form
             model_id,
             {_DECIDABLE[field]: _decision(field, one(form, "value"))},
             current.user.name,
-            _client(request),
+            client_ip(request),
             current.user.user_id,
         )
         if changes:
@@ -162,7 +166,7 @@ async def sync_now(request: Request, form: Form) -> Response:
         providers=[provider],
         trigger="web",
         actor=current.user.name,
-        source_ip=_client(request),
+        source_ip=client_ip(request),
         user_id=current.user.user_id,
     )
     jobs: SyncJobs = request.app.state.sync_jobs

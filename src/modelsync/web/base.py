@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from modelsync.services import auth
+from modelsync.services.audit import Denial, DenialLog
 from modelsync.services.auth import ROLE_RANK, Principal
 from modelsync.settings import Settings
 from modelsync.web import present
@@ -55,9 +56,13 @@ templates.globals.update(
 class Refused(Exception):
     """A request the visitor may not make: 403 (or a redirect to sign-in for a page and nobody signed in)."""
 
-    def __init__(self, message: str, sign_in: bool = False) -> None:
+    def __init__(
+        self, message: str, sign_in: bool = False, who: Principal | None = None, role: str | None = None
+    ) -> None:
         super().__init__(message)
         self.sign_in = sign_in
+        self.who = who
+        self.role = role
 
 
 @dataclass
@@ -107,7 +112,10 @@ def require(request: Request, role: str) -> Visit:
     if current.user is None:
         raise Refused("sign in to see this page", sign_in=True)
     if not current.can(role):
-        raise Refused(f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.")
+        raise Refused(
+            f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.", who=current.user,
+            role=role,
+        )
     return current
 
 
@@ -162,10 +170,41 @@ async def post_visit(request: Request, form: dict[str, list[str]], role: str | N
     """The visitor of a POST: its CSRF token must match its session, and its role be at least `role` (if any)."""
     current = await anyio.to_thread.run_sync(visit, request)
     if current.fresh or not csrf_ok(current.session, current.key, one(form, "csrf")):
-        raise Refused("the form's security token is missing or stale; reload the page and try again.")
+        raise Refused(
+            "the form's security token is missing or stale; reload the page and try again.", who=current.user,
+            role=role,
+        )
     if role is not None:
         if current.user is None:
-            raise Refused("sign in first.")
+            raise Refused("sign in first.", role=role)
         if not current.can(role):
-            raise Refused(f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.")
+            raise Refused(
+                f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.",
+                who=current.user, role=role,
+            )
     return current
+
+
+def client_ip(request: Request) -> str | None:
+    """The address the request came from (as uvicorn reports it)."""
+    return request.client.host if request.client else None
+
+
+async def record_denial(
+    request: Request, who: Principal | None, status: int, reason: str, role: str | None
+) -> int | None:
+    """Count a refused form among the denied attempts (audit-logged per minute); return seconds to wait if over."""
+    denials: DenialLog = request.app.state.denials
+    denial = Denial(
+        client_ip(request),
+        who.user_id if who else None,
+        who.name if who else None,
+        f"{request.method} {request.url.path}"[:200],
+        status,
+        reason[:200],
+        role,
+    )
+    retry_after, row = denials.count(denial, audited=True)
+    if row is not None:
+        await anyio.to_thread.run_sync(denials.write, row)
+    return retry_after
