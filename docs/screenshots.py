@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "screenshots"
@@ -53,6 +54,7 @@ def main() -> None:
     for name, role in (("root", "super_admin"), ("ada", "admin"), ("vic", "viewer")):
         auth.create_user(engine, name, role, PASSWORD, actor="screenshots")
     catalog.decide(engine, settings, "openai", "gpt-4o", {"replacement_model": "gpt-5.4"}, "ada")
+    catalog.decide(engine, settings, "openai", "gpt-4o", {"input_price": Decimal("2.25")}, "ada")
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -301,3 +301,16 @@ def test_too_many_refused_sign_ins_from_one_address_are_answered_429(engine, set
         assert statuses == [401, 401, 401, 429]
         right = client.post("/opshub/login", data={"csrf": token, "username": "vic", "password": PASSWORD_})
         assert right.status_code == 429 and "try again in" in right.text  # even the right password waits
+
+
+def test_the_model_page_charts_the_recorded_prices(api):
+    from decimal import Decimal
+
+    from modelsync.services import catalog
+
+    with sign_in(api.live, "viewer") as vic:
+        assert "Price history" not in vic.get(MODEL).text  # one price so far: nothing to chart
+        catalog.decide(api.engine, api.settings, "openai", "gpt-4o", {"input_price": Decimal("2.25")}, "ada")
+        page = vic.get(MODEL).text
+    assert "Price history" in page and page.count("<polyline") == 2
+    assert "<td>$2.25</td>" in page and "<td>$2.5</td>" in page  # the table under the chart, old and new

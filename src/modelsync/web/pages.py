@@ -187,6 +187,7 @@ def model_context(engine: Engine, provider: str, model_id: str, admin: bool) -> 
         "fields": present.field_rows(model, detail["decisions"]),
         "capabilities": present.capability_rows(detail["capabilities"], model.get("provenance") or {}),
         "history": history[::-1],
+        "chart": present.price_chart(detail["history"]),
         "replaces": detail["replaces"],
         "decisions": detail["decisions"],
         "choices": overview.model_ids(engine, provider) if admin else [],
@@ -262,9 +263,10 @@ def what_changed(request: Request) -> Response:
     grouped: dict[str, dict[str, list[tuple[dict[str, Any], list[str]]]]] = defaultdict(lambda: defaultdict(list))
     for change in changes:
         lines = present.change_lines(change["changes"], change["kind"])
-        grouped[change["provider"]][change["kind"]].append((change, lines))
+        grouped[change["provider"]][present.change_group(change)].append((change, lines))
+    order = ("created", present.PRICE_CHANGE, "deprecated", "reactivated", *query.CHANGE_KINDS)
     ordered = {
-        provider: {kind: grouped[provider][kind] for kind in query.CHANGE_KINDS if kind in grouped[provider]}
+        provider: {kind: grouped[provider][kind] for kind in dict.fromkeys(order) if kind in grouped[provider]}
         for provider in sorted(grouped)
     }
     return page(request, current, "changes.html", since=since, grouped=ordered, total=len(changes),

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from modelsync.fieldspec import BY_JSON, DERIVED, FIELDS, FieldType, RecordField
 
 UNKNOWN: Final = "unknown"
+NONE_KNOWN: Final = "none known"
+# Announcements that are absent for most models: no value means none was announced, which is not "unknown".
+_LIFECYCLE: Final = frozenset({"deprecated_at", "replacement_model", "shutdown_date"})
+# How the "what changed" page groups an update that touched a price.
+PRICE_CHANGE: Final = "price change"
+_PRICE_JSON: Final = frozenset(field.json for field in FIELDS if field.type is FieldType.MONEY)
 # Capabilities every model is asked about (the API's supports* flags), shown even when no source knows them.
 STANDARD_CAPABILITIES: Final[tuple[str, ...]] = tuple(field.flag for field in DERIVED if field.flag)
 # Fields the model page shows in a section of their own rather than in the generic field table.
@@ -70,7 +77,7 @@ def text(value: Any, field: RecordField | None = None) -> str:
     if field is not None and field.type is FieldType.MONEY:
         return money(value)
     if value is None:
-        return UNKNOWN
+        return NONE_KNOWN if field is not None and field.name in _LIFECYCLE else UNKNOWN
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -169,3 +176,83 @@ def change_lines(changes: dict[str, Any], kind: str = "updated") -> list[str]:
         else:
             lines.append(f"{name}: {text(diff, field)}")
     return lines
+
+
+def change_group(change: dict[str, Any]) -> str:
+    """The group of a change on the "what changed" page: its kind, or "price change" for an update of a price."""
+    if change["kind"] == "updated" and _PRICE_JSON & set(change["changes"]):
+        return PRICE_CHANGE
+    return str(change["kind"])
+
+
+# --- price history chart ------------------------------------------------------------------------------------------
+
+CHART_WIDTH: Final = 640
+CHART_HEIGHT: Final = 160
+_PAD: Final = 36
+_CHARTED: Final = (("inputCostPer1M", "input"), ("outputCostPer1M", "output"))
+
+
+@dataclass(frozen=True, slots=True)
+class PricePoint:
+    """The prices a model had from one recorded change on (display text, unknown when none)."""
+
+    at: str
+    prices: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChart:
+    """A step chart of the per-1M prices over the recorded history, as SVG polyline points per series."""
+
+    points: tuple[PricePoint, ...]
+    series: tuple[tuple[str, str], ...]  # (name, "x,y x,y ..."), one line per run of known prices
+    top: str
+    first: str
+    last: str
+
+
+def _price_text(value: Decimal | None) -> str:
+    return money(None if value is None else str(value))
+
+
+def price_chart(history: list[dict[str, Any]]) -> PriceChart | None:
+    """The input and output price over a model's history (oldest first), or None when no price ever changed."""
+    current: dict[str, Decimal | None] = {}
+    steps: list[tuple[str, dict[str, Decimal | None]]] = []
+    for change in history:
+        touched = [name for name, _ in _CHARTED if name in change["changes"]]
+        for name in touched:
+            diff = change["changes"][name]
+            new = diff[1] if isinstance(diff, list) and len(diff) == 2 else None
+            current[name] = Decimal(str(new)) if new is not None else None
+        if touched:
+            steps.append((change["at"], dict(current)))
+    if len(steps) < 2:
+        return None
+    top = max((value for _, prices in steps for value in prices.values() if value is not None), default=None)
+    if top is None or top <= 0:
+        return None
+    width, height = CHART_WIDTH - 2 * _PAD, CHART_HEIGHT - 2 * _PAD
+    step_x = width / (len(steps) - 1)
+    series = []
+    for name, label in _CHARTED:
+        coords: list[str] = []
+        for index, (_, prices) in enumerate(steps):
+            value = prices.get(name)
+            if value is None:  # an unknown price ends the line: nothing is drawn for it, not even the old price
+                if coords:
+                    series.append((label, " ".join(coords)))
+                coords = []
+                continue
+            x = _PAD + index * step_x
+            y = _PAD + height - float(value / top) * height
+            if coords:  # a step: hold the previous price until this change
+                coords.append(f"{x:.1f},{coords[-1].split(',')[1]}")
+            coords.append(f"{x:.1f},{y:.1f}")
+        if coords:
+            series.append((label, " ".join(coords)))
+    points = tuple(
+        PricePoint(when(at), tuple(_price_text(prices.get(name)) for name, _ in _CHARTED)) for at, prices in steps
+    )
+    return PriceChart(points, tuple(series), money(str(top)), points[0].at, points[-1].at)
