@@ -209,7 +209,9 @@ def test_model_compare_changes_runs_and_audit_pages(api):
         assert "OpenAI" in run and "Total" in run
         audit = root.get("/opshub/ai-models/audit").text
         assert "user.create" in audit and "token" in audit
-        assert root.get("/opshub/ai-models/model/openai/no-such-model").status_code == 404
+        for missing in ("/opshub/ai-models/model/openai/no-such-model", "/opshub/ai-models/runs/abc", "/opshub/nope"):
+            response = root.get(missing)
+            assert response.status_code == 404 and "text/html" in response.headers["content-type"], missing
 
 
 def test_the_session_secret_comes_from_the_environment_and_must_be_long(monkeypatch, settings):

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
@@ -49,16 +50,23 @@ def create_web_app(state: Any) -> FastAPI:
         current = await anyio.to_thread.run_sync(visit, request)
         return page(request, current, "error.html", status=403, title="Not allowed", message=str(exc))
 
+    async def error_page(request: Request, status: int, title: str, message: str) -> Response:
+        current = await anyio.to_thread.run_sync(visit, request)
+        return page(request, current, "error.html", status=status, title=title, message=message)
+
     @app.exception_handler(ModelsyncError)
     async def failed(request: Request, exc: ModelsyncError) -> Response:
         status = exc.http_status if 400 <= exc.http_status < 600 else 500
         title = {404: "Not found", 422: "Not valid", 409: "Busy", 503: "Busy"}.get(status, "Error")
-        return page(request, visit(request), "error.html", status=status, title=title, message=str(exc))
+        return await error_page(request, status, title, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return await error_page(request, 404, "Not found", "There is no such page (part of its address is not valid).")
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> Response:
-        return page(request, visit(request), "error.html", status=404, title="Not found",
-                    message="There is no such page.")  # fmt: skip
+        return await error_page(request, 404, "Not found", "There is no such page.")
 
     app.state.headers = HEADERS
     return app
