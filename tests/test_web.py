@@ -316,3 +316,22 @@ def test_the_model_page_charts_the_recorded_prices(api):
         page = vic.get(MODEL).text
     assert "Price history" in page and page.count("<polyline") == 2
     assert "<td>$2.25</td>" in page and "<td>$2.5</td>" in page  # the table under the chart, old and new
+
+
+def test_a_deprecated_model_shows_its_badge_and_replacement_in_the_table_and_on_its_page(api, clean_env):
+    from modelsync.services.sync import SyncOptions, run_sync
+
+    (clean_env / "modelsync.overrides.toml").write_text(
+        '[[model]]\nprovider = "openai"\nid = "gpt-4o"\ndeprecated = true\nreplacement_model = "gpt-5.4"\n'
+    )
+    run_sync(api.engine, api.settings, SyncOptions(providers=["openai"], trigger="cli"))
+    with sign_in(api.live, "viewer") as vic:
+        table = vic.get("/opshub/ai-models?provider=openai&status=deprecated").text
+        model = vic.get(MODEL).text
+    assert rows_of(table) == ["openai/gpt-4o"]
+    assert '<span class="badge warn">deprecated</span>' in table
+    assert '→ <a href="/opshub/ai-models/model/openai/gpt-5.4">gpt-5.4</a>' in table
+    assert "Replaced by" in model and "/opshub/ai-models/model/openai/gpt-5.4" in model
+    with sign_in(api.live, "viewer") as vic:
+        successor = vic.get("/opshub/ai-models/model/openai/gpt-5.4").text
+    assert "Replaces" in successor and "/opshub/ai-models/model/openai/gpt-4o" in successor
