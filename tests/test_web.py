@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -306,8 +307,6 @@ def test_too_many_refused_sign_ins_from_one_address_are_answered_429(engine, set
 
 
 def test_the_model_page_charts_the_recorded_prices(api):
-    from decimal import Decimal
-
     from modelsync.services import catalog
 
     with sign_in(api.live, "viewer") as vic:
@@ -335,3 +334,36 @@ def test_a_deprecated_model_shows_its_badge_and_replacement_in_the_table_and_on_
     with sign_in(api.live, "viewer") as vic:
         successor = vic.get("/opshub/ai-models/model/openai/gpt-5.4").text
     assert "Replaces" in successor and "/opshub/ai-models/model/openai/gpt-4o" in successor
+
+
+def test_five_thousand_models_page_through_completely_in_bounded_pages(engine, settings, api_factory):
+    from modelsync.records import SourceRecord
+    from modelsync.services.sync import SyncOptions, run_sync
+    from modelsync.sources.live import ListingResult
+
+    records = {
+        f"vendor-{i % 13}/model-{i:05d}": SourceRecord(
+            f"vendor-{i % 13}/model-{i:05d}",
+            {"kind": "chat", "input_price": Decimal(f"{i % 50}.5"), "context_window": 8192},
+        )
+        for i in range(5000)
+    }
+
+    def listing(_settings, names, _progress):
+        return {name: ListingResult(name, records=records) for name in names}
+
+    run_sync(engine, settings, SyncOptions(providers=["together"], trigger="cli"), fetch=listing)
+    seen: list[str] = []
+    with api_factory(engine, settings) as app, sign_in(app.live, "viewer") as vic:
+        path = "/opshub/ai-models?provider=together&sort=-inputCostPer1M&limit=200"
+        pages = 0
+        while path:
+            page = vic.get(path).text
+            pages += 1
+            rows = rows_of(page)
+            assert 0 < len(rows) <= 200 and "5000 models match" in page
+            seen += rows
+            found = re.search(r'<a href="([^"]+)" rel="next">', page)
+            path = f"/opshub/ai-models{found.group(1).replace('&amp;', '&')}" if found else ""
+    assert pages == 25 and len(seen) == len(set(seen)) == 5000
+    assert {ref.removeprefix("together/") for ref in seen} == set(records)
