@@ -17,14 +17,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from modelsync.errors import UsageError
+from modelsync.errors import NotFoundError, UsageError
 from modelsync.fieldspec import KINDS, STATUSES, TIERS
 from modelsync.records import utc_now
 from modelsync.services import audit, catalog, overview, query, runs
 from modelsync.services.query import ModelFilters
 from modelsync.sync.engine import enabled_providers
 from modelsync.web import present
-from modelsync.web.base import PREFIX, Engine, engine_of, page, require, settings_of, visit
+from modelsync.web.base import PREFIX, Engine, engine_of, page, redirect, require, settings_of, visit
 
 router = APIRouter()
 
@@ -115,8 +115,6 @@ def _query_string(params: list[tuple[str, str]], **changes: str | None) -> str:
 @router.get("/", include_in_schema=False)
 def home(request: Request) -> Response:
     """The UI's front page is the model table."""
-    from modelsync.web.base import redirect
-
     return redirect(f"{PREFIX}/ai-models")
 
 
@@ -221,9 +219,7 @@ def compare(request: Request) -> Response:
             try:
                 provider, model_id = catalog.parse_ref(ref)
                 models.append(overview.model_detail(engine, provider, model_id))
-            except UsageError as exc:
-                problems.append(str(exc))
-            except Exception as exc:  # NotFoundError and friends: say which one
+            except (UsageError, NotFoundError) as exc:  # say which one, and compare the others
                 problems.append(str(exc))
     rows: list[tuple[str, list[str], bool]] = []
     if len(models) >= 2:
