@@ -367,3 +367,23 @@ def test_five_thousand_models_page_through_completely_in_bounded_pages(engine, s
             path = f"/opshub/ai-models{found.group(1).replace('&amp;', '&')}" if found else ""
     assert pages == 25 and len(seen) == len(set(seen)) == 5000
     assert {ref.removeprefix("together/") for ref in seen} == set(records)
+
+
+def test_model_ids_with_slashes_colons_and_odd_characters_round_trip(api, clean_env):
+    from modelsync.services.sync import SyncOptions, run_sync
+
+    odd = "ft:gpt-4o:acme/support #2?v=1 ü"
+    (clean_env / "modelsync.overrides.toml").write_text(
+        f'[[model]]\nprovider = "openai"\nid = "{odd}"\ncustom = true\ninput_price = "1"\n'
+    )
+    run_sync(api.engine, api.settings, SyncOptions(providers=["openai"], trigger="cli"))
+    with sign_in(api.live, "admin") as ada:
+        table = ada.get("/opshub/ai-models?q=support").text
+        [ref] = rows_of(table)
+        page = ada.get(f"/opshub/ai-models/model/{ref}")
+        assert page.status_code == 200 and "ft:gpt-4o:acme/support #2?v=1 ü" in page.text
+        decided = ada.post(
+            f"/opshub/ai-models/model/{ref}", data={"csrf": csrf_of(page.text), "field": "isAllowed", "value": "false"}
+        )
+        assert decided.status_code == 303 and decided.headers["location"] == f"/opshub/ai-models/model/{ref}"
+    assert dbread.model_row(api.engine, "openai", odd)["is_allowed"] is False

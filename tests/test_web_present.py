@@ -77,3 +77,13 @@ def test_the_price_chart_steps_through_the_recorded_prices():
     assert len(names["input"].split()) == 5  # three points joined by two steps
     assert len(names["output"].split()) == 3  # the unknown last price is left out, never drawn as $0
     assert present.price_chart(history[:2]) is None  # one price, nothing to chart
+
+
+def test_a_view_key_the_catalogue_does_not_list_yet_is_still_shown():
+    model = {field.json: None for field in FIELDS}
+    model.update({"provenance": {"prices": "genai-prices"}, "capabilities": [], "id": "m", "provider": "p",
+                  "prices": [{"unit": "input_token", "amount": "1"}], "family": "gpt-4o"})  # fmt: skip
+    rows = {row.json: row for row in present.field_rows(model, [])}
+    assert rows["prices"].table is not None and rows["prices"].source == "genai-prices"
+    assert rows["family"].value == "gpt-4o"
+    assert "id" not in rows and "provider" not in rows  # identity is shown in its own rows

@@ -9,6 +9,7 @@ with the user and address); "Sync now" needs super admin and runs through servic
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
@@ -114,7 +115,7 @@ def _decide(request: Request, current: Visit, provider: str, model_id: str, form
     except UsageError as exc:
         error = str(exc)
     if error is None:
-        return redirect(f"{PREFIX}/ai-models/model/{provider}/{model_id}")
+        return redirect(f"{PREFIX}/ai-models/model/{quote(provider)}/{quote(model_id)}")
     context = model_context(engine, provider, model_id, admin=True)
     return page(request, current, "model.html", status=400, error=error, **context)
 

@@ -200,7 +200,9 @@ def model_page(provider: str, model_id: str, request: Request) -> Response:
     return page(request, current, "model.html", error=None, **context)
 
 
-def _compare_value(row: present.FieldRow) -> str:
+def _compare_value(row: present.FieldRow | None) -> str:
+    if row is None:
+        return present.UNKNOWN
     return row.value if row.table is None else "; ".join(" ".join(line) for line in row.table.rows)
 
 
@@ -223,10 +225,11 @@ def compare(request: Request) -> Response:
                 problems.append(str(exc))
     rows: list[tuple[str, list[str], bool]] = []
     if len(models) >= 2:
-        per_model = [present.field_rows(d["model"], d["decisions"]) for d in models]
-        for index, field in enumerate(per_model[0]):
-            values = [_compare_value(rows_of[index]) for rows_of in per_model]
-            rows.append((field.label, values, len(set(values)) > 1))
+        per_model = [{row.json: row for row in present.field_rows(d["model"], d["decisions"])} for d in models]
+        labels = {name: row.label for rows_of in per_model for name, row in rows_of.items()}
+        for name, label in labels.items():
+            values = [_compare_value(rows_of.get(name)) for rows_of in per_model]
+            rows.append((label, values, len(set(values)) > 1))
         caps = [present.capability_rows(d["capabilities"], {}) for d in models]
         names = sorted({row.name for rows_of in caps for row in rows_of})
         for name in names:

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from modelsync.fieldspec import BY_JSON, DERIVED, FIELDS, FieldType, RecordField
+from modelsync.fieldspec import BY_JSON, DERIVED, FIELDS, IDENTITY, FieldType, RecordField
 
 UNKNOWN: Final = "unknown"
 NONE_KNOWN: Final = "none known"
@@ -26,6 +26,11 @@ _PRICE_JSON: Final = frozenset(field.json for field in FIELDS if field.type is F
 STANDARD_CAPABILITIES: Final[tuple[str, ...]] = tuple(field.flag for field in DERIVED if field.flag)
 # Fields the model page shows in a section of their own rather than in the generic field table.
 _OWN_SECTION: Final = frozenset({"provenance", "capabilities"})
+# View keys the model page shows elsewhere (identity, derived per-1K prices and flags); any other key the view holds
+# that the catalogue does not list yet is still shown, by its JSON name.
+_SHOWN_ELSEWHERE: Final = frozenset(
+    {field.json for field in IDENTITY} | {field.json for field in DERIVED} | {field.json for field in FIELDS}
+)
 # Preferred column order of a table of objects (a price list); other keys follow in first-seen order.
 _TABLE_ORDER: Final = ("unit", "amount", "price", "threshold", "aboveThreshold", "above", "tier", "batch", "source")
 
@@ -133,14 +138,20 @@ def field_rows(model: dict[str, Any], decisions: list[str]) -> list[FieldRow]:
     for field in FIELDS:
         if field.name in _OWN_SECTION or field.json not in model:
             continue
-        value = model[field.json]
-        table = as_table(value)
-        shown = "" if table is not None else text(value, field)
-        rows.append(
-            FieldRow(field.json, field.label, shown, table, provenance.get(field.json), field.json in decided,
-                     field.description)
-        )  # fmt: skip
+        rows.append(_field_row(field.json, field.label, model[field.json], field, provenance, decided))
+    for name, value in model.items():
+        if name not in _SHOWN_ELSEWHERE:
+            rows.append(_field_row(name, name, value, None, provenance, decided))
     return rows
+
+
+def _field_row(
+    name: str, label: str, value: Any, field: RecordField | None, provenance: dict[str, str], decided: set[str]
+) -> FieldRow:
+    table = as_table(value)
+    shown = "" if table is not None else text(value, field)
+    description = field.description if field is not None else ""
+    return FieldRow(name, label, shown, table, provenance.get(name), name in decided, description)
 
 
 @dataclass(frozen=True, slots=True)
