@@ -75,7 +75,7 @@ def test_sign_in_with_a_wrong_password_is_refused_and_the_right_one_lands_on_nex
 def test_sign_in_never_redirects_off_the_ui(api):
     with anonymous(api.live) as client:
         token = csrf_of(client.get("/opshub/login").text)
-        for target in ("https://evil.example/", "//evil.example/opshub/", "/api/admin/audit-log"):
+        for target in ("https://evil.example/", "//evil.example/opshub/", "/api/admin/audit-log", "/opshub/\r\nX: y"):
             response = client.post(
                 "/opshub/login", data={"csrf": token, "username": "vic", "password": PASSWORD_, "next": target}
             )

@@ -46,7 +46,8 @@ _DECIDABLE = {"isAllowed": "is_allowed", "recommended": "recommended", "replacem
 
 def _next(target: str) -> str:
     # Only a path inside the UI: never another site (//evil.example) or a scheme.
-    if target.startswith(f"{PREFIX}/") and not target.startswith("//") and "\\" not in target:
+    plain = target.isascii() and target.isprintable() and "\\" not in target  # no header tricks, no odd slashes
+    if plain and target.startswith(f"{PREFIX}/"):
         return target
     return f"{PREFIX}/ai-models"
 
