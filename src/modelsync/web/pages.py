@@ -172,6 +172,7 @@ def model_table(request: Request) -> Response:
         tiers=TIERS,
         capabilities=overview.capability_names(engine) or list(present.STANDARD_CAPABILITIES),
         providers=sorted(set(counts) | set(enabled_providers(settings_of(request)))),
+        last_sync=runs.last_run(engine),
     )
 
 
