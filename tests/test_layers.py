@@ -78,6 +78,17 @@ def test_no_route_reads_a_table_itself(module):
     assert "sqlalchemy" not in names, f"{module} builds its own queries; read through a service instead"
 
 
+@pytest.mark.parametrize("module", sorted(name for name in ALL if name.startswith("modelsync.web")))
+def test_no_web_module_reads_the_database_itself(module):
+    """Web pages and forms read and write through services only: no modelsync.db, no sqlalchemy, at any depth."""
+    reached = {target for target in imports(module, ALL[module]) if target.startswith("modelsync.db")}
+    assert not reached, f"{module} imports {sorted(reached)}; read through a service instead"
+    tree = ast.parse(ALL[module].read_text())
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(name.split(".")[0] == "sqlalchemy" for name in names), f"{module} imports sqlalchemy"
+
+
 def test_the_graph_checker_sees_function_level_and_relative_imports(tmp_path):
     """The checker itself: an upward import inside a function is found."""
     probe = tmp_path / "probe.py"

@@ -267,6 +267,9 @@ class Settings(BaseSettings):
     feed_genai_prices_url: str = ""
     feed_litellm_url: str = ""
     feed_connect_timeout: float = Field(default=3.0, gt=0)
+    # Signs the admin web UI's session cookies (at least 32 characters). Unset: a random key per process, so
+    # sessions end when the server restarts and are not shared between workers or replicas.
+    session_secret: SecretStr | None = Field(default=None, min_length=32)
     # Audit entries older than this many days are deleted (at most once an hour); None keeps them forever.
     audit_retention_days: int | None = Field(default=None, ge=1, le=36500)
     # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from

@@ -37,6 +37,8 @@ from modelsync.services.prices import PriceIndex
 from modelsync.services.tokens import TokenCache
 from modelsync.services.versions import CatalogWatch
 from modelsync.settings import Settings
+from modelsync.web import PREFIX as WEB_PREFIX
+from modelsync.web import create_web_app
 
 DESCRIPTION = """\
 The team's table of AI models, kept current by modelsync: exact API ids, names, prices, limits, capabilities,
@@ -124,6 +126,8 @@ def create_app(
     install_error_handlers(app)
     for module in (models, admin, cost, runs, health):
         app.include_router(module.router)
+    # The admin web UI (server-rendered pages with sessions of their own) over the same services and state.
+    app.mount(WEB_PREFIX, create_web_app(app.state))
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(CachedReads, state=app.state)
     app.add_middleware(ParameterGuard)

@@ -19,7 +19,7 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs)."""
+    """Serve the HTTP API (OpenAPI at /docs) and the admin web UI (/opshub/ai-models)."""
     import uvicorn
 
     from modelsync.api.app import create_app
@@ -28,6 +28,11 @@ def serve(
     database()  # migrate and check the connection before listening
     if config.public_read:
         err.print("[yellow]MODELSYNC_PUBLIC_READ=true: model reads are open without a token[/yellow]")
+    if config.session_secret is None and workers > 1:
+        err.print(
+            "[yellow]MODELSYNC_SESSION_SECRET is not set: each worker signs web sessions with its own random key, "
+            "so a sign-in works only on the worker that made it; set it to use the admin UI[/yellow]"
+        )
     if workers > 1:
         # Each worker process builds its own app (and engine) from the environment.
         uvicorn.run(

@@ -148,3 +148,22 @@ def list_users(engine: Engine) -> list[dict[str, Any]]:
             }
             for row in conn.execute(query)
         ]
+
+
+def active_user(engine: Engine, user_id: int) -> Principal | None:
+    """The user behind a web session as it is now (current role), or None when it is gone or disabled."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(app_user.c.name, app_user.c.role, app_user.c.disabled_at).where(app_user.c.id == user_id)
+        ).first()
+    if row is None or row.disabled_at is not None:
+        return None
+    # A session is not an API token; token_id 0 marks it so in anything that reads the principal.
+    return Principal(user_id, row.name, row.role, 0)
+
+
+def user_id_of(engine: Engine, name: str) -> int | None:
+    """The id of a user by name (for a session after a verified sign-in), or None."""
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(app_user.c.id).where(app_user.c.name == name)).scalar()
+    return int(found) if found is not None else None

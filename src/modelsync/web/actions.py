@@ -1,0 +1,177 @@
+"""The forms: sign in and out, admin decisions on a model, and "Sync now".
+
+Rules: every POST carries its session's CSRF token and is refused (403) without it, whoever sends it; decisions
+need admin and go through services/catalog.decide, the service the API's PATCH uses (pinned, in history, audited
+with the user and address); "Sync now" needs super admin and runs through services/sync in the background
+(web/syncjobs.py), the page showing its progress and then its summary.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from modelsync.errors import UsageError
+from modelsync.services import auth, catalog, runs
+from modelsync.services.sync import SyncOptions
+from modelsync.sync.engine import enabled_providers
+from modelsync.web.base import (
+    PREFIX,
+    Visit,
+    client_ip,
+    engine_of,
+    one,
+    page,
+    post_visit,
+    read_form,
+    record_denial,
+    redirect,
+    require,
+    set_session,
+    settings_of,
+)
+from modelsync.web.pages import model_context
+from modelsync.web.session import new_session
+from modelsync.web.syncjobs import SyncJobs
+
+router = APIRouter()
+Form = Annotated[dict[str, list[str]], Depends(read_form)]
+# Decisions the UI offers, by form name: the field's internal name and how the form's value reads.
+_DECIDABLE = {"isAllowed": "is_allowed", "recommended": "recommended", "replacementModel": "replacement_model"}
+
+
+def _next(target: str) -> str:
+    # Only a path inside the UI: never another site (//evil.example) or a scheme.
+    plain = target.isascii() and target.isprintable() and "\\" not in target  # no header tricks, no odd slashes
+    if plain and target.startswith(f"{PREFIX}/"):
+        return target
+    return f"{PREFIX}/ai-models"
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, form: Form) -> Response:
+    """Check the user name and password; on success start a new signed-in session."""
+    current = await post_visit(request, form, None)
+    wait = request.app.state.denials.retry_after(client_ip(request))
+    if wait is not None:
+        return page(request, current, "login.html", status=429, next=one(form, "next"),
+                    error=f"Too many refused attempts from this address; try again in {wait} s.")  # fmt: skip
+    name, password = one(form, "username").strip(), one(form, "password")
+    engine = engine_of(request)
+    ok = bool(name) and bool(password) and await anyio.to_thread.run_sync(auth.verify_password, engine, name, password)
+    user_id = await anyio.to_thread.run_sync(auth.user_id_of, engine, name) if ok else None
+    if user_id is None:
+        # Counted (and audit-logged per minute) without the typed name: it may be a password typed in the wrong box.
+        await record_denial(request, None, 401, "sign-in refused", None)
+        return page(request, current, "login.html", status=401, next=one(form, "next"),
+                    error="Wrong user name or password, or the user is disabled.")  # fmt: skip
+    response = redirect(_next(one(form, "next")))
+    set_session(request, response, new_session(user_id), current.key)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, form: Form) -> Response:
+    """End the session (a new anonymous one replaces it)."""
+    current = await post_visit(request, form, None)
+    response = redirect(f"{PREFIX}/login")
+    set_session(request, response, new_session(), current.key)
+    return response
+
+
+def _decision(field: str, value: str) -> Any:
+    if field == "replacementModel":
+        return value.strip() or None
+    if value == "":
+        return None  # back to policy
+    if value not in ("true", "false"):
+        raise UsageError(f"{field} must be true or false.")
+    return value == "true"
+
+
+def _decide(request: Request, current: Visit, provider: str, model_id: str, form: dict[str, list[str]]) -> Response:
+    field = one(form, "field")
+    engine = engine_of(request)
+    error = None
+    try:
+        if field not in _DECIDABLE:
+            raise UsageError(f"cannot decide {field!r} here; use one of {', '.join(_DECIDABLE)}.")
+        assert current.user is not None
+        changes = catalog.decide(
+            engine,
+            settings_of(request),
+            provider,
+            model_id,
+            {_DECIDABLE[field]: _decision(field, one(form, "value"))},
+            current.user.name,
+            client_ip(request),
+            current.user.user_id,
+        )
+        if changes:
+            request.app.state.watch.invalidate()
+    except UsageError as exc:
+        error = str(exc)
+    if error is None:
+        return redirect(f"{PREFIX}/ai-models/model/{quote(provider)}/{quote(model_id)}")
+    context = model_context(engine, provider, model_id, admin=True)
+    return page(request, current, "model.html", status=400, error=error, **context)
+
+
+@router.post("/ai-models/model/{provider}/{model_id:path}", response_class=HTMLResponse)
+async def decide(provider: str, model_id: str, request: Request, form: Form) -> Response:
+    """Record an admin decision (allowed, recommended, replacement; an empty value hands it back to policy)."""
+    current = await post_visit(request, form, "admin")
+    return await anyio.to_thread.run_sync(_decide, request, current, provider.lower(), model_id, form)
+
+
+def _sync_page(request: Request, current: Visit, status: int = 200, error: str | None = None) -> Response:
+    jobs: SyncJobs = request.app.state.sync_jobs
+    job = jobs.current
+    recent, _ = runs.list_runs(engine_of(request), 10)
+    elsewhere = [run for run in recent if run["status"] == "running" and (job is None or not job.running)]
+    return page(
+        request,
+        current,
+        "sync.html",
+        status=status,
+        job=job,
+        providers=enabled_providers(settings_of(request)),
+        labels={name: spec.label for name, spec in settings_of(request).registry.items()},
+        elsewhere=elsewhere,
+        recent=recent,
+        error=error,
+        refresh=(job is not None and job.running) or bool(elsewhere),
+    )
+
+
+@router.get("/ai-models/sync", response_class=HTMLResponse)
+def sync_status(request: Request) -> Response:
+    """The "Sync now" page: the controls, the running sync's progress, the last summary, recent runs."""
+    current = require(request, "super_admin")
+    return _sync_page(request, current)
+
+
+@router.post("/ai-models/sync", response_class=HTMLResponse)
+async def sync_now(request: Request, form: Form) -> Response:
+    """Start a sync of one provider or of all enabled ones, in the background."""
+    current = await post_visit(request, form, "super_admin")
+    assert current.user is not None
+    provider = one(form, "provider") or "all"
+    settings = settings_of(request)
+    if provider != "all" and provider not in settings.registry:
+        return await anyio.to_thread.run_sync(_sync_page, request, current, 400, f"unknown provider {provider!r}")
+    options = SyncOptions(
+        providers=[provider],
+        trigger="web",
+        actor=current.user.name,
+        source_ip=client_ip(request),
+        user_id=current.user.user_id,
+    )
+    jobs: SyncJobs = request.app.state.sync_jobs
+    jobs.start(engine_of(request), settings, options, on_change=request.app.state.watch.invalidate)
+    return redirect(f"{PREFIX}/ai-models/sync")
+

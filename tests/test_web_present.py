@@ -1,0 +1,89 @@
+"""How the web UI shows values (pure): unknown stays unknown, free is $0, lists of objects become tables."""
+
+from __future__ import annotations
+
+from modelsync.fieldspec import BY_NAME, FIELDS
+from modelsync.web import present
+
+
+def test_money_is_exact_free_is_zero_and_unknown_is_never_zero():
+    assert present.money("2.5") == "$2.5"
+    assert present.money("0.075") == "$0.075"
+    assert present.money("0") == "$0 (free)" and present.money("0.000") == "$0 (free)"
+    assert present.money(None) == "unknown"
+    assert present.text(None, BY_NAME["input_price"]) == "unknown"
+
+
+def test_capabilities_are_tri_state():
+    rows = {row.name: row for row in present.capability_rows({"vision": True, "tools": False}, {
+        "capabilities.vision": "models-dev", "capabilities.tools": "openai"})}  # fmt: skip
+    assert rows["vision"].value == "yes" and rows["vision"].source == "models-dev"
+    assert rows["tools"].value == "no" and rows["tools"].source == "openai"
+    assert rows["streaming"].value == "unknown" and rows["streaming"].source is None  # asked about, nobody knows
+    assert present.tri(None) == "unknown" and present.tri(False) == "no"
+
+
+def test_a_list_of_objects_such_as_a_price_list_is_a_table_with_the_unit_first():
+    prices = [
+        {"amount": "2.5", "unit": "input_token", "source": "genai-prices"},
+        {"unit": "input_token", "amount": "5", "aboveThreshold": 200000, "source": "genai-prices"},
+        {"unit": "audio_hour", "amount": "0.36", "batch": True, "source": "openai"},
+    ]
+    table = present.as_table(prices)
+    assert table is not None
+    assert table.columns == ("unit", "amount", "aboveThreshold", "batch", "source")
+    assert table.rows[1] == ("input_token", "5", "200,000", "", "genai-prices")
+    assert table.rows[2][0] == "audio_hour" and table.rows[2][3] == "yes"
+    assert present.as_table([]) is None and present.as_table(["a"]) is None and present.as_table("x") is None
+
+
+def test_field_rows_follow_the_catalogue_and_name_each_source():
+    model = {field.json: None for field in FIELDS}
+    model.update({"inputCostPer1M": "0", "contextWindow": 128000, "kind": "chat", "tags": [], "capabilities": [],
+                  "provenance": {"inputCostPer1M": "openrouter", "kind": "policy"}, "isAllowed": True})  # fmt: skip
+    rows = {row.json: row for row in present.field_rows(model, ["is_allowed"])}
+    shown = [field.json for field in FIELDS if field.json not in ("provenance", "capabilities")]
+    assert list(rows) == shown  # every catalogue field, in catalogue order: a new field shows up by itself
+    assert rows["inputCostPer1M"].value == "$0 (free)" and rows["inputCostPer1M"].source == "openrouter"
+    assert rows["outputCostPer1M"].value == "unknown"
+    assert rows["contextWindow"].value == "128,000"
+    assert rows["replacementModel"].value == "none known"  # no replacement announced is not "unknown"
+    assert rows["isAllowed"].decided and not rows["kind"].decided
+
+
+def test_history_lines_and_what_changed_groups():
+    assert present.change_lines({"inputCostPer1M": ["2", "2.5"], "provenance": ["a", "b"]}) == [
+        "inputCostPer1M: $2 → $2.5"
+    ]
+    assert present.change_lines({"kind": [None, "chat"]}, "created") == ["kind: chat"]
+    assert present.change_group({"kind": "updated", "changes": {"outputCostPer1M": ["1", "2"]}}) == "price change"
+    assert present.change_group({"kind": "updated", "changes": {"displayName": ["a", "b"]}}) == "updated"
+    assert present.change_group({"kind": "deprecated", "changes": {}}) == "deprecated"
+
+
+def test_the_price_chart_steps_through_the_recorded_prices():
+    history = [
+        {"at": "2026-01-01T00:00:00+00:00", "kind": "created",
+         "changes": {"inputCostPer1M": [None, "2"], "outputCostPer1M": [None, "8"]}},
+        {"at": "2026-02-01T00:00:00+00:00", "kind": "updated", "changes": {"displayName": ["a", "b"]}},
+        {"at": "2026-03-01T00:00:00+00:00", "kind": "updated", "changes": {"inputCostPer1M": ["2", "1"]}},
+        {"at": "2026-04-01T00:00:00+00:00", "kind": "updated", "changes": {"outputCostPer1M": ["8", None]}},
+    ]  # fmt: skip
+    chart = present.price_chart(history)
+    assert chart is not None and chart.top == "$8"
+    assert [point.prices for point in chart.points] == [("$2", "$8"), ("$1", "$8"), ("$1", "unknown")]
+    assert chart.first == "2026-01-01 00:00 UTC" and chart.last == "2026-04-01 00:00 UTC"
+    names = dict(chart.series)
+    assert len(names["input"].split()) == 5  # three points joined by two steps
+    assert len(names["output"].split()) == 3  # the unknown last price is left out, never drawn as $0
+    assert present.price_chart(history[:2]) is None  # one price, nothing to chart
+
+
+def test_a_view_key_the_catalogue_does_not_list_yet_is_still_shown():
+    model = {field.json: None for field in FIELDS}
+    model.update({"provenance": {"prices": "genai-prices"}, "capabilities": [], "id": "m", "provider": "p",
+                  "prices": [{"unit": "input_token", "amount": "1"}], "family": "gpt-4o"})  # fmt: skip
+    rows = {row.json: row for row in present.field_rows(model, [])}
+    assert rows["prices"].table is not None and rows["prices"].source == "genai-prices"
+    assert rows["family"].value == "gpt-4o"
+    assert "id" not in rows and "provider" not in rows  # identity is shown in its own rows
