@@ -7,8 +7,9 @@ Rules:
 - It is the lowest layer but one: any source's value for the model itself wins; only facts the model lacks
   (`fieldspec.INHERITED`; capabilities name by name) are taken, with provenance `inherited:<parent id>`. Below it
   only the fallback layer (genai-prices' context windows, matched by its rules) fills what is still missing.
-- Display names: a model whose name is missing or is its raw id takes the name a source gave its parent: a snapshot as "<parent name> (<stamp>)", a fine-tune as "<parent name> fine-tune (<its own part>)", an alias
-  as it is.
+- Display names: a model whose name is missing or is its raw id takes the name a source gave its parent: a
+  snapshot as "<parent name> (<stamp>)", a fine-tune as "<parent name> fine-tune (<its own part>)", an alias as it
+  is.
 - Prices are never inherited by snapshots or fine-tunes (an older snapshot or a fine-tune is priced differently;
   unknown is better than wrong). An alias carries its target's prices (every field of `fieldspec.PRICES`, as one
   group) unless a source prices the alias itself (an admin decision, the overrides file, the provider's listing
