@@ -15,6 +15,8 @@ Rules:
   group) unless a source prices the alias itself (an admin decision, the overrides file, the provider's listing
   for that id): catalog prices found for the alias id by fuzzy matching are replaced by the target's, and an alias
   of an unpriced target is unpriced.
+- A fine-tune left without any price says why in `extra["unpriced_reason"]` (what bench/truth.py counts as a
+  stated reason): no fine-tuned inference price is known, and its base model's would be wrong.
 - Parents are lent as they are before the policy fills defaults (a display name equal to the id, a guessed kind),
   so children inherit facts, never guesses.
 """
@@ -30,6 +32,7 @@ from modelsync.sync.identity import ALIAS, FINE_TUNE, RULE, SNAPSHOT, Identity, 
 from modelsync.sync.merge import Layer
 
 INHERITED_FROM: Final = "inherited"
+UNPRICED_REASON: Final = "unpriced_reason"
 _FLAG_FIELDS: Final = frozenset(of_type(FieldType.FLAGS))
 _FACTS: Final = tuple(name for name in INHERITED if name != "display_name")
 _LENT: Final = (*INHERITED, *PRICES)
@@ -126,6 +129,9 @@ class Lender:
                     inherit(record, identity, parent, self.own_sources)
             if self.fallback is not None:
                 self._fill(record)
+            if identity is not None and identity.base_model and all(values.get(n) is None for n in PRICES):
+                reason = f"fine-tune of {identity.base_model}: no fine-tuned inference price is known"
+                record.extra = {**(record.extra or {}), UNPRICED_REASON: reason}
             if model_id in self.parents:
                 self.lent[model_id] = {
                     name: dict(value) if isinstance(value, dict) else value
