@@ -9,7 +9,7 @@ import pytest
 
 from modelsync.fieldspec import PRICES
 from modelsync.records import ModelRecord, SourceRecord
-from modelsync.sync.identity import ALIAS, FINE_TUNE, SNAPSHOT, identities, ordered, split_stamp
+from modelsync.sync.identity import ALIAS, FINE_TUNE, SNAPSHOT, identities, ordered, split_stamp, wanted_parents
 from modelsync.sync.inherit import Lender
 from modelsync.sync.merge import Layer
 
@@ -154,9 +154,7 @@ def test_an_alias_carries_its_targets_price_group_unless_a_source_prices_the_ali
     values = fuzzy.values
     assert (values["input_price"], values["output_price"]) == (Decimal("0.5"), Decimal("1.5"))
     assert "cache_read_price" not in values  # the target has none: the group moves whole
-    assert {values["provenance"][name] for name in ("input_price", "output_price")} == {
-        "inherited:mistral-large-2512"
-    }
+    assert {values["provenance"][name] for name in ("input_price", "output_price")} == {"inherited:mistral-large-2512"}
     assert values["display_name"] == "Mistral Large 3"
 
     for own in ("overrides", "manual", "mistral"):
@@ -201,3 +199,28 @@ def test_chains_resolve_across_chunks_and_the_fallback_fills_only_what_is_still_
     assert alias.values["display_name"] == "X (2024-01-01)"
     assert lonely.values["context_window"] == 5 and lonely.values["provenance"]["context_window"] == "genai-prices"
     assert set(lender.lent) == {"x", "x-2024-01-01"}  # only parents are kept
+
+
+def test_a_parent_only_the_database_holds_is_still_a_parent_but_never_a_child():
+    listed = ["gpt-4o-2024-08-06", "ft:gpt-4o-mini-2024-07-18:acme::x"]
+    wanted = wanted_parents(listed, {})
+    assert wanted == {"gpt-4o", "gpt-4o-mini-2024-07-18"}
+    found = identities(listed, {}, "openai", stored=["gpt-4o", "gpt-4o-mini-2024-07-18", "gpt-4o-mini"])
+    assert found["gpt-4o-2024-08-06"].snapshot_of == "gpt-4o"
+    assert found["gpt-4o-mini-2024-07-18"].parent is None  # stored: a parent only, not linked further
+    assert found["ft:gpt-4o-mini-2024-07-18:acme::x"].family == "gpt-4o-mini-2024-07-18"
+
+
+def test_a_stored_parent_lends_its_facts_but_not_what_the_policy_decided():
+    found = identities(["x-2024-01-01"], {}, "openai", stored=["x"])
+    lender = Lender(found, OWN)
+    row = {
+        "display_name": "x", "kind": "chat", "context_window": 4096, "capabilities": {"tools": True, "streaming": True},
+        "provenance": {"display_name": "policy", "kind": "policy", "context_window": "models-dev",
+                       "capabilities.tools": "models-dev", "capabilities.streaming": "policy: a rule"},
+    }  # fmt: skip
+    lender.lend_stored("x", row)
+    child = merged("x-2024-01-01")
+    lender.apply([child])
+    assert child.values["context_window"] == 4096 and child.values["capabilities"] == {"tools": True}
+    assert child.values.get("display_name") is None and child.values.get("kind") is None

@@ -60,6 +60,20 @@ def test_openai_snapshots_and_fine_tunes_get_their_bases_context_window_and_name
     assert rows["openai/gpt-5.4"]["family"] == "gpt-5.4" and rows["openai/gpt-5.4"]["snapshot_of"] is None
 
 
+def test_a_snapshot_keeps_its_base_and_what_it_inherits_when_the_base_leaves_the_listing(live, engine):
+    assert sync(engine, "openai").exit_code == 0
+    before = dbread.models_by_ref(engine, "openai")["openai/gpt-5.4-2026-03-05"]
+    live.remove("openai", {"gpt-5.4"})
+
+    report = sync(engine, "openai")
+
+    assert report.total("deprecated") == 1
+    rows = dbread.models_by_ref(engine, "openai")
+    assert rows["openai/gpt-5.4"]["status"] == "deprecated"
+    assert rows["openai/gpt-5.4-2026-03-05"] == before  # nothing about the snapshot moved
+    assert before["display_name"] == "GPT-5.4 (2026-03-05)" and before["snapshot_of"] == "gpt-5.4"
+
+
 def test_a_fine_tune_costs_fine_tuned_inference_and_has_its_bases_context_window(live, engine):
     assert sync(engine, "openai").exit_code == 0
     rows = dbread.models_by_ref(engine, "openai")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from modelsync.db.engine import SCHEMA_HEAD
 from modelsync.records import PRICE_FIELDS, SourceRecord
@@ -35,7 +36,7 @@ from modelsync.sources.catalogs import (
 )
 from modelsync.sources.crosscatalog import MODELS_DEV_OPENROUTER, openrouter_capabilities
 from modelsync.sources.overrides import OVERRIDES, Overrides
-from modelsync.sync.identity import Identity, fine_tune_base, identities
+from modelsync.sync.identity import Identity, fine_tune_base, identities, wanted_parents
 from modelsync.sync.merge import Layer
 
 LIVE = "live"
@@ -58,6 +59,9 @@ class ProviderSources:
     warning_count: int = 0
     unknown: dict[str, tuple[str, ...]] = field(default_factory=dict)
     identities: dict[str, Identity] = field(default_factory=dict)
+    # What identities are decided from, for the engine to decide them again with parents only the database holds.
+    extras: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    wanted_parents: frozenset[str] = frozenset()
     # Below inheritance: facts taken only when neither a source nor the model's parent knows them.
     fallback: Layer | None = None
 
@@ -169,5 +173,7 @@ def assemble(
         notes=notes,
         input_digest=digest,
         identities=identities(model_ids, extras, spec.name),
+        extras=extras,
+        wanted_parents=wanted_parents(model_ids, extras) - set(model_ids),
         fallback=Layer(GENAI_PRICES, genai_prices_facts(spec.genai_prices, model_ids)),
     )

@@ -35,7 +35,7 @@ from modelsync.sources.overrides import OVERRIDES, Overrides
 from modelsync.sync.assemble import CATALOG, LIVE, ProviderSources, assemble
 from modelsync.sync.diff import classify, describe_created, describe_update, describe_vanished, vanished
 from modelsync.sync.gates import check_listing
-from modelsync.sync.identity import ordered
+from modelsync.sync.identity import identities, ordered
 from modelsync.sync.inherit import Lender
 from modelsync.sync.merge import LAST_KNOWN, Layer, first_facts, last_known_layer, merge_records
 from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families
@@ -183,8 +183,17 @@ class _Planner:
         latest = newest_of_families(first_facts(sources.model_ids, layers))
         # What a source says about the alias itself, so the alias keeps its own price (see inherit.py).
         own_sources = frozenset({MANUAL, OVERRIDES, spec.name, LAST_KNOWN})
-        lender = Lender(sources.identities, own_sources, sources.fallback)
-        model_ids = ordered(sources.model_ids, sources.identities)
+        found = sources.identities
+        # Parents the listing no longer has but the database holds still lend what they are known to be.
+        stored_parents = sorted(model_id for model_id in sources.wanted_parents if model_id in snapshot)
+        if stored_parents:
+            found = identities(sources.model_ids, sources.extras, spec.name, stored_parents)
+        lender = Lender(found, own_sources, sources.fallback)
+        if stored_parents:
+            rows = repo.load_rows(conn, [snapshot[model_id].pk for model_id in stored_parents])
+            for model_id in stored_parents:
+                lender.lend_stored(model_id, rows[snapshot[model_id].pk])
+        model_ids = ordered(sources.model_ids, found)
         for start in range(0, len(model_ids), PLAN_CHUNK):
             chunk = model_ids[start : start + PLAN_CHUNK]
             records = merge_records(spec.name, chunk, layers)

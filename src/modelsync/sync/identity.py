@@ -16,6 +16,9 @@ Rules:
   `mistral-embed-2312`, whose base by its stamp would be `mistral-embed`), so chains always end.
 - `family` is the root of a model's chain, set on every member of a chain (the root too); a model alone has none.
 - `ordered` puts parents before their children, so the merge can hand facts down in one pass.
+- A parent gone from the listing is still a parent: the ids the listed models would point at (`wanted_parents`)
+  that the database still holds are passed back in as `stored`, so a snapshot keeps its base (and what it inherits
+  from it) when the base is deprecated or vanishes. Stored ids are parents only, never children.
 """
 
 from __future__ import annotations
@@ -139,15 +142,44 @@ def _variant_targets(model_ids: list[str], extras: Mapping[str, Mapping[str, Any
     return targets
 
 
+def wanted_parents(model_ids: Iterable[str], extras: Mapping[str, Mapping[str, Any] | None]) -> frozenset[str]:
+    """The ids the given models would inherit from, were they models of the provider (listed or not)."""
+    wanted: set[str] = set()
+    for model_id in model_ids:
+        extra = extras.get(model_id) or {}
+        base = fine_tune_base(model_id, extra)
+        stated = extra.get("alias_of")
+        stamp = split_stamp(model_id)
+        for parent in (
+            base,
+            stated if isinstance(stated, str) else None,
+            model_id[: -len(_LATEST)] if model_id.endswith(_LATEST) else None,
+            stamp.base if stamp is not None else None,
+        ):
+            if parent:
+                wanted.add(parent)
+    return frozenset(wanted)
+
+
 def identities(
-    model_ids: Iterable[str], extras: Mapping[str, Mapping[str, Any] | None], listing_source: str = RULE
+    model_ids: Iterable[str],
+    extras: Mapping[str, Mapping[str, Any] | None],
+    listing_source: str = RULE,
+    stored: Iterable[str] = (),
 ) -> dict[str, Identity]:
-    """Every model's identity, from the provider's ids and extras; `listing_source` names the listing in provenance."""
+    """Every model's identity, from the provider's ids and extras; `listing_source` names the listing in provenance.
+
+    `stored` are ids the database holds that the listing no longer has: they may be parents, and get an identity.
+    """
     ids = list(dict.fromkeys(model_ids))
+    children = set(ids)
+    ids.extend(model_id for model_id in dict.fromkeys(stored) if model_id not in children)
     listed = set(ids)
     stamps = {model_id: stamp for model_id in ids if (stamp := split_stamp(model_id)) is not None}
     newest: dict[str, tuple[str, str]] = {}
     for model_id, stamp in stamps.items():
+        if model_id not in children:
+            continue  # a `-latest` alias means the newest model the provider still lists
         best = newest.get(stamp.base)
         if best is None or stamp.key > best[0]:
             newest[stamp.base] = (stamp.key, model_id)
@@ -163,7 +195,7 @@ def identities(
         return False
 
     def link(child: str, parent: str | None, relation: str, source: str) -> None:
-        if parent is None or parent == child or parent not in listed or child in parents:
+        if parent is None or parent == child or parent not in listed or child in parents or child not in children:
             return
         if not closes_cycle(child, parent):
             parents[child] = (parent, relation, source)

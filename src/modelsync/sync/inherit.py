@@ -18,7 +18,8 @@ Rules:
 - A fine-tune left without any price says why in `extra["unpriced_reason"]` (what bench/truth.py counts as a
   stated reason): no fine-tuned inference price is known, and its base model's would be wrong.
 - Parents are lent as they are before the policy fills defaults (a display name equal to the id, a guessed kind),
-  so children inherit facts, never guesses.
+  so children inherit facts, never guesses. A parent the listing no longer has is lent from its stored row, less
+  what the policy decided there (`lend_stored`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from modelsync.fieldspec import INHERITED, PRICES, FieldType, of_type
 from modelsync.records import ModelRecord
 from modelsync.sync.identity import ALIAS, FINE_TUNE, RULE, SNAPSHOT, Identity, parent_ids
 from modelsync.sync.merge import Layer
+from modelsync.sync.policy import POLICY
 
 INHERITED_FROM: Final = "inherited"
 UNPRICED_REASON: Final = "unpriced_reason"
@@ -138,6 +140,25 @@ class Lender:
                     for name in _LENT
                     if (value := values.get(name)) is not None
                 }
+
+    def lend_stored(self, model_id: str, row: Mapping[str, Any]) -> None:
+        """Lend a stored parent's values, leaving out what the policy decided (a name that is the id, a guess)."""
+        provenance = row.get("provenance") or {}
+
+        def decided(name: str) -> bool:
+            return str(provenance.get(name, "")).startswith(POLICY)
+
+        lent: dict[str, Any] = {}
+        for name in _LENT:
+            value = row.get(name)
+            if value is None:
+                continue
+            if name in _FLAG_FIELDS:
+                value = {key: flag for key, flag in value.items() if not decided(f"{name}.{key}")}
+            elif decided(name):
+                continue
+            lent[name] = value
+        self.lent[model_id] = lent
 
     def _fill(self, record: ModelRecord) -> None:
         assert self.fallback is not None
