@@ -158,6 +158,12 @@ def test_resolve_over_http(live, engine, api_factory):
         own = viewer.get("/api/ai-models/resolve", params={"id": "claude-sonnet-4-6", "provider": "anthropic"}).json()
         assert [link["id"] for link in own["matches"][0]["elsewhere"]] == ["anthropic/claude-sonnet-4.6"]
 
+        family = viewer.get("/api/ai-models", params={"family": "gpt-4o", "provider": "openai", "limit": 500})
+        assert family.status_code == 200, family.text
+        assert {m["id"] for m in family.json()["data"]} == {
+            "gpt-4o", "gpt-4o-2024-05-13", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"
+        }  # fmt: skip
+
         unknown = viewer.get("/api/ai-models/resolve", params={"id": "gpt-4o-nonexistent"})
         assert unknown.status_code == 404
         assert "modelsync models list" in unknown.json()["error"]["message"]

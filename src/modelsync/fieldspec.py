@@ -143,7 +143,7 @@ FIELDS: Final[tuple[RecordField, ...]] = (
     # fact of its own inherits it through them (provenance `inherited:<id>`).
     _f("family", "family", T.TEXT, "family",
        "The model its snapshots, aliases and fine-tunes resolve to, at the end of the chain; null for a model "
-       "that stands alone."),
+       "that stands alone.", filters=(EQUALS,)),
     _f("alias_of", "aliasOf", T.TEXT, "alias of",
        "The id this alias resolves to (a `-latest` id, an alias the listing names); it carries the target's price."),
     _f("snapshot_of", "snapshotOf", T.TEXT, "snapshot of",

@@ -31,6 +31,8 @@ def _param_type(spec: FilterSpec) -> Any:
         return list[NameValue] | None
     if spec.op == EQUALS and spec.type is FieldType.BOOL:
         return bool | None
+    if spec.op == EQUALS and not spec.choices:
+        return list[Annotated[str, Field(min_length=1, max_length=512)]] | None  # an id (`family`)
     if spec.op == EQUALS:
         return list[choice_type(spec.choices)] | None  # type: ignore[misc]  # a Literal built from the catalogue
     if spec.type is FieldType.MONEY:
