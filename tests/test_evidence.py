@@ -84,8 +84,10 @@ def test_json_vision_and_tools_come_from_every_catalog_that_knows_them_with_prov
     assert large["provenance"]["capabilities.tools"] == "mistral"
     assert large["capabilities"]["json"] is True
     assert large["provenance"]["capabilities.json"] == "models-dev:openrouter"
-    medium = synced["mistral/mistral-medium"]  # on OpenRouter under no exact id: Mistral's documented rule
-    assert medium["provenance"]["capabilities.json"].startswith("policy: Mistral's API offers structured outputs")
+    large4 = synced["mistral/mistral-large-4"]  # on OpenRouter under no exact id: Mistral's documented rule
+    assert large4["provenance"]["capabilities.json"].startswith("policy: Mistral's API offers structured outputs")
+    # An alias without a source of its own takes its target's (mistral-medium is an alias of mistral-medium-latest).
+    assert synced["mistral/mistral-medium"]["provenance"]["capabilities.json"] == "inherited:mistral-medium-latest"
     search = synced["openai/gpt-4o-search-preview"]
     assert search["capabilities"]["json"] is True
     assert search["provenance"]["capabilities.json"] == "models-dev:openrouter"

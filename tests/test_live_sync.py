@@ -19,6 +19,7 @@ import dbread
 from fake_provider import KEYS, LIVE_CONFIG, PROVIDERS, FakeProviders, fixture_ids, fixture_models
 from modelsync.cli import common
 from modelsync.cli.app import app
+from modelsync.fieldspec import IDENTITIES
 from modelsync.services import catalog
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
@@ -173,11 +174,17 @@ def test_the_key_never_appears_in_output_logs_or_the_database(live, engine, capl
         assert key.encode() not in data
 
 
-def assert_only_tags_moved(report) -> None:
-    """Other models may only change tags (the `latest` tag moves to the newest active member of a family)."""
+def assert_only_tags_moved(report, gone: str | None = None) -> None:
+    """Other models may only change tags (the `latest` tag moves to the newest active member of a family), and the
+    snapshots, aliases and fine-tunes of a model gone from the listing their identity and what they inherited."""
     for change in report.outcomes[0].sample:
-        if change.kind == "updated":
-            assert set(change.changes) == {"tags"}, change.changes
+        if change.kind != "updated":
+            continue
+        if gone is not None and any(gone in diff for diff in change.changes.values() if isinstance(diff, tuple)):
+            continue
+        # A parent whose last child went stands alone again: it leaves its family.
+        assert set(change.changes) <= {"tags", "provenance", *IDENTITIES}, change.changes
+        assert set(change.changes) & {"tags", *IDENTITIES}, change.changes
 
 
 # --- every adapter --------------------------------------------------------------------------------------------------
@@ -223,7 +230,7 @@ def test_disappearance_deprecates_and_return_reactivates(live, engine, provider)
     report = sync(engine, provider)
 
     assert report.total("deprecated") == 1
-    assert_only_tags_moved(report)
+    assert_only_tags_moved(report, gone)
     row = dbread.models_by_ref(engine, provider)[f"{provider}/{gone}"]
     assert row["status"] == "deprecated" and row["provenance"]["status"] == "disappeared"
 
@@ -231,7 +238,7 @@ def test_disappearance_deprecates_and_return_reactivates(live, engine, provider)
     report = sync(engine, provider)
 
     assert report.total("reactivated") == 1 and report.total("deprecated") == 0
-    assert_only_tags_moved(report)
+    assert_only_tags_moved(report, gone)
     row = dbread.models_by_ref(engine, provider)[f"{provider}/{gone}"]
     assert row["status"] == "active" and row["deprecated_at"] is None
     assert history_kinds(engine, provider, gone) == ["created", "deprecated", "reactivated"]
@@ -256,10 +263,11 @@ def test_fine_tuned_openai_model_gets_its_base_models_catalog_facts(live, engine
     sync(engine, "openai")
     stored_rows = dbread.models_by_ref(engine, "openai")
     tuned = stored_rows["openai/ft:gpt-4o-mini-2024-07-18:acme-robotics::7XSvNra2"]
-    base = stored_rows.get("openai/gpt-4o-mini-2024-07-18")
+    base = stored_rows["openai/gpt-4o-mini-2024-07-18"]
+    # Facts of the base; the price of fine-tuned inference, never the base's.
+    assert tuned["context_window"] == base["context_window"] is not None
     assert tuned["input_price"] is not None and tuned["provenance"]["input_price"] == "genai-prices"
-    if base is not None:
-        assert tuned["input_price"] == base["input_price"]
+    assert tuned["input_price"] != base["input_price"]
 
 
 def test_the_installed_command_keeps_keys_out_of_its_output(live, engine):

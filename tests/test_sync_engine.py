@@ -386,8 +386,11 @@ def test_fine_tuned_model_gets_its_base_models_catalog_facts(engine, settings):
         fetch=lambda *_: {"openai": ListingResult("openai", records=records)},
     )
     row = dbread.models_by_ref(engine, "openai")["openai/ft:gpt-4o-mini-2024-07-18:acme::7XSvNra2"]
-    expected = calc_price(Usage(input_tokens=1_000_000), "gpt-4o-mini-2024-07-18", provider_id="openai")
-    assert row["input_price"] == expected.input_price
+    # Priced by genai-prices' own fine-tune rule for the id (fine-tuned inference costs more than the base)...
+    model_id = "ft:gpt-4o-mini-2024-07-18:acme::7XSvNra2"
+    expected = calc_price(Usage(input_tokens=1_000_000, output_tokens=1_000_000), model_id, provider_id="openai")
+    assert (row["input_price"], row["output_price"]) == (expected.input_price, expected.output_price)
+    assert (row["input_price"], row["output_price"]) == (Decimal("0.3"), Decimal("1.2"))
     assert row["provenance"]["input_price"] == "genai-prices"
 
 

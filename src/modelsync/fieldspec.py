@@ -73,6 +73,8 @@ class RecordField:
     stored: bool = True
     sortable: bool = False
     filters: tuple[str, ...] = ()
+    # A snapshot, alias or fine-tune without a value of its own takes its parent's (sync/inherit.py).
+    inherits: bool = False
 
     @property
     def is_json(self) -> bool:
@@ -91,9 +93,9 @@ PRICE_NOTE = "USD per 1M tokens, exact decimal text; null when unknown."
 
 FIELDS: Final[tuple[RecordField, ...]] = (
     _f("display_name", "displayName", T.TEXT, "name", "Human-readable name.", SOURCE, OVERRIDE, DECISION,
-       sortable=True),
+       sortable=True, inherits=True),
     _f("kind", "kind", T.CHOICE, "kind", f"What the model does: {', '.join(KINDS)}.", SOURCE, OVERRIDE,
-       choices=KINDS, max_length=32, nullable=False, filters=(EQUALS,)),
+       choices=KINDS, max_length=32, nullable=False, filters=(EQUALS,), inherits=True),
     _f("status", "status", T.CHOICE, "status", "active, or deprecated (announced, or gone from the listing).",
        choices=STATUSES, max_length=16, nullable=False, filters=(EQUALS,)),
     _f("deprecated_at", "deprecatedAt", T.TIMESTAMP, "deprecated at", "When the model became deprecated (UTC).",
@@ -103,9 +105,9 @@ FIELDS: Final[tuple[RecordField, ...]] = (
     _f("shutdown_date", "shutdownDate", T.DATE, "shutdown date", "The day the model stops working, if announced.",
        SOURCE, OVERRIDE),
     _f("context_window", "contextWindow", T.COUNT, "context window", "Largest prompt, in tokens.", SOURCE,
-       OVERRIDE, sortable=True, filters=(AT_LEAST,)),
+       OVERRIDE, sortable=True, filters=(AT_LEAST,), inherits=True),
     _f("max_output_tokens", "maxOutputTokens", T.COUNT, "max output", "Largest completion, in tokens.", SOURCE,
-       OVERRIDE, sortable=True),
+       OVERRIDE, sortable=True, inherits=True),
     _f("input_price", "inputCostPer1M", T.MONEY, "input $/1M", f"Input tokens, {PRICE_NOTE}", SOURCE, OVERRIDE,
        DECISION, sortable=True, filters=(AT_MOST,)),
     _f("output_price", "outputCostPer1M", T.MONEY, "output $/1M", f"Output tokens, {PRICE_NOTE}", SOURCE, OVERRIDE,
@@ -116,15 +118,15 @@ FIELDS: Final[tuple[RecordField, ...]] = (
        f"Tokens written to the cache, {PRICE_NOTE}", SOURCE, OVERRIDE, DECISION),
     _f("capabilities", "capabilities", T.FLAGS, "capabilities",
        "Capabilities known to be present (an unknown one is left out, never listed as absent).", SOURCE, OVERRIDE,
-       nullable=False, filters=(ALL_OF,)),
+       nullable=False, filters=(ALL_OF,), inherits=True),
     _f("modalities_in", "inputModalities", T.NAMES, "input modalities", "What the model reads (text, image, ...).",
-       SOURCE, OVERRIDE, nullable=False),
+       SOURCE, OVERRIDE, nullable=False, inherits=True),
     _f("modalities_out", "outputModalities", T.NAMES, "output modalities", "What the model writes.", SOURCE,
-       OVERRIDE, nullable=False),
+       OVERRIDE, nullable=False, inherits=True),
     _f("release_date", "releaseDate", T.TEXT, "released", "Release date, YYYY-MM-DD.", SOURCE, OVERRIDE,
        max_length=10, sortable=True),
     _f("knowledge_cutoff", "knowledgeCutoff", T.TEXT, "knowledge cutoff", "Training data cutoff, as published.",
-       SOURCE, OVERRIDE, max_length=32),
+       SOURCE, OVERRIDE, max_length=32, inherits=True),
     _f("recommended", "recommended", T.BOOL, "recommended", "Recommended to app teams (policy or an admin).",
        DECISION, nullable=False, filters=(EQUALS,)),
     _f("tier", "tier", T.CHOICE, "tier", f"Price tier from the prices: {', '.join(TIERS)}; null when unpriced.",
@@ -137,6 +139,17 @@ FIELDS: Final[tuple[RecordField, ...]] = (
        "Which source each field's value came from, by JSON field name (capabilities per name).", nullable=False),
     _f("description", "description", T.TEXT, "description", "What the provider says the model is for.", SOURCE,
        OVERRIDE, max_length=4000),
+    # Identities, decided by the sync from the provider's ids and listing (sync/identity.py); a model without a
+    # fact of its own inherits it through them (provenance `inherited:<id>`).
+    _f("family", "family", T.TEXT, "family",
+       "The model its snapshots, aliases and fine-tunes resolve to, at the end of the chain; null for a model "
+       "that stands alone.", filters=(EQUALS,)),
+    _f("alias_of", "aliasOf", T.TEXT, "alias of",
+       "The id this alias resolves to (a `-latest` id, an alias the listing names); it carries the target's price."),
+    _f("snapshot_of", "snapshotOf", T.TEXT, "snapshot of",
+       "The base model of a dated snapshot (`gpt-4o` for `gpt-4o-2024-08-06`)."),
+    _f("base_model", "baseModel", T.TEXT, "base model",
+       "The model a fine-tune was trained from (`ft:` ids); its facts, never its price, describe the fine-tune."),
 )  # fmt: skip
 
 
@@ -215,6 +228,9 @@ DEPRECATED: Final = RecordField(
 
 STORED: Final[tuple[str, ...]] = tuple(field.name for field in FIELDS)
 PRICES: Final[tuple[str, ...]] = of_type(FieldType.MONEY)
+# Facts a snapshot, alias or fine-tune without its own takes from the model it resolves to (never a price).
+INHERITED: Final[tuple[str, ...]] = tuple(field.name for field in FIELDS if field.inherits)
+IDENTITIES: Final[tuple[str, ...]] = ("family", "alias_of", "snapshot_of", "base_model")
 SOURCE_NAMES: Final[frozenset[str]] = frozenset(
     field.name for field in (*FIELDS, DEPRECATED) if SOURCE in field.set_by
 )

@@ -11,7 +11,7 @@ and a test checks that the two agree.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
@@ -153,6 +153,50 @@ class ModelPage(_Out):
 
     data: list[ModelOut]  # type: ignore[valid-type]  # a class built from the field catalogue at import
     nextCursor: str | None
+
+
+class ModelLink(_Out):
+    """A stored model named by reference."""
+
+    provider: str
+    id: str
+    displayName: str | None
+    status: str
+
+
+class FamilyMember(_Out):
+    """One model of a family and how it is related (base, snapshot of X, alias of X, fine-tune of X)."""
+
+    id: str
+    relation: str
+    status: str
+
+
+class FamilyOut(_Out):
+    """A family: the model its members resolve to, and every stored member."""
+
+    root: str
+    members: list[FamilyMember]
+
+
+class ResolveMatch(_Out):
+    """What an id means at one provider: the model (an alias's target), its family, the same model elsewhere."""
+
+    provider: str
+    id: str
+    via: Literal["exact", "alias"]
+    aliasChain: list[str] = Field(description="The ids followed from the id asked about to the model it means.")
+    model: ModelOut  # type: ignore[valid-type]  # a class built from the field catalogue at import
+    family: FamilyOut | None
+    elsewhere: list[ModelLink] = Field(description="The same model at other providers (OpenRouter and its author).")
+
+
+class ResolveOut(_Out):
+    """Every stored model an id means (one per provider that has it)."""
+
+    query: str
+    provider: str | None
+    matches: list[ResolveMatch]
 
 
 class ChangeOut(_Out):

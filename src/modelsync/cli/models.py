@@ -1,4 +1,4 @@
-"""`modelsync models list|show|set`, `modelsync history` and `modelsync cost`.
+"""`modelsync models list|show|set|resolve`, `modelsync history` and `modelsync cost`.
 
 Every stored value is printed through `printable` (cli/common.py): ids, names and notes may hold anything.
 """
@@ -79,6 +79,35 @@ def show(
         name = field.label if field is not None else key
         table.add_row(printable(name), _show(value), printable(provenance.get(key, "")))
     out.print(table)
+
+
+@app.command("resolve")
+def resolve_id(
+    model: Annotated[str, typer.Argument(metavar="ID", help="A model id, bare or as PROVIDER/MODEL_ID.")],
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Which stored model an id means, its family, and the same model at other providers."""
+    from modelsync.services import resolve
+
+    answer = resolve.resolve(database(), settings(), model, provider)
+    if as_json:
+        print_json(answer)
+        return
+    for match in answer["matches"]:
+        target = match["model"]
+        ref = f"{match['provider']}/{match['id']}"
+        meant = f"{target['provider']}/{target['id']}"
+        how = f"alias of {meant} (via {' -> '.join(match['aliasChain'])})" if match["via"] == "alias" else "exact"
+        out.print(f"[bold]{printable(ref)}[/bold]: {printable(how)}")
+        name, status = printable(target["displayName"] or ""), printable(target["status"])
+        out.print(f"  model    {printable(meant)}  {name}  {status}")
+        family = match["family"]
+        if family is not None:
+            members = ", ".join(f"{member['id']} ({member['relation']})" for member in family["members"])
+            out.print(f"  family   {printable(family['root'])}: {printable(members)}")
+        for link in match["elsewhere"]:
+            out.print(f"  also at  {printable(link['provider'])}/{printable(link['id'])}  {printable(link['status'])}")
 
 
 @app.command("set")

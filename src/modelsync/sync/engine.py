@@ -11,6 +11,8 @@ Rules:
 - Only changed rows are written. A provider that failed or was refused contributes nothing.
 - A dry run plans the same changes in a read-only transaction and writes nothing at all.
 - `recompute` ignores the input digest that lets an unchanged provider skip merge, policy and diff.
+- Models are merged parents first (`identity.ordered`), so a snapshot, alias or fine-tune inherits from a parent
+  already merged in this or an earlier chunk (`inherit.Lender` keeps only the parents' values).
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from modelsync.errors import UsageError
 from modelsync.records import MANUAL_FIELDS, PRICE_FIELDS, SOURCE_FIELDS, SourceRecord, money
 from modelsync.settings import Settings
 from modelsync.sources.live import ListingResult
-from modelsync.sources.overrides import Overrides
+from modelsync.sources.overrides import OVERRIDES, Overrides
 from modelsync.sync.assemble import CATALOG, LIVE, ProviderSources, assemble
 from modelsync.sync.diff import classify, describe_created, describe_update, describe_vanished, vanished
 from modelsync.sync.gates import check_listing
-from modelsync.sync.merge import Layer, first_facts, last_known_layer, merge_records
+from modelsync.sync.identity import identities, ordered
+from modelsync.sync.inherit import Lender
+from modelsync.sync.merge import LAST_KNOWN, Layer, first_facts, last_known_layer, merge_records
 from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families
 from modelsync.sync.report import ProviderOutcome, SyncReport
 
@@ -177,9 +181,23 @@ class _Planner:
             below = next(i for i, layer in enumerate(layers) if layer.source == spec.name) + 1
             layers.insert(below, last_known)
         latest = newest_of_families(first_facts(sources.model_ids, layers))
-        for start in range(0, len(sources.model_ids), PLAN_CHUNK):
-            chunk = sources.model_ids[start : start + PLAN_CHUNK]
+        # What a source says about the alias itself, so the alias keeps its own price (see inherit.py).
+        own_sources = frozenset({MANUAL, OVERRIDES, spec.name, LAST_KNOWN})
+        found = sources.identities
+        # Parents the listing no longer has but the database holds still lend what they are known to be.
+        stored_parents = sorted(model_id for model_id in sources.wanted_parents if model_id in snapshot)
+        if stored_parents:
+            found = identities(sources.model_ids, sources.extras, spec.name, stored_parents)
+        lender = Lender(found, own_sources, sources.fallback)
+        if stored_parents:
+            rows = repo.load_rows(conn, [snapshot[model_id].pk for model_id in stored_parents])
+            for model_id in stored_parents:
+                lender.lend_stored(model_id, rows[snapshot[model_id].pk])
+        model_ids = ordered(sources.model_ids, found)
+        for start in range(0, len(model_ids), PLAN_CHUNK):
+            chunk = model_ids[start : start + PLAN_CHUNK]
             records = merge_records(spec.name, chunk, layers)
+            lender.apply(records)
             apply_policy(records, self.settings.policy, manual, latest)
             classified = classify(records, snapshot, self.now, authoritative=False)
             del records

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelsync.api.cache import cached_json
-from modelsync.api.deps import Reader, get_engine
-from modelsync.api.schemas import ChangeFeed, ChangeOut, ModelOut, ModelPage, Price, errors
+from modelsync.api.deps import Reader, get_engine, get_settings
+from modelsync.api.schemas import ChangeFeed, ChangeOut, ModelOut, ModelPage, Price, ResolveOut, errors
 from modelsync.fieldspec import ALL_OF, EQUALS, LEGACY_PARAMS, LEGACY_SORTS, FieldType, choice_type
-from modelsync.services import catalog, query
+from modelsync.services import catalog, query, resolve
 from modelsync.services.query import CHANGE_KINDS, FILTERS, SORTS, FilterSpec, ModelFilters
 
 router = APIRouter(tags=["models"])
@@ -31,6 +31,8 @@ def _param_type(spec: FilterSpec) -> Any:
         return list[NameValue] | None
     if spec.op == EQUALS and spec.type is FieldType.BOOL:
         return bool | None
+    if spec.op == EQUALS and not spec.choices:
+        return list[Annotated[str, Field(min_length=1, max_length=512)]] | None  # an id (`family`)
     if spec.op == EQUALS:
         return list[choice_type(spec.choices)] | None  # type: ignore[misc]  # a Literal built from the catalogue
     if spec.type is FieldType.MONEY:
@@ -107,6 +109,23 @@ async def list_changes(
     return await cached_json(
         request, lambda: query.list_changes(engine, since, limit, tuple(provider or ()), tuple(kind or ()))
     )
+
+
+@router.get(
+    "/api/ai-models/resolve", response_model=None, responses={200: {"model": ResolveOut}, **errors(401, 404, 422, 503)}
+)
+async def resolve_model(
+    request: Request,
+    _caller: Reader,
+    id: Annotated[
+        str, Query(min_length=1, max_length=600, description="A model id, bare or as PROVIDER/MODEL_ID.")
+    ],
+    provider: Annotated[Name | None, Query(description="Only this provider's model of that id.")] = None,
+) -> Response:
+    """Which stored model an id means (an alias's target), its family, and the same model at other providers."""
+    engine = get_engine(request)
+    settings = get_settings(request)
+    return await cached_json(request, lambda: resolve.resolve(engine, settings, id, provider))
 
 
 @router.get(
