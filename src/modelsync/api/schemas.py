@@ -121,6 +121,8 @@ def _view_type(field: RecordField) -> Any:
         return list[str]
     if field.type is FieldType.SOURCES:
         return dict[str, str]
+    if field.type is FieldType.PRICES:
+        return list[dict[str, Any]] | None
     kind = python_type(field)
     return kind | None if field.nullable else kind
 

@@ -15,14 +15,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from modelsync import pricing
 from modelsync.changes import Change, field_changes, history_fields, jsonable
 from modelsync.db import repo
 from modelsync.db.dialect import write_transaction
 from modelsync.db.tables import ai_model, model_change, provider_state
 from modelsync.errors import NotFoundError, UsageError
-from modelsync.fieldspec import BY_NAME, json_name
+from modelsync.fieldspec import BY_NAME, PRICE_LIST, json_name
 from modelsync.records import (
     MANUAL_FIELDS,
+    PRICE_FIELDS,
     SYNCED_FIELDS,
     canonical_row,
     fingerprint_row,
@@ -33,6 +35,7 @@ from modelsync.records import (
 from modelsync.services.views import change_view, model_view
 from modelsync.settings import Settings
 from modelsync.sources.validate import InvalidValue, check
+from modelsync.sync.merge import LAST_KNOWN, layer_schedule, set_prices
 from modelsync.sync.policy import MANUAL, POLICY, tags_for, tier_for
 
 MILLION = Decimal(1_000_000)
@@ -115,6 +118,24 @@ def _checked_decisions(decisions: Mapping[str, Any], model_id: str) -> dict[str,
     return checked
 
 
+_PRICE_NAMES = frozenset((PRICE_LIST, *PRICE_FIELDS))
+
+
+def _reprice(
+    values: dict[str, Any], provenance: dict[str, str], manual: Mapping[str, Any], row: Mapping[str, Any]
+) -> None:
+    """Merge the admin's price decisions over the stored schedule, as a sync would (decisions win)."""
+    pinned = {name: manual[name] for name in _PRICE_NAMES if name in manual}
+    for name in PRICE_FIELDS:
+        if name in pinned:
+            pinned[name] = money(pinned[name])
+    stored = row[PRICE_LIST]
+    if stored is None:
+        stored = pricing.from_flat({name: row[name] for name in PRICE_FIELDS}, provenance.get("input_price", "stored"))
+    schedule, first = pricing.merge([(MANUAL, layer_schedule(pinned, MANUAL)), (LAST_KNOWN, stored)])
+    set_prices(values, provenance, schedule, first)
+
+
 def decide(
     engine: Engine,
     settings: Settings,
@@ -129,6 +150,9 @@ def decide(
     unknown = sorted(set(decisions) - set(MANUAL_FIELDS))
     if unknown:
         raise UsageError(f"cannot decide {', '.join(unknown)}; decidable fields: {', '.join(MANUAL_FIELDS)}.")
+    if decisions.get(PRICE_LIST) is not None:
+        # An admin's components are the admin's: provenance says manual, whatever the body says.
+        decisions = {**decisions, PRICE_LIST: [{**dict(item), "source": MANUAL} for item in decisions[PRICE_LIST]]}
     decisions = _checked_decisions(decisions, model_id)
     now = utc_now()
     with write_transaction(engine, settings.write_wait) as conn:
@@ -147,8 +171,10 @@ def decide(
                 manual[name] = jsonable(value)
                 values[name] = value
                 provenance[name] = MANUAL
+        if any(value is not None and name in _PRICE_NAMES for name, value in decisions.items()):
+            _reprice(values, provenance, manual, row)
         values["provenance"] = provenance
-        values["tier"] = tier_for(values["input_price"], values["output_price"], settings.policy)
+        values["tier"] = tier_for(values["input_price"], values["output_price"], settings.policy, values["prices"])
         values["tags"] = tags_for(model_id, values, settings.policy, "latest" in (row["tags"] or []))
         changes = field_changes(row, values)
         if not changes and manual == (row["manual"] or {}):

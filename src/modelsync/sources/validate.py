@@ -14,6 +14,7 @@ Rules (driven by the field catalogue, fieldspec.py, so a new field is checked by
   hundred times the dearest published list price, o1-pro's 600 USD output). Kept to 12 decimal places, rounded
   half up: the precision PostgreSQL's NUMERIC(28, 12) column keeps, so both databases store the same value.
 - DATE and TIMESTAMP: a real date (an aware datetime) from 1970 to 2199.
+- PRICES: a list of known price components (`pricing.check_schedule`), each amount held to the MONEY limits.
 - NAMES: at most `MAX_ITEMS` names, each single-line text within the field's `max_length`. FLAGS: at most
   `MAX_ITEMS` entries, name (single-line, at most 64 characters) -> boolean.
 - `Unreadable` (a value an adapter was given but could not read) is dropped like an invalid value.
@@ -37,7 +38,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Final
 
 from modelsync.fieldspec import DEPRECATED, FIELDS, SOURCE, FieldType, RecordField
-from modelsync.records import SourceRecord, money
+from modelsync.pricing import check_schedule
+from modelsync.records import SourceRecord, money, money_text
 from modelsync.sources.listing import Listing, Unreadable, WarningLog, escape, show
 
 ID_MAX: Final = 512
@@ -245,6 +247,16 @@ def _flags(spec: RecordField, value: Any) -> dict[str, bool]:
     return value
 
 
+def _prices(spec: RecordField, value: Any) -> Any:
+    try:
+        schedule = check_schedule(value)
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+    for item in schedule:
+        item["usd"] = money_text(parse_price(item["usd"]))
+    return schedule
+
+
 _CHECKS: Final[dict[FieldType, Callable[[RecordField, Any], Any]]] = {
     FieldType.TEXT: _text,
     FieldType.CHOICE: _choice,
@@ -255,6 +267,7 @@ _CHECKS: Final[dict[FieldType, Callable[[RecordField, Any], Any]]] = {
     FieldType.TIMESTAMP: _timestamp,
     FieldType.NAMES: _names,
     FieldType.FLAGS: _flags,
+    FieldType.PRICES: _prices,
 }
 
 
