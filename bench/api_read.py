@@ -327,7 +327,7 @@ def compare_prices(engine: Any, settings: Any) -> None:
 
     def ours_priced(item: tuple[str, str | None, str]) -> Any:
         entry = index.lookup(item[2], item[1])
-        return None if entry is None else price_call(entry.prices, entry.provider, entry.model_id, 1200, 350)
+        return None if entry is None else price_call(entry.schedule, entry.provider, entry.model_id, {"inputTokens": 1200, "outputTokens": 350})
 
     def theirs(item: tuple[str, str | None, str]) -> Any:
         provider, ref = item[1], item[2]
