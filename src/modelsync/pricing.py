@@ -163,6 +163,18 @@ def flat_prices(schedule: Sequence[Component] | None) -> dict[str, tuple[Decimal
     return result
 
 
+def priced_fields(schedule: Schedule | None) -> dict[str, Any]:
+    """A source record's price fields: the schedule and the flat prices it implies (old readers see the same)."""
+    found: dict[str, Any] = {"prices": schedule}
+    if schedule is None:
+        return {**found, **dict.fromkeys(FLAT_UNITS)}
+    for name, (value, _) in flat_prices(schedule).items():
+        found[name] = value
+    if not schedule:
+        found["input_price"] = found["output_price"] = Decimal(0)
+    return found
+
+
 def from_flat(fields: Mapping[str, Any], source: str) -> Schedule | None:
     """A schedule from flat price fields (per 1M tokens), or None when none is set."""
     found = [

