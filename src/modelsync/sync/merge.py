@@ -41,13 +41,15 @@ _PRICE_NAMES: Final = frozenset((PRICE_LIST, *PRICES))
 def layer_schedule(fields: Mapping[str, Any], source: str) -> pricing.Schedule | None:
     """What one layer says about a model's prices: its components (attributed to it) and its flat prices."""
     listed = fields.get(PRICE_LIST)
-    flat = pricing.from_flat(fields, source)
     if listed is None:
-        return flat
+        return pricing.from_flat(fields, source)
     keep = source == LAST_KNOWN  # stored components keep the sources they were stored with
     own = [item if keep else {**item, "source": source} for item in listed]
+    # A flat price other than the one the components imply (an override of one field) replaces that unit's base.
+    implied = pricing.priced_fields(listed)
+    changed = {name: fields[name] for name in pricing.FLAT_UNITS if fields.get(name) not in (None, implied[name])}
+    flat = pricing.from_flat(changed, source)
     if flat:
-        # A flat price given next to components (an override of one field) replaces that unit's base.
         replaced = {item["unit"] for item in flat}
         own = [item for item in own if item["unit"] not in replaced or item.get("above") or item.get("batch")]
         own += flat
