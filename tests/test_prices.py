@@ -73,8 +73,8 @@ def test_groq_whisper_is_priced_per_audio_hour_never_free_and_never_0_per_token(
 
 def test_no_model_a_source_prices_per_unit_is_stored_free(rows):
     for ref, row in rows.items():
-        paid_units = [item for item in row["prices"] or () if not item["unit"].endswith("_tokens") and item["usd"] != "0"]
-        if paid_units:
+        schedule = row["prices"] or ()
+        if any(not item["unit"].endswith("_tokens") and item["usd"] != "0" for item in schedule):
             assert row["tier"] != "free", ref
     orpheus = rows["groq/canopylabs/orpheus-v1-english"]
     assert [item["unit"] for item in orpheus["prices"]] == ["input_characters"] and orpheus["tier"] is None

