@@ -163,7 +163,8 @@ def price_usage(schedule: Sequence[Mapping[str, Any]] | None, usage: Mapping[str
         if item is None or leaf == 0:
             continue
         rate = amount(item)
-        cost = rate * leaf / UNITS[name].per
+        cost = money(rate * leaf / UNITS[name].per)
+        assert cost is not None
         lines.append(Line(name, leaf, rate, cost, str(item["source"]), item.get("above"), bool(item.get("batch"))))
     unpriced = []
     notes = []

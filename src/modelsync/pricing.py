@@ -176,6 +176,18 @@ def priced_fields(schedule: Schedule | None) -> dict[str, Any]:
     return found
 
 
+def describe(item: Mapping[str, Any]) -> str:
+    """One component as a line of text: "$2.5 per 1M input tokens above 200,000 prompt tokens, batch (source)"."""
+    unit = UNITS.get(str(item.get("unit")))
+    label = unit.label if unit is not None else f"per {item.get('unit')}"
+    text = f"${item.get('usd')} {label}"
+    if item.get("above"):
+        text += f" above {int(item['above']):,} prompt tokens"
+    if item.get("batch"):
+        text += ", batch"
+    return f"{text} ({item.get('source')})"
+
+
 def from_flat(fields: Mapping[str, Any], source: str) -> Schedule | None:
     """A schedule from flat price fields (per 1M tokens), or None when none is set."""
     found = [

@@ -13,6 +13,8 @@ from rich.table import Table
 
 from modelsync.cli.common import database, out, print_json, printable, printable_message, settings
 from modelsync.errors import UsageError
+from modelsync.fieldspec import PRICE_LIST
+from modelsync.pricing import UNITS, describe
 
 app = typer.Typer(help="Read stored models and record admin decisions.", no_args_is_help=True)
 
@@ -21,6 +23,8 @@ def _show(value: Any) -> str:
     """A stored value as printable text: "-" for unknown, lists comma-separated."""
     if value is None:
         return "-"
+    if isinstance(value, list) and value and all(isinstance(item, dict) and "unit" in item for item in value):
+        return printable("; ".join(describe(item) for item in value))
     if isinstance(value, list):
         return printable(", ".join(str(item) for item in value) or "-")
     return printable(value)
@@ -78,7 +82,8 @@ def show(
             continue
         field = BY_JSON.get(key)
         name = field.label if field is not None else key
-        table.add_row(printable(name), _show(value), printable(provenance.get(key, "")))
+        shown = "free" if key == PRICE_LIST and value == [] else _show(value)
+        table.add_row(printable(name), shown, printable(provenance.get(key, "")))
     out.print(table)
 
 
@@ -219,7 +224,7 @@ def cost(
             tier = f" above {line['above']:,} prompt tokens" if "above" in line else ""
             out.print(
                 f"  {printable(line['unit']):<22} {Decimal(line['quantity']):>12,}  ${_show(line['cost'])}"
-                f"  (${_show(line['usd'])} per {line['per']:,}{tier})"
+                f"  (${_show(line['usd'])} {UNITS[line['unit']].label}{tier})"
             )
         for key in data["unpriced"]:
             out.print(f"  {printable(key):<22} {data['usage'].get(key, 0):>12,}  unpriced")
