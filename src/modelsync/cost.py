@@ -28,13 +28,14 @@ from modelsync.records import money
 USAGE_KEYS: Final[tuple[str, ...]] = tuple(dict.fromkeys(unit.usage for unit in UNITS_ORDERED))
 _BY_USAGE: Final[dict[str, Unit]] = {unit.usage: unit for unit in UNITS_ORDERED}
 REQUESTS: Final = "requests"
+_KNOWN: Final = frozenset(USAGE_KEYS)
+_ZERO: Final = Decimal(0)
 # (part, whole) token counts: a part can never be more than the whole it is part of.
-_TOKEN_PARTS: Final = tuple(
-    (child, parent)
-    for child in UNITS_ORDERED
-    for parent in UNITS_ORDERED
-    if child.is_token and parent.dims < child.dims
-)
+_TOKEN_PARTS: Final[dict[str, list[tuple[Unit, Unit]]]] = {}
+for _child in UNITS_ORDERED:
+    for _parent in UNITS_ORDERED:
+        if _child.is_token and _parent.dims < _child.dims:
+            _TOKEN_PARTS.setdefault(_child.usage, []).append((_child, _parent))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class Line:
             "quantity": format(self.quantity, "f"),
             "usd": format(self.usd, "f"),
             "per": UNITS[self.unit].per,
-            "cost": format(self.cost, "f"),
+            "cost": format(money(self.cost), "f"),
             "source": self.source,
         }
         if self.above is not None:
@@ -127,16 +128,21 @@ def _tier(items: list[Mapping[str, Any]], prompt: Decimal) -> Mapping[str, Any] 
 
 def price_usage(schedule: Sequence[Mapping[str, Any]] | None, usage: Mapping[str, Any], batch: bool = False) -> Cost:
     """The cost of one request with `usage` (counts by usage key) at a schedule's prices; see the module rules."""
-    counts = {key: _count(usage, key) for key in USAGE_KEYS}
-    unknown = sorted(set(usage) - set(USAGE_KEYS))
+    unknown = sorted(set(usage) - _KNOWN)
     if unknown:
         raise UsageError(f"unknown usage {', '.join(unknown)}; known: {', '.join(USAGE_KEYS)}.")
-    for child, parent in _TOKEN_PARTS:
-        if counts[child.usage] > counts[parent.usage]:
+    counts = dict.fromkeys(USAGE_KEYS, _ZERO)
+    counts[REQUESTS] = Decimal(1)
+    for key in usage:
+        counts[key] = _count(usage, key)
+    for key in usage:
+        for child, parent in _TOKEN_PARTS.get(key, ()):
+            if counts[child.usage] <= counts[parent.usage]:
+                continue
             raise UsageError(
-                    f"{child.usage} ({counts[child.usage]}) cannot exceed {parent.usage} ({counts[parent.usage]}): "
-                    "cached input tokens (and audio, image input tokens) are part of the input tokens."
-                )
+                f"{child.usage} ({counts[child.usage]}) cannot exceed {parent.usage} ({counts[parent.usage]}): "
+                "cached input tokens (and audio, image input tokens) are part of the input tokens."
+            )
     if schedule is not None and not schedule:
         return Cost((), (), ("the model is free",), free=True, parts=dict.fromkeys(_PARTS, Decimal(0)))
     rates = _rates(schedule or (), batch)
@@ -163,13 +169,12 @@ def price_usage(schedule: Sequence[Mapping[str, Any]] | None, usage: Mapping[str
         if item is None or leaf == 0:
             continue
         rate = amount(item)
-        cost = money(rate * leaf / UNITS[name].per)
-        assert cost is not None
+        cost = rate * leaf / UNITS[name].per
         lines.append(Line(name, leaf, rate, cost, str(item["source"]), item.get("above"), bool(item.get("batch"))))
     unpriced = []
     notes = []
     for key in USAGE_KEYS:
-        if key == REQUESTS or not counts[key]:
+        if not counts[key] or key == REQUESTS:
             continue
         unit = _BY_USAGE[key]
         covering = [other for other in priced if other.dims <= unit.dims]
@@ -196,4 +201,4 @@ def _parts(lines: list[Line], unpriced: list[str]) -> dict[str, Decimal | None]:
         part = _part(_BY_USAGE[key])
         if part is not None:
             found[part] = None
-    return {name: money(value) if value is not None else None for name, value in found.items()}
+    return found

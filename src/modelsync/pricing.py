@@ -127,10 +127,8 @@ def canonical(components: Iterable[Component]) -> Schedule:
 
 
 def amount(item: Mapping[str, Any]) -> Decimal:
-    """A component's price as a Decimal."""
-    value = money(item["usd"])
-    assert value is not None
-    return value
+    """A component's price as a Decimal (its `usd` is canonical decimal text)."""
+    return Decimal(item["usd"])
 
 
 def is_free(schedule: Sequence[Component] | None) -> bool:
@@ -190,11 +188,7 @@ def describe(item: Mapping[str, Any]) -> str:
 
 def from_flat(fields: Mapping[str, Any], source: str) -> Schedule | None:
     """A schedule from flat price fields (per 1M tokens), or None when none is set."""
-    found = [
-        component(unit, fields[name], source)
-        for name, unit in FLAT_UNITS.items()
-        if fields.get(name) is not None
-    ]
+    found = [component(unit, fields[name], source) for name, unit in FLAT_UNITS.items() if fields.get(name) is not None]
     return canonical(found) if found else None
 
 
