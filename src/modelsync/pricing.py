@@ -131,11 +131,6 @@ def amount(item: Mapping[str, Any]) -> Decimal:
     return Decimal(item["usd"])
 
 
-def is_free(schedule: Sequence[Component] | None) -> bool:
-    """Whether a schedule says the model costs nothing: explicitly free (`[]`) or every amount 0."""
-    return schedule is not None and all(amount(item) == 0 for item in schedule)
-
-
 def paid_per_unit(schedule: Sequence[Mapping[str, Any]] | None) -> bool:
     """Whether a schedule charges for something other than tokens."""
     return any(not UNITS[item["unit"]].is_token and amount(item) > 0 for item in schedule or ())
@@ -272,8 +267,3 @@ def check_schedule(value: Any) -> Schedule:
             raise ValueError(f"usd must be decimal text, not {usd!r}")
         found.append(component(unit, usd, source, above, batch))
     return canonical(found)
-
-
-def with_source(schedule: Sequence[Mapping[str, Any]], source: str) -> Schedule:
-    """Components given without a source (an override, an admin decision), attributed to `source`."""
-    return check_schedule([{**item, "source": source} for item in schedule])
