@@ -164,21 +164,24 @@ def price_usage(schedule: Sequence[Mapping[str, Any]] | None, usage: Mapping[str
         leaves[REQUESTS] = counts[REQUESTS]
     prompt = counts["inputTokens"]
     lines: list[Line] = []
+    unpriced = []
     for name, leaf in leaves.items():
+        if leaf == 0:
+            continue
         item = _tier(rates[name], prompt)
-        if item is None or leaf == 0:
+        if item is None:  # only tiers this prompt does not reach, no base price: unknown, never 0
+            unpriced.append(UNITS[name].usage)
             continue
         rate = amount(item)
         cost = rate * leaf / UNITS[name].per
         lines.append(Line(name, leaf, rate, cost, str(item["source"]), item.get("above"), bool(item.get("batch"))))
-    unpriced = []
     notes = []
     for key in USAGE_KEYS:
         if not counts[key] or key == REQUESTS:
             continue
         unit = _BY_USAGE[key]
         covering = [other for other in priced if other.dims <= unit.dims]
-        if not covering:
+        if not covering and key not in unpriced:
             unpriced.append(key)
         elif unit.name not in rates and "cache_read" in unit.dims:
             notes.append(f"no cache read price known; {key} charged at the {covering[-1].name} price")
