@@ -126,3 +126,16 @@ def test_inconsistent_usage_and_bad_components_are_refused():
     for bad in bad_schedules:
         with pytest.raises(ValueError):
             check_schedule(bad)
+
+
+def test_an_overrides_file_component_with_a_bad_amount_stops_the_sync(tmp_path):
+    from modelsync.errors import ConfigError
+    from modelsync.sources.overrides import parse_overrides
+
+    entry = {"provider": "openai", "id": "m", "prices": [{"unit": "input_tokens", "usd": "-1"}]}
+    with pytest.raises(ConfigError, match="prices"):
+        parse_overrides({"model": [entry]}, tmp_path / "o.toml", {"openai"})
+    entry["prices"] = [{"unit": "images", "usd": "0.04", "source": "someone"}]
+    parsed = parse_overrides({"model": [entry]}, tmp_path / "o.toml", {"openai"})
+    prices = parsed.for_provider("openai")["m"].fields["prices"]
+    assert prices == [{"unit": "images", "usd": "0.04", "source": "overrides"}]

@@ -156,8 +156,16 @@ def priced(
         return None
     try:
         return pricing.component(unit, amount, source, above, batch)
-    except ValueError:
-        return None  # not finite: dropped like any unreadable price
+    except (ValueError, ArithmeticError):
+        if not amount.is_finite():
+            return None
+        # Absurdly large: kept as it came, for validation to drop with a warning that names it.
+        found: dict[str, Any] = {"unit": unit, "usd": format(amount, "f"), "source": source}
+        if above is not None:
+            found["above"] = above
+        if batch:
+            found["batch"] = True
+        return found
 
 
 def day(value: Any) -> date | None:
