@@ -92,6 +92,7 @@ FLAT_UNITS: Final[dict[str, str]] = {
     "cache_read_price": "cache_read_tokens",
     "cache_write_price": "cache_write_tokens",
 }
+_FLAT_BY_UNIT: Final[dict[str, str]] = {unit: name for name, unit in FLAT_UNITS.items()}
 UNIT_KEYS: Final = frozenset({"unit", "usd", "source", "above", "batch"})
 
 Component = dict[str, Any]
@@ -147,13 +148,13 @@ def base(schedule: Sequence[Component] | None, unit: str, batch: bool = False) -
 def flat_prices(schedule: Sequence[Component] | None) -> dict[str, tuple[Decimal | None, str | None]]:
     """The record's flat price fields from a schedule: (amount, source) per field, None when it has no such price.
 
-    A free schedule (`[]`) is 0 per input and output token; a schedule priced only per unit has no token price
-    (unknown), never 0.
+    A schedule priced only per unit has no token price (unknown), never 0.
     """
-    result: dict[str, tuple[Decimal | None, str | None]] = {}
-    for name, unit in FLAT_UNITS.items():
-        item = base(schedule, unit)
-        result[name] = (amount(item), item["source"]) if item is not None else (None, None)
+    result: dict[str, tuple[Decimal | None, str | None]] = dict.fromkeys(FLAT_UNITS, (None, None))
+    for item in schedule or ():
+        name = _FLAT_BY_UNIT.get(item["unit"])
+        if name is not None and not item.get("above") and not item.get("batch"):
+            result[name] = (Decimal(item["usd"]), item["source"])
     return result
 
 
@@ -183,8 +184,17 @@ def describe(item: Mapping[str, Any]) -> str:
 
 def from_flat(fields: Mapping[str, Any], source: str) -> Schedule | None:
     """A schedule from flat price fields (per 1M tokens), or None when none is set."""
-    found = [component(unit, fields[name], source) for name, unit in FLAT_UNITS.items() if fields.get(name) is not None]
-    return canonical(found) if found else None
+    found = []
+    for name, unit in FLAT_UNITS.items():  # in unit order, so the result is canonical as built
+        value = fields.get(name)
+        if value is None:
+            continue
+        if isinstance(value, Decimal) and value >= 0 and value.is_finite():
+            # Stored and checked prices are canonical Decimals already (records.money): no need to parse again.
+            found.append({"unit": unit, "usd": money_text(value), "source": source})
+        else:
+            found.append(component(unit, value, source))
+    return found or None
 
 
 def _weak_zero(schedule: Schedule) -> bool:
@@ -197,6 +207,8 @@ def merge(claims: Sequence[tuple[str, Schedule | None]]) -> tuple[Schedule | Non
     stated = [(source, schedule) for source, schedule in claims if schedule is not None]
     if not stated:
         return None, None
+    if len(stated) == 1 and stated[0][1] and not _cache_above_input(stated[0][1]):
+        return stated[0][1], stated[0][0]  # one source says it all (most models): nothing to choose between
     paid = any(amount(item) > 0 for _, schedule in stated for item in schedule)
     if paid:
         stated = [(source, schedule) for source, schedule in stated if not _weak_zero(schedule)]
@@ -223,7 +235,7 @@ def merge(claims: Sequence[tuple[str, Schedule | None]]) -> tuple[Schedule | Non
             if not item.get("above") or key in tiers or key not in bases:
                 continue
             own = base(schedule, item["unit"], key[1])
-            if own is not None and own["usd"] == bases[key]["usd"]:
+            if own is not None and amount(own) == amount(bases[key]):
                 tiers[key] = [other for other in schedule if (other["unit"], bool(other.get("batch"))) == key
                               and other.get("above")]  # fmt: skip
         if not has_tokens and any(amount(item) > 0 for item in schedule):
@@ -237,6 +249,14 @@ def merge(claims: Sequence[tuple[str, Schedule | None]]) -> tuple[Schedule | Non
             tiers.pop(("cache_read_tokens", batch), None)
     merged = list(bases.values()) + [item for group in tiers.values() for item in group]
     return canonical(merged), first
+
+
+def _cache_above_input(schedule: Schedule) -> bool:
+    for batch in (False, True):
+        cached, uncached = base(schedule, "cache_read_tokens", batch), base(schedule, "input_tokens", batch)
+        if cached is not None and uncached is not None and amount(cached) > amount(uncached):
+            return True
+    return False
 
 
 def check_schedule(value: Any) -> Schedule:
