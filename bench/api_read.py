@@ -321,13 +321,14 @@ def compare_prices(engine: Any, settings: Any) -> None:
     refs = price_references(engine, settings)
     # 1,000 tokens each way stays in every model's base price tier (long-context tiers start far above).
     usage = Usage(input_tokens=1000, output_tokens=1000)
+    counts = {"inputTokens": 1200, "outputTokens": 350}
 
     def ours(item: tuple[str, str | None, str]) -> Any:
         return index.lookup(item[2], item[1])
 
     def ours_priced(item: tuple[str, str | None, str]) -> Any:
         entry = index.lookup(item[2], item[1])
-        return None if entry is None else price_call(entry.prices, entry.provider, entry.model_id, 1200, 350)
+        return None if entry is None else price_call(entry.schedule, entry.provider, entry.model_id, counts)
 
     def theirs(item: tuple[str, str | None, str]) -> Any:
         provider, ref = item[1], item[2]

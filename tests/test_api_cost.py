@@ -166,3 +166,40 @@ def test_an_ambiguous_bare_id_in_the_index_is_a_usage_error(synced):
     with pytest.raises(UsageError, match="azure, openai"):
         index.lookup("gpt-4o")
     assert index.lookup("gpt-4o", "azure").provider == "azure"
+
+
+def test_the_answer_keeps_the_seed_fields_and_adds_lines_tiers_and_batch(api):
+    with api.client("viewer") as client:
+        long = cost(client, model="google/gemini-2.5-pro", inputTokens=500_000, outputTokens=10_000).json()
+        batch = cost(client, model="google/gemini-2.5-pro", inputTokens=1_000, outputTokens=1_000, batch=True).json()
+        searches = cost(client, model="google/gemini-2.5-pro", inputTokens=0, outputTokens=0, webSearches=2).json()
+    assert long["totalCost"] == "1.4" and long["inputCost"] == "1.25" and long["outputCost"] == "0.15"
+    assert [line["above"] for line in long["lines"]] == [200000, 200000] and long["unpriced"] == []
+    assert batch["batch"] is True and all(line["batch"] for line in batch["lines"])
+    assert Decimal(batch["totalCost"]) == Decimal("0.625") * 1000 / MILLION + Decimal(5) * 1000 / MILLION
+    assert searches["totalCost"] == "0.07" and searches["lines"][0]["unit"] == "web_searches"
+
+
+def test_a_quantity_the_model_has_no_price_for_is_unpriced_never_zero(api):
+    with api.client("viewer") as client:
+        data = cost(client, model="openai/gpt-4o", inputTokens=10, outputTokens=10, images=3).json()
+        unknown = client.post("/api/cost", json={"model": "gpt-4o", "inputTokens": 1, "outputTokens": 1, "pixels": 1})
+    assert data["priced"] is False and data["totalCost"] is None and data["unpriced"] == ["images"]
+    assert data["inputCost"] is not None and "images" in data["notes"][-1]
+    assert unknown.status_code == 422 and "pixels" in unknown.json()["error"]["message"]
+
+
+def test_an_admin_sets_price_components_through_patch(api):
+    components = [{"unit": "input_tokens", "usd": "1"}, {"unit": "input_tokens", "usd": "3", "above": 100000}]
+    with api.client("admin") as admin:
+        response = admin.patch("/api/admin/ai-models/openai/gpt-4o", json={"prices": components})
+        assert response.status_code == 200, response.text
+        model = response.json()["model"]
+        bad = admin.patch("/api/admin/ai-models/openai/gpt-4o", json={"prices": [{"unit": "parsecs", "usd": "1"}]})
+    assert model["inputCostPer1M"] == "1" and model["provenance"]["inputCostPer1M"] == "manual"
+    inputs = [item for item in model["prices"] if item["unit"] == "input_tokens" and not item.get("batch")]
+    assert inputs == [{**item, "source": "manual"} for item in components]
+    assert bad.status_code == 422 and "parsecs" in bad.json()["error"]["message"]
+    with api.client("viewer") as client:
+        data = cost(client, model="openai/gpt-4o", inputTokens=200_000, outputTokens=0).json()
+    assert data["totalCost"] == "0.6"

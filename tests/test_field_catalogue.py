@@ -41,6 +41,7 @@ def sample(field: RecordField) -> Any:
         FieldType.DATE: date(2027, 1, 1),
         FieldType.NAMES: ["text", "image"],
         FieldType.FLAGS: {"vision": True},
+        FieldType.PRICES: [{"unit": "input_tokens", "usd": "1.5"}, {"unit": "images", "usd": "0.04"}],
     }[field.type]
 
 
@@ -51,6 +52,8 @@ def toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + " }"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     return json.dumps(value)
 
 

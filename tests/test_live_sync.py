@@ -80,7 +80,10 @@ def test_every_fixture_model_is_stored_once_with_its_exact_id_and_listing_facts(
     assert third_page and all(f"replicate/{m['owner']}/{m['name']}" in stored_rows for m in third_page)
     for model in fixture_models("openrouter"):
         row = stored_rows[f"openrouter/{model['id']}"]
-        if model["pricing"]["prompt"] != "-1":
+        if model["pricing"]["prompt"] == "0" and row["provenance"]["input_price"] == "genai-prices":
+            # A 0 per token does not make a model free when another source prices it (z-ai/glm-5.1).
+            assert row["input_price"] > 0 and row["prices"]
+        elif model["pricing"]["prompt"] != "-1":
             assert row["input_price"] == Decimal(model["pricing"]["prompt"]) * 10**6
             assert row["output_price"] == Decimal(model["pricing"]["completion"]) * 10**6
             assert row["provenance"]["input_price"] == "openrouter"

@@ -104,7 +104,7 @@ def test_override_price_change_updates_exactly_that_model_with_one_history_row(e
     assert [entry["kind"] for entry in history] == ["created", "updated"]
     old_price = before["openai/gpt-4o"]["input_price"]
     assert history[-1]["changes"]["inputCostPer1M"] == [format(old_price, "f"), "1.75"]
-    assert set(history[-1]["changes"]) <= {"inputCostPer1M", "tier", "tags", "provenance"}
+    assert set(history[-1]["changes"]) <= {"inputCostPer1M", "prices", "tier", "tags", "provenance"}
 
 
 def test_admin_decision_survives_the_next_sync(engine, settings):

@@ -43,6 +43,7 @@ class FieldType(Enum):
     NAMES = "names"  # sorted list of str
     FLAGS = "flags"  # dict name -> bool; an absent name is unknown
     SOURCES = "sources"  # dict field -> source name (provenance)
+    PRICES = "prices"  # list of price components (pricing.py); [] = free
 
 
 # Who may set a field. A sync computes the rest (status, tier, tags, provenance) by policy.
@@ -79,7 +80,7 @@ class RecordField:
     @property
     def is_json(self) -> bool:
         """Whether the value is a JSON document (list or dict) in storage."""
-        return self.type in (FieldType.NAMES, FieldType.FLAGS, FieldType.SOURCES)
+        return self.type in (FieldType.NAMES, FieldType.FLAGS, FieldType.SOURCES, FieldType.PRICES)
 
 
 def _f(
@@ -90,6 +91,15 @@ def _f(
 
 T = FieldType
 PRICE_NOTE = "USD per 1M tokens, exact decimal text; null when unknown."
+PRICES_NOTE = (
+    "Every price of the model, null when unknown, [] when a source says it is free: a list of components "
+    '{"unit", "usd", "source", "above"?, "batch"?}. `unit` is what is counted (input_tokens, output_tokens, '
+    "cache_read_tokens, cache_write_tokens, audio_input_tokens, image_input_tokens, images, audio_hours, "
+    "input_characters, web_searches, requests, ...; see the README), `usd` exact decimal text per the unit's "
+    "quantity (1M tokens, one image, one hour, 1K requests or searches), `above` a prompt size in tokens above "
+    "which this price applies to the whole request, `batch` true for the batch API's rate, `source` where the "
+    "component came from. The flat *CostPer1M fields are the base input/output/cache prices of this list."
+)
 
 FIELDS: Final[tuple[RecordField, ...]] = (
     _f("display_name", "displayName", T.TEXT, "name", "Human-readable name.", SOURCE, OVERRIDE, DECISION,
@@ -139,6 +149,7 @@ FIELDS: Final[tuple[RecordField, ...]] = (
        "Which source each field's value came from, by JSON field name (capabilities per name).", nullable=False),
     _f("description", "description", T.TEXT, "description", "What the provider says the model is for.", SOURCE,
        OVERRIDE, max_length=4000),
+    _f("prices", "prices", T.PRICES, "prices", PRICES_NOTE, SOURCE, OVERRIDE, DECISION),
     # Identities, decided by the sync from the provider's ids and listing (sync/identity.py); a model without a
     # fact of its own inherits it through them (provenance `inherited:<id>`).
     _f("family", "family", T.TEXT, "family",
@@ -228,6 +239,10 @@ DEPRECATED: Final = RecordField(
 
 STORED: Final[tuple[str, ...]] = tuple(field.name for field in FIELDS)
 PRICES: Final[tuple[str, ...]] = of_type(FieldType.MONEY)
+# The record's price components, the field the flat PRICES are derived from.
+PRICE_LIST: Final = "prices"
+# Every field that states a price: what an alias takes from its target as one group.
+PRICE_GROUP: Final[tuple[str, ...]] = (PRICE_LIST, *PRICES)
 # Facts a snapshot, alias or fine-tune without its own takes from the model it resolves to (never a price).
 INHERITED: Final[tuple[str, ...]] = tuple(field.name for field in FIELDS if field.inherits)
 IDENTITIES: Final[tuple[str, ...]] = ("family", "alias_of", "snapshot_of", "base_model")
@@ -289,4 +304,5 @@ def python_type(field: RecordField) -> Any:
         FieldType.NAMES: list[str],
         FieldType.FLAGS: dict[str, bool],
         FieldType.SOURCES: dict[str, str],
+        FieldType.PRICES: list[dict[str, Any]],
     }[field.type]

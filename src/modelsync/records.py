@@ -177,6 +177,7 @@ _CANONICAL_BY_TYPE: Final[dict[FieldType, Callable[[Any], Any]]] = {
     FieldType.NAMES: json_text,
     FieldType.FLAGS: json_text,
     FieldType.SOURCES: json_text,
+    FieldType.PRICES: json_text,
     FieldType.MONEY: money_text,
     FieldType.TIMESTAMP: utc_text,
     FieldType.DATE: date.isoformat,
@@ -212,6 +213,7 @@ _DECODE_BY_TYPE: Final = {
     FieldType.NAMES: orjson.loads,
     FieldType.FLAGS: orjson.loads,
     FieldType.SOURCES: orjson.loads,
+    FieldType.PRICES: orjson.loads,
 }
 _DECODERS: tuple[Callable[[Any], Any] | None, ...] = tuple(
     _DECODE_BY_TYPE.get(field.type) for field in fieldspec.FIELDS

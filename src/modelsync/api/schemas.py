@@ -15,7 +15,9 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
+from modelsync.cost import USAGE_KEYS
 from modelsync.fieldspec import DECISION, DERIVED, FIELDS, IDENTITY, FieldType, RecordField, fields_set_by, python_type
+from modelsync.pricing import UNITS_ORDERED
 
 MAX_TOKENS: Final = 10**12
 Price = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=28, decimal_places=12, allow_inf_nan=False)]
@@ -83,14 +85,36 @@ def decisions_of(patch: BaseModel) -> dict[str, Any]:
     return {PATCH_FIELDS[name]: getattr(patch, name) for name in patch.model_fields_set}
 
 
-class CostRequest(_Body):
-    """Price one call of a stored model."""
-
+class _CostBase(_Body):
     model: ModelRef = Field(description="MODEL_ID, or PROVIDER/MODEL_ID.")
     provider: ProviderName | None = Field(default=None, description="The provider, when the id alone is ambiguous.")
-    inputTokens: int = Field(ge=0, le=MAX_TOKENS, description="Input tokens, cached ones included.")
-    outputTokens: int = Field(ge=0, le=MAX_TOKENS)
+    inputTokens: int = Field(
+        ge=0, le=MAX_TOKENS, description="Every prompt token: cached, cache-write, audio and image input included."
+    )
+    outputTokens: int = Field(ge=0, le=MAX_TOKENS, description="Every output token (reasoning, audio included).")
     cachedInputTokens: int = Field(default=0, ge=0, le=MAX_TOKENS, description="Input tokens read from the cache.")
+    batch: bool = Field(default=False, description="Sent through the batch API: its prices where the model has them.")
+
+
+def _usage_description(key: str) -> str:
+    units = [unit for unit in UNITS_ORDERED if unit.usage == key]
+    priced = "; ".join(f"priced {unit.label} ({unit.name})" for unit in units)
+    if key == "requests":
+        return f"Requests this usage is for (default 1); {priced}."
+    return f"How many; {priced}."
+
+
+# The seed's three counts, then every other quantity a price can be quoted for (pricing.UNITS).
+CostRequest = create_model(
+    "CostRequest",
+    __base__=_CostBase,
+    __doc__="Price one call of a stored model: its token counts and any per-unit quantities (images, audio, ...).",
+    **{
+        key: (int, Field(default=int(key == "requests"), ge=0, le=MAX_TOKENS, description=_usage_description(key)))
+        for key in USAGE_KEYS
+        if key not in _CostBase.model_fields
+    },  # type: ignore[call-overload]
+)
 
 
 # --- documented responses ----------------------------------------------------------------------------------------
@@ -121,6 +145,8 @@ def _view_type(field: RecordField) -> Any:
         return list[str]
     if field.type is FieldType.SOURCES:
         return dict[str, str]
+    if field.type is FieldType.PRICES:
+        return list[dict[str, Any]] | None
     kind = python_type(field)
     return kind | None if field.nullable else kind
 
@@ -243,6 +269,15 @@ class CostOut(_Out):
     currency: str
     priced: bool
     notes: list[str]
+    usage: dict[str, int] = Field(description="The quantities priced (those not 0).")
+    batch: bool = Field(description="Whether batch prices were used where the model has them.")
+    lines: list[dict[str, Any]] = Field(
+        description="One line per charged unit: unit, quantity, usd (price per `per` of the unit), per, cost, "
+        "source, and `above` (the context tier used) or `batch` when they apply."
+    )
+    unpriced: list[str] = Field(
+        description="Usage quantities the model has no price for: never charged 0; totalCost is then null."
+    )
 
 
 class SyncOutcomeOut(BaseModel):

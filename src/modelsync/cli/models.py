@@ -5,6 +5,7 @@ Every stored value is printed through `printable` (cli/common.py): ids, names an
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,8 @@ from rich.table import Table
 
 from modelsync.cli.common import database, out, print_json, printable, printable_message, settings
 from modelsync.errors import UsageError
+from modelsync.fieldspec import PRICE_LIST
+from modelsync.pricing import UNITS, describe
 
 app = typer.Typer(help="Read stored models and record admin decisions.", no_args_is_help=True)
 
@@ -20,6 +23,8 @@ def _show(value: Any) -> str:
     """A stored value as printable text: "-" for unknown, lists comma-separated."""
     if value is None:
         return "-"
+    if isinstance(value, list) and value and all(isinstance(item, dict) and "unit" in item for item in value):
+        return printable("; ".join(describe(item) for item in value))
     if isinstance(value, list):
         return printable(", ".join(str(item) for item in value) or "-")
     return printable(value)
@@ -77,7 +82,8 @@ def show(
             continue
         field = BY_JSON.get(key)
         name = field.label if field is not None else key
-        table.add_row(printable(name), _show(value), printable(provenance.get(key, "")))
+        shown = "free" if key == PRICE_LIST and value == [] else _show(value)
+        table.add_row(printable(name), shown, printable(provenance.get(key, "")))
     out.print(table)
 
 
@@ -192,29 +198,65 @@ def history(
                 out.print(f"    {printable(field_label(name))}: {_show(old)} -> {_show(new)}")
 
 
+def _usage_options(values: list[str]) -> dict[str, int]:
+    usage: dict[str, int] = {}
+    for value in values:
+        key, eq, count = value.partition("=")
+        if not eq or not count.isdigit():
+            raise UsageError(f"--usage takes NAME=COUNT (for example images=2), not {value!r}.")
+        usage[key.strip()] = int(count)
+    return usage
+
+
 def cost(
     model: Annotated[str, typer.Argument(help="MODEL_ID or PROVIDER/MODEL_ID.")],
-    input_tokens: Annotated[int, typer.Option("--input-tokens", min=0, help="Input (prompt) tokens.")],
+    input_tokens: Annotated[
+        int, typer.Option("--input-tokens", min=0, help="Input (prompt) tokens, cached and audio ones included.")
+    ],
     output_tokens: Annotated[int, typer.Option("--output-tokens", min=0, help="Output tokens.")],
     cached_input_tokens: Annotated[
         int, typer.Option("--cached-input-tokens", min=0, help="Input tokens read from the cache.")
     ] = 0,
+    cache_write_tokens: Annotated[
+        int, typer.Option("--cache-write-tokens", min=0, help="Input tokens written to the cache.")
+    ] = 0,
+    images: Annotated[int, typer.Option("--images", min=0, help="Input images (priced per image).")] = 0,
+    audio_seconds: Annotated[int, typer.Option("--audio-seconds", min=0, help="Seconds of audio.")] = 0,
+    web_searches: Annotated[int, typer.Option("--web-searches", min=0, help="Web searches.")] = 0,
+    usage: Annotated[
+        list[str] | None,
+        typer.Option("--usage", help="Any other quantity as NAME=COUNT (audioInputTokens=500, requests=1, ...)."),
+    ] = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Sent through the batch API (its prices).")] = False,
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Provider, if the id is ambiguous.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Price one call at the stored prices."""
+    """Price one call at the stored prices: context tiers, cache, batch and per-unit quantities."""
     from modelsync.services import catalog
 
-    breakdown = catalog.cost(database(), model, input_tokens, output_tokens, cached_input_tokens, provider)
+    counts = {
+        "cacheWriteTokens": cache_write_tokens,
+        "images": images,
+        "audioSeconds": audio_seconds,
+        "webSearches": web_searches,
+        **_usage_options(usage or []),
+    }
+    breakdown = catalog.cost(
+        database(), model, input_tokens, output_tokens, cached_input_tokens, provider, counts, batch
+    )
     data = breakdown.to_dict()
     if as_json:
         print_json(data)
     else:
-        out.print(f"{printable(data['provider'])}/{printable(data['model'])}")
-        out.print(f"  input   {data['inputTokens']:>12,} tokens  ${_show(data['inputCost'])}")
-        if data["cachedInputTokens"]:
-            out.print(f"  cached  {data['cachedInputTokens']:>12,} tokens  ${_show(data['cachedInputCost'])}")
-        out.print(f"  output  {data['outputTokens']:>12,} tokens  ${_show(data['outputCost'])}")
+        out.print(f"{printable(data['provider'])}/{printable(data['model'])}" + ("  (batch)" if batch else ""))
+        for line in data["lines"]:
+            tier = f" above {line['above']:,} prompt tokens" if "above" in line else ""
+            out.print(
+                f"  {printable(line['unit']):<22} {Decimal(line['quantity']):>12,}  ${_show(line['cost'])}"
+                f"  (${_show(line['usd'])} {UNITS[line['unit']].label}{tier})"
+            )
+        for key in data["unpriced"]:
+            out.print(f"  {printable(key):<22} {data['usage'].get(key, 0):>12,}  unpriced")
         out.print(f"  total   ${_show(data['totalCost'])} USD")
         for note in data["notes"]:
             out.print(f"  [yellow]note:[/yellow] {printable_message(note)}")

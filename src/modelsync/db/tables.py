@@ -38,6 +38,7 @@ def _column_type(field: RecordField) -> sa.types.TypeEngine[Any] | Any:
         FieldType.NAMES: JSONDoc,
         FieldType.FLAGS: JSONDoc,
         FieldType.SOURCES: JSONDoc,
+        FieldType.PRICES: JSONDoc,
     }[field.type]
 
 

@@ -7,22 +7,25 @@ every later sync; clearing a decision hands the field back to the sources at the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from modelsync import pricing
 from modelsync.changes import Change, field_changes, history_fields, jsonable
+from modelsync.cost import Cost, price_usage
 from modelsync.db import repo
 from modelsync.db.dialect import write_transaction
 from modelsync.db.tables import ai_model, model_change, provider_state
 from modelsync.errors import NotFoundError, UsageError
-from modelsync.fieldspec import BY_NAME, json_name
+from modelsync.fieldspec import BY_NAME, PRICE_LIST, json_name
 from modelsync.records import (
     MANUAL_FIELDS,
+    PRICE_FIELDS,
     SYNCED_FIELDS,
     canonical_row,
     fingerprint_row,
@@ -33,6 +36,7 @@ from modelsync.records import (
 from modelsync.services.views import change_view, model_view
 from modelsync.settings import Settings
 from modelsync.sources.validate import InvalidValue, check
+from modelsync.sync.merge import LAST_KNOWN, layer_schedule, set_prices
 from modelsync.sync.policy import MANUAL, POLICY, tags_for, tier_for
 
 MILLION = Decimal(1_000_000)
@@ -115,6 +119,24 @@ def _checked_decisions(decisions: Mapping[str, Any], model_id: str) -> dict[str,
     return checked
 
 
+_PRICE_NAMES = frozenset((PRICE_LIST, *PRICE_FIELDS))
+
+
+def _reprice(
+    values: dict[str, Any], provenance: dict[str, str], manual: Mapping[str, Any], row: Mapping[str, Any]
+) -> None:
+    """Merge the admin's price decisions over the stored schedule, as a sync would (decisions win)."""
+    pinned = {name: manual[name] for name in _PRICE_NAMES if name in manual}
+    for name in PRICE_FIELDS:
+        if name in pinned:
+            pinned[name] = money(pinned[name])
+    stored = row[PRICE_LIST]
+    if stored is None:
+        stored = pricing.from_flat({name: row[name] for name in PRICE_FIELDS}, provenance.get("input_price", "stored"))
+    schedule, first = pricing.merge([(MANUAL, layer_schedule(pinned, MANUAL)), (LAST_KNOWN, stored)])
+    set_prices(values, provenance, schedule, first)
+
+
 def decide(
     engine: Engine,
     settings: Settings,
@@ -129,6 +151,9 @@ def decide(
     unknown = sorted(set(decisions) - set(MANUAL_FIELDS))
     if unknown:
         raise UsageError(f"cannot decide {', '.join(unknown)}; decidable fields: {', '.join(MANUAL_FIELDS)}.")
+    if decisions.get(PRICE_LIST) is not None:
+        # An admin's components are the admin's: provenance says manual, whatever the body says.
+        decisions = {**decisions, PRICE_LIST: [{**dict(item), "source": MANUAL} for item in decisions[PRICE_LIST]]}
     decisions = _checked_decisions(decisions, model_id)
     now = utc_now()
     with write_transaction(engine, settings.write_wait) as conn:
@@ -147,8 +172,10 @@ def decide(
                 manual[name] = jsonable(value)
                 values[name] = value
                 provenance[name] = MANUAL
+        if any(value is not None and name in _PRICE_NAMES for name, value in decisions.items()):
+            _reprice(values, provenance, manual, row)
         values["provenance"] = provenance
-        values["tier"] = tier_for(values["input_price"], values["output_price"], settings.policy)
+        values["tier"] = tier_for(values["input_price"], values["output_price"], settings.policy, values["prices"])
         values["tags"] = tags_for(model_id, values, settings.policy, "latest" in (row["tags"] or []))
         changes = field_changes(row, values)
         if not changes and manual == (row["manual"] or {}):
@@ -174,83 +201,60 @@ def decide(
 
 @dataclass(frozen=True, slots=True)
 class CostBreakdown:
-    """The cost of one call at the stored prices, in USD."""
+    """The cost of one call at the stored prices, in USD: the seed's three parts, the lines and what is unpriced."""
 
     provider: str
     model_id: str
-    input_tokens: int
-    cached_input_tokens: int
-    output_tokens: int
-    input_cost: Decimal | None
-    cached_input_cost: Decimal | None
-    output_cost: Decimal | None
+    usage: Mapping[str, int]
+    batch: bool
+    cost: Cost
     notes: tuple[str, ...] = ()
 
     @property
     def total_cost(self) -> Decimal | None:
         """The sum, or None when any part is unpriced."""
-        total = Decimal(0)
-        for part in (self.input_cost, self.cached_input_cost, self.output_cost):
-            if part is None:
-                return None
-            total += part
-        return money(total)
+        return self.cost.total
 
     def to_dict(self) -> dict[str, Any]:
-        """Render for JSON output."""
+        """Render for JSON output: the seed's fields first (same names, same meaning), then the full breakdown."""
+        parts = self.cost.parts
         return {
             "provider": self.provider,
             "model": self.model_id,
-            "inputTokens": self.input_tokens,
-            "cachedInputTokens": self.cached_input_tokens,
-            "outputTokens": self.output_tokens,
-            "inputCost": money_text(self.input_cost),
-            "cachedInputCost": money_text(self.cached_input_cost),
-            "outputCost": money_text(self.output_cost),
+            "inputTokens": self.usage.get("inputTokens", 0),
+            "cachedInputTokens": self.usage.get("cachedInputTokens", 0),
+            "outputTokens": self.usage.get("outputTokens", 0),
+            "inputCost": money_text(money(parts.get("inputCost"))),
+            "cachedInputCost": money_text(money(parts.get("cachedInputCost"))),
+            "outputCost": money_text(money(parts.get("outputCost"))),
             "totalCost": money_text(self.total_cost),
             "currency": "USD",
             "priced": self.total_cost is not None,
             "notes": list(self.notes),
+            "usage": {key: value for key, value in self.usage.items() if value},
+            "batch": self.batch,
+            "lines": [line.to_dict() for line in self.cost.lines],
+            "unpriced": list(self.cost.unpriced),
         }
 
 
 def price_call(
-    prices: Mapping[str, Decimal | None],
+    schedule: Sequence[Mapping[str, Any]] | None,
     provider: str,
     model_id: str,
-    input_tokens: int,
-    output_tokens: int,
-    cached_input_tokens: int = 0,
+    usage: Mapping[str, int],
+    batch: bool = False,
 ) -> CostBreakdown:
-    """Price one call from per-1M prices; cached tokens are part of the input tokens."""
-    if min(input_tokens, output_tokens, cached_input_tokens) < 0 or cached_input_tokens > input_tokens:
-        raise UsageError("token counts must be >= 0, and cached input tokens cannot exceed input tokens.")
-    notes: list[str] = []
-
-    def charge(tokens: int, price: Decimal | None) -> Decimal | None:
-        if tokens == 0:
-            return Decimal(0)
-        return None if price is None else money(price * tokens / MILLION)
-
-    cache_price = prices.get("cache_read_price")
-    if cached_input_tokens and cache_price is None and prices.get("input_price") is not None:
-        cache_price = prices["input_price"]
-        notes.append("no cache read price known; cached tokens charged at the input price")
-    breakdown = CostBreakdown(
-        provider,
-        model_id,
-        input_tokens,
-        cached_input_tokens,
-        output_tokens,
-        charge(input_tokens - cached_input_tokens, prices.get("input_price")),
-        charge(cached_input_tokens, cache_price),
-        charge(output_tokens, prices.get("output_price")),
-        tuple(notes),
-    )
-    if breakdown.total_cost is None:
-        notes.append(f"{provider}/{model_id} has no stored price for this usage (unpriced)")
-        return replace(breakdown, notes=tuple(notes))
-    return breakdown
+    """Price one call from a model's price components and its usage (counts by usage key, see cost.py)."""
+    result = price_usage(schedule, usage, batch)
+    notes = list(result.notes)
+    if result.unpriced:
+        missing = ", ".join(result.unpriced)
+        if schedule is None:
+            notes.append(f"{provider}/{model_id} has no stored price (unpriced)")
+        else:
+            notes.append(f"{provider}/{model_id} has no stored price for {missing} (unpriced)")
+    return CostBreakdown(provider, model_id, dict(usage), batch, result, tuple(notes))
 
 
 def find_priced_model(engine: Engine, model: str, provider: str | None) -> dict[str, Any]:
@@ -286,7 +290,24 @@ def cost(
     output_tokens: int,
     cached_input_tokens: int = 0,
     provider: str | None = None,
+    usage: Mapping[str, int] | None = None,
+    batch: bool = False,
 ) -> CostBreakdown:
-    """Price one call of a stored model."""
+    """Price one call of a stored model; `usage` adds the other quantities (cost.USAGE_KEYS) to the tokens."""
     row = find_priced_model(engine, model, provider)
-    return price_call(row, row["provider"], row["model_id"], input_tokens, output_tokens, cached_input_tokens)
+    counts = {
+        **(usage or {}),
+        "inputTokens": input_tokens,
+        "outputTokens": output_tokens,
+        "cachedInputTokens": cached_input_tokens,
+    }
+    return price_call(stored_schedule(row), row["provider"], row["model_id"], counts, batch)
+
+
+def stored_schedule(row: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """A stored model's price components; a row stored before they existed reads its flat prices as components."""
+    schedule = row.get(PRICE_LIST)
+    if schedule is not None:
+        return list(schedule)
+    provenance = row.get("provenance") or {}
+    return pricing.from_flat(row, provenance.get("input_price") or "stored")

@@ -18,13 +18,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelsync.db.tables import ai_model
 from modelsync.errors import UsageError
+from modelsync.pricing import from_flat
 from modelsync.records import PRICE_FIELDS
 from modelsync.services.versions import CatalogWatch
 
@@ -33,11 +34,12 @@ PRICE_KEYS: Final = PRICE_FIELDS
 
 @dataclass(frozen=True, slots=True)
 class PricedModel:
-    """One stored model's prices per 1M tokens (None = unknown)."""
+    """One stored model's flat prices per 1M tokens (None = unknown) and its price components (pricing.py)."""
 
     provider: str
     model_id: str
     prices: dict[str, Decimal | None]
+    schedule: list[dict[str, Any]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +59,16 @@ _EMPTY = _Snapshot(None, {}, {})
 
 def _load(engine: Engine, version: object) -> _Snapshot:
     columns = [ai_model.c[name] for name in PRICE_KEYS]
-    query = sa.select(ai_model.c.provider, ai_model.c.model_id, *columns)
+    query = sa.select(ai_model.c.provider, ai_model.c.model_id, ai_model.c.provenance, ai_model.c.prices, *columns)
     exact: dict[str, PricedModel] = {}
     owners: dict[str, list[PricedModel]] = {}
     with engine.connect() as conn:
-        for provider, model_id, *prices in conn.execute(query):
-            entry = PricedModel(provider, model_id, dict(zip(PRICE_KEYS, prices, strict=True)))
+        for provider, model_id, provenance, schedule, *prices in conn.execute(query):
+            flat = dict(zip(PRICE_KEYS, prices, strict=True))
+            if schedule is None:
+                # A row stored before price components existed: its flat prices are its components.
+                schedule = from_flat(flat, (provenance or {}).get("input_price") or "stored")
+            entry = PricedModel(provider, model_id, flat, schedule)
             exact[f"{provider}/{model_id}"] = entry
             owners.setdefault(model_id, []).append(entry)
     bare: dict[str, PricedModel | _Ambiguous] = {

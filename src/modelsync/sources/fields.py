@@ -20,6 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation, Overflow, localcontext
 from typing import Any
 
+from modelsync import pricing
 from modelsync.records import SourceRecord, money, parse_date, parse_datetime
 from modelsync.sources.listing import Listing, Unreadable
 
@@ -144,6 +145,27 @@ def price(value: Any, scale: Decimal = Decimal(1)) -> Decimal | None:
         return money(scaled)
     except (ValueError, ArithmeticError):
         return scaled
+
+
+def priced(
+    unit: str, value: Any, source: str, scale: Decimal = Decimal(1), above: int | None = None, batch: bool = False
+) -> dict[str, Any] | None:
+    """A price component (pricing.py) from a listed price times `scale`; None when unknown or unreadable."""
+    amount = price(value, scale)
+    if amount is None:
+        return None
+    try:
+        return pricing.component(unit, amount, source, above, batch)
+    except (ValueError, ArithmeticError):
+        if not amount.is_finite():
+            return None
+        # Absurdly large: kept as it came, for validation to drop with a warning that names it.
+        found: dict[str, Any] = {"unit": unit, "usd": format(amount, "f"), "source": source}
+        if above is not None:
+            found["above"] = above
+        if batch:
+            found["batch"] = True
+        return found
 
 
 def day(value: Any) -> date | None:

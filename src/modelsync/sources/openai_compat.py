@@ -11,8 +11,9 @@ Rules:
 - Limits: max_context_length (Mistral) / context_window (Groq, DeepSeek) / context_length (Together) /
   max_model_len (vLLM) -> context_window; max_completion_tokens / max_output_tokens -> max_output_tokens.
 - Prices, exact Decimal: Together `pricing.input/output/cached_input` are USD per 1M already; xAI
-  `*_token_price` integers are USD cents per 100M tokens, times 10^-4. Zero token prices of image, video and
-  audio models mean "not priced per token" and are left unknown rather than stored as free.
+  `*_token_price` integers are USD cents per 100M tokens, times 10^-4 (text, cached text, image input, and the
+  `*_long_context` prices as a context tier above `long_context_threshold`). Zero token prices of image, video
+  and audio models mean "not priced per token" and are left unknown rather than stored as free.
 - Kind: Together `type`; Mistral capabilities (completion_chat -> chat, moderation/classification ->
   moderation, transcription/speech without chat -> audio, OCR without chat -> other); output modalities without
   text. Otherwise left to the catalogs and policy.
@@ -48,6 +49,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
+from modelsync.pricing import canonical, priced_fields
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
@@ -58,14 +60,13 @@ from modelsync.sources.fields import (
     identity,
     kind_from_outputs,
     modalities,
-    price,
+    priced,
     read_moment,
     strings,
     text,
 )
 from modelsync.sources.http import ProviderSession, Quirk, bearer
 from modelsync.sources.listing import Listing, Unreadable
-from modelsync.sources.validate import price_problem
 
 auth = bearer
 CENTS_PER_100M_TO_USD_PER_1M = Decimal("0.0001")
@@ -93,16 +94,21 @@ _MISTRAL_CAPABILITIES = {
     "fine_tuning": "fine_tuning",
 }
 _AUDIO_FLAGS = ("audio", "audio_transcription", "audio_transcription_realtime", "audio_speech")
-_XAI_PRICES = {
-    "input_price": "prompt_text_token_price",
-    "cache_read_price": "cached_prompt_text_token_price",
-    "output_price": "completion_text_token_price",
+# xAI's per-token prices (USD cents per 100M tokens) -> units; the long-context ones apply above its threshold.
+_XAI_UNITS = {
+    "prompt_text_token_price": "input_tokens",
+    "cached_prompt_text_token_price": "cache_read_tokens",
+    "completion_text_token_price": "output_tokens",
+    "prompt_image_token_price": "image_input_tokens",
 }
 _XAI_LONG_CONTEXT = {
-    "input_price_long_context": "prompt_text_token_price_long_context",
-    "cache_read_price_long_context": "cached_prompt_text_token_price_long_context",
-    "output_price_long_context": "completion_text_token_price_long_context",
+    "prompt_text_token_price_long_context": "input_tokens",
+    "cached_prompt_text_token_price_long_context": "cache_read_tokens",
+    "completion_text_token_price_long_context": "output_tokens",
 }
+_TOGETHER_UNITS = {"input": "input_tokens", "output": "output_tokens", "cached_input": "cache_read_tokens"}
+# Listing prices are attributed to the listing's layer by the merge; this placeholder is replaced there.
+_LISTING = "listing"
 _UNPRICED_KINDS = frozenset({"image", "video", "audio"})
 
 
@@ -168,20 +174,23 @@ def _mistral(caps: dict[str, Any]) -> tuple[str | None, dict[str, bool]]:
 
 
 def _prices(item: dict[str, Any], kind: str | None) -> dict[str, Any]:
-    found: dict[str, Any] = {}
+    found: list[dict[str, Any] | None] = []
     pricing = item.get("pricing")
     if isinstance(pricing, dict):
-        found = {
-            "input_price": price(pricing.get("input")),
-            "output_price": price(pricing.get("output")),
-            "cache_read_price": price(pricing.get("cached_input")),
-        }
-    for name, key in _XAI_PRICES.items():
-        if key in item:
-            found[name] = price(item.get(key), CENTS_PER_100M_TO_USD_PER_1M)
+        found += [priced(unit, pricing.get(key), _LISTING) for key, unit in _TOGETHER_UNITS.items()]
+    found += [priced(unit, item.get(key), _LISTING, CENTS_PER_100M_TO_USD_PER_1M) for key, unit in _XAI_UNITS.items()]
+    threshold = count(item.get("long_context_threshold"))
+    if threshold is not None:
+        found += [
+            priced(unit, item.get(key), _LISTING, CENTS_PER_100M_TO_USD_PER_1M, above=threshold)
+            for key, unit in _XAI_LONG_CONTEXT.items()
+        ]
+    components = [component for component in found if component is not None]
     if kind in _UNPRICED_KINDS:
-        found = {name: value for name, value in found.items() if value}
-    return found
+        components = [component for component in components if component["usd"] != "0"]
+    if not any(component["unit"] in ("input_tokens", "output_tokens") for component in components):
+        return {}
+    return priced_fields(canonical(components))
 
 
 def _lifecycle(item: dict[str, Any]) -> dict[str, Any]:
@@ -242,12 +251,7 @@ def _record(item: dict[str, Any], listed: set[str]) -> SourceRecord:
         "owned_by": text(item.get("owned_by")),
         "organization": text(item.get("organization")),
         "aliases": sorted(strings(item.get("aliases"))),
-        "long_context_threshold": count(item.get("long_context_threshold")),
     }
-    for name_, key in _XAI_LONG_CONTEXT.items():
-        amount = price(item.get(key), CENTS_PER_100M_TO_USD_PER_1M) if key in item else None
-        # Kept as text in extras, so held to the price limits here (validation only sees it as text).
-        extra[name_] = format(amount, "f") if amount is not None and price_problem(amount) is None else None
     return SourceRecord(model_id, fields, compact(extra))
 
 

@@ -7,8 +7,11 @@ Rules:
   configured the API returns the whole list in one answer; with `page_size` the page walker pages it by
   offset/limit (`paging.Offset`) until a short page or `total_count`.
 - Prices are strings in USD per token: multiplied by 10^6 exactly (Decimal) into USD per 1M tokens: prompt ->
-  input, completion -> output, input_cache_read / input_cache_write -> cache prices. "-1" (routers, whose price
-  depends on the model they pick) and any negative or unreadable price are unknown.
+  input, completion -> output, input_cache_read / input_cache_write -> cache prices, internal_reasoning ->
+  reasoning tokens; `image` is per input image, `request` per request (stored per 1K), `web_search` per search
+  (stored per 1K). A 0 for a per-unit price or reasoning means "not charged apart", so it is left out. Each
+  `overrides` entry with `min_prompt_tokens` is a context tier (its prices above that prompt size). "-1"
+  (routers, whose price depends on the model they pick) and any negative or unreadable price are unknown.
 - Limits: `context_length` (else `top_provider.context_length`) -> context_window;
   `top_provider.max_completion_tokens` -> max_output_tokens.
 - Capabilities from `supported_parameters` are only ever set True (tools; response_format or
@@ -23,8 +26,10 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
+from modelsync.pricing import canonical, priced_fields
 from modelsync.records import SourceRecord
 from modelsync.sources.adapter import ListingAdapter
 from modelsync.sources.fields import (
@@ -36,7 +41,7 @@ from modelsync.sources.fields import (
     modalities,
     normalize_pages,
     page_records,
-    price,
+    priced,
     read_day,
     strings,
     text,
@@ -47,12 +52,22 @@ from modelsync.sources.paging import Offset, walk
 
 auth = bearer
 
-_PRICES = {
-    "input_price": "prompt",
-    "output_price": "completion",
-    "cache_read_price": "input_cache_read",
-    "cache_write_price": "input_cache_write",
+SOURCE = "openrouter"
+# Listed price key -> (unit, scale from the listed amount to the unit's amount). Token prices are per token.
+_UNITS = {
+    "prompt": ("input_tokens", PER_TOKEN_TO_PER_MILLION),
+    "completion": ("output_tokens", PER_TOKEN_TO_PER_MILLION),
+    "input_cache_read": ("cache_read_tokens", PER_TOKEN_TO_PER_MILLION),
+    "input_cache_write": ("cache_write_tokens", PER_TOKEN_TO_PER_MILLION),
+    "internal_reasoning": ("reasoning_tokens", PER_TOKEN_TO_PER_MILLION),
+    "input_audio": ("audio_input_tokens", PER_TOKEN_TO_PER_MILLION),
+    "audio": ("audio_input_tokens", PER_TOKEN_TO_PER_MILLION),
+    "image": ("images", Decimal(1)),
+    "request": ("requests", Decimal(1000)),
+    "web_search": ("web_searches", Decimal(1000)),
 }
+# A 0 for these means "not charged apart from the tokens", not "free": reasoning tokens are output tokens.
+_ZERO_IS_UNSET = frozenset({"internal_reasoning", "input_audio", "audio", "image", "request", "web_search"})
 _PARAMETERS = {
     "tools": "tools",
     "response_format": "json",
@@ -78,6 +93,29 @@ def _capabilities(item: dict[str, Any], inputs: list[str], outputs: list[str]) -
     return found
 
 
+def _components(pricing: dict[str, Any], above: int | None) -> list[dict[str, Any]]:
+    found = []
+    for key, (unit, scale) in _UNITS.items():
+        if key == "audio" and "input_audio" in pricing:
+            continue
+        item = priced(unit, pricing.get(key), SOURCE, scale, above)
+        if item is not None and not (key in _ZERO_IS_UNSET and item["usd"] == "0"):
+            found.append(item)
+    return found
+
+
+def _prices(pricing: dict[str, Any]) -> list[dict[str, Any]] | None:
+    found = _components(pricing, None)
+    if not any(item["unit"] in ("input_tokens", "output_tokens") for item in found):
+        return None  # a router ("-1") or an entry without token prices: unknown
+    overrides = pricing.get("overrides")
+    for tier in overrides if isinstance(overrides, list) else ():
+        threshold = count(tier.get("min_prompt_tokens")) if isinstance(tier, dict) else None
+        if threshold is not None:
+            found.extend(_components(tier, threshold))
+    return canonical(found)
+
+
 def _record(item: dict[str, Any], where: str) -> SourceRecord:
     model_id = identity(item, "id")
     architecture = _table(item.get("architecture"))
@@ -96,8 +134,7 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
         "capabilities": _capabilities(item, inputs, outputs),
         "knowledge_cutoff": text(item.get("knowledge_cutoff")),
     }
-    for name, key in _PRICES.items():
-        fields[name] = price(pricing.get(key), PER_TOKEN_TO_PER_MILLION)
+    fields.update(priced_fields(_prices(pricing)))
     if "expiration_date" in item:
         expires = read_day(item["expiration_date"])
         fields["shutdown_date"] = expires

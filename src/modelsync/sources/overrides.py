@@ -38,6 +38,11 @@ def _price(value: Any) -> Decimal | None:
 Price = Annotated[Decimal | None, BeforeValidator(_price)]
 
 
+def _own_prices(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The file's components are the team's own: provenance names the overrides file, whatever an entry says.
+    return [{**item, "source": OVERRIDES} for item in value]
+
+
 def _limits(field: RecordField) -> AfterValidator:
     """The field's source limits (validate.check), applied once pydantic has the value's type right."""
     return AfterValidator(lambda value: check(field, value))
@@ -53,6 +58,8 @@ def _entry_type(field: RecordField) -> Any:
         return choice_type(field.choices) | None
     if field.type is FieldType.TEXT:
         return Annotated[str, Field(max_length=field.max_length), _limits(field)] | None
+    if field.type is FieldType.PRICES:
+        return Annotated[list[dict[str, Any]], AfterValidator(_own_prices), _limits(field)] | None
     return Annotated[python_type(field), _limits(field)] | None
 
 

@@ -14,6 +14,7 @@ Rules (driven by the field catalogue, fieldspec.py, so a new field is checked by
   hundred times the dearest published list price, o1-pro's 600 USD output). Kept to 12 decimal places, rounded
   half up: the precision PostgreSQL's NUMERIC(28, 12) column keeps, so both databases store the same value.
 - DATE and TIMESTAMP: a real date (an aware datetime) from 1970 to 2199.
+- PRICES: a list of known price components (`pricing.check_schedule`), each amount held to the MONEY limits.
 - NAMES: at most `MAX_ITEMS` names, each single-line text within the field's `max_length`. FLAGS: at most
   `MAX_ITEMS` entries, name (single-line, at most 64 characters) -> boolean.
 - `Unreadable` (a value an adapter was given but could not read) is dropped like an invalid value.
@@ -37,7 +38,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Final
 
 from modelsync.fieldspec import DEPRECATED, FIELDS, SOURCE, FieldType, RecordField
-from modelsync.records import SourceRecord, money
+from modelsync.pricing import FLAT_UNITS, check_schedule
+from modelsync.records import SourceRecord, money, money_text
 from modelsync.sources.listing import Listing, Unreadable, WarningLog, escape, show
 
 ID_MAX: Final = 512
@@ -245,6 +247,38 @@ def _flags(spec: RecordField, value: Any) -> dict[str, bool]:
     return value
 
 
+def _prices(spec: RecordField, value: Any) -> Any:
+    if isinstance(value, list):
+        for item in value:
+            problem = price_problem(item.get("usd")) if isinstance(item, Mapping) else None
+            if problem is not None:
+                raise InvalidValue(f"{item.get('unit')} {show(item.get('usd'))}: {problem}")
+    try:
+        schedule = check_schedule(value)
+    except (ValueError, ArithmeticError) as exc:
+        raise InvalidValue(str(exc)) from None
+    for item in schedule:
+        item["usd"] = money_text(parse_price(item["usd"]))
+    return schedule
+
+
+def _usable_components(model_id: str, value: Any, fields: Mapping[str, Any], warnings: WarningLog) -> Any:
+    """A source's components without those whose amount is out of range (each warned about): the rest stand."""
+    if not isinstance(value, list):
+        return value
+    # A base price the record also gives as a flat field is warned about once, under the flat field's name.
+    flat = {unit for name, unit in FLAT_UNITS.items() if fields.get(name) is not None}
+    kept = []
+    for item in value:
+        problem = price_problem(item.get("usd")) if isinstance(item, Mapping) else None
+        if problem is None:
+            kept.append(item)
+        elif not (item.get("unit") in flat and not item.get("above") and not item.get("batch")):
+            shown = f"{item.get('unit')} {show(item.get('usd'))}"
+            warnings.add(f"model {escape(model_id)}: prices {escape(shown)} dropped: {problem}")
+    return kept
+
+
 _CHECKS: Final[dict[FieldType, Callable[[RecordField, Any], Any]]] = {
     FieldType.TEXT: _text,
     FieldType.CHOICE: _choice,
@@ -255,6 +289,7 @@ _CHECKS: Final[dict[FieldType, Callable[[RecordField, Any], Any]]] = {
     FieldType.TIMESTAMP: _timestamp,
     FieldType.NAMES: _names,
     FieldType.FLAGS: _flags,
+    FieldType.PRICES: _prices,
 }
 
 
@@ -336,6 +371,8 @@ def check_record(record: SourceRecord, warnings: WarningLog) -> tuple[SourceReco
         try:
             if spec is None:
                 raise InvalidValue("not a field a source may set")
+            if spec.type is FieldType.PRICES:
+                value = _usable_components(model_id, value, record.fields, warnings)
             fields[name] = check(spec, value)
         except InvalidValue as exc:
             raw = value.value if isinstance(value, Unreadable) else value

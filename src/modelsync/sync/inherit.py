@@ -11,10 +11,10 @@ Rules:
   snapshot as "<parent name> (<stamp>)", a fine-tune as "<parent name> fine-tune (<its own part>)", an alias as it
   is.
 - Prices are never inherited by snapshots or fine-tunes (an older snapshot or a fine-tune is priced differently;
-  unknown is better than wrong). An alias carries its target's prices (every field of `fieldspec.PRICES`, as one
-  group) unless a source prices the alias itself (an admin decision, the overrides file, the provider's listing
-  for that id): catalog prices found for the alias id by fuzzy matching are replaced by the target's, and an alias
-  of an unpriced target is unpriced.
+  unknown is better than wrong). An alias carries its target's prices (the price list and the flat prices,
+  `fieldspec.PRICE_GROUP`, as one group) unless a source prices the alias itself (an admin decision, the
+  overrides file, the provider's listing for that id): catalog prices found for the alias id by fuzzy matching
+  are replaced by the target's, and an alias of an unpriced target is unpriced.
 - A fine-tune left without any price says why in `extra["unpriced_reason"]` (what bench/truth.py counts as a
   stated reason): no fine-tuned inference price is known, and its base model's would be wrong.
 - Parents are lent as they are before the policy fills defaults (a display name equal to the id, a guessed kind),
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from modelsync.fieldspec import INHERITED, PRICES, FieldType, of_type
+from modelsync.fieldspec import INHERITED, PRICE_GROUP, FieldType, of_type
 from modelsync.records import ModelRecord
 from modelsync.sync.identity import ALIAS, FINE_TUNE, RULE, SNAPSHOT, Identity, parent_ids
 from modelsync.sync.merge import Layer
@@ -37,7 +37,7 @@ INHERITED_FROM: Final = "inherited"
 UNPRICED_REASON: Final = "unpriced_reason"
 _FLAG_FIELDS: Final = frozenset(of_type(FieldType.FLAGS))
 _FACTS: Final = tuple(name for name in INHERITED if name != "display_name")
-_LENT: Final = (*INHERITED, *PRICES)
+_LENT: Final = (*INHERITED, *PRICE_GROUP)
 
 
 def _fine_tune_part(model_id: str, base: str) -> str:
@@ -84,9 +84,9 @@ def inherit(record: ModelRecord, identity: Identity, parent: Mapping[str, Any], 
             values["display_name"] = shown
             provenance["display_name"] = source
     if identity.relation == ALIAS:
-        priced_itself = any(values.get(n) is not None and provenance.get(n) in own_sources for n in PRICES)
+        priced_itself = any(values.get(n) is not None and provenance.get(n) in own_sources for n in PRICE_GROUP)
         if not priced_itself:
-            for price in PRICES:
+            for price in PRICE_GROUP:
                 amount = parent.get(price)
                 if amount is None:
                     values.pop(price, None)
@@ -131,7 +131,7 @@ class Lender:
                     inherit(record, identity, parent, self.own_sources)
             if self.fallback is not None:
                 self._fill(record)
-            if identity is not None and identity.base_model and all(values.get(n) is None for n in PRICES):
+            if identity is not None and identity.base_model and all(values.get(n) is None for n in PRICE_GROUP):
                 reason = f"fine-tune of {identity.base_model}: no fine-tuned inference price is known"
                 record.extra = {**(record.extra or {}), UNPRICED_REASON: reason}
             if model_id in self.parents:

@@ -7,15 +7,20 @@ Rules:
 - Capabilities merge key by key (a listing may know `vision` while a catalog knows `tools`).
 - `provenance[field]` names the winning layer; capabilities are recorded as `capabilities.<name>`.
 - Extras (unknown upstream fields) are unioned, higher layers winning a key.
+- Prices merge as components (`pricing.merge`): each layer's `prices` plus its flat price fields (an override's
+  or an admin's `input_price` is a component of that layer); the flat fields are then derived from the merged
+  schedule's base (not batch, no tier) prices, with the provenance of the component each one comes from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 
-from modelsync.fieldspec import FieldType, of_type
+from modelsync import pricing
+from modelsync.fieldspec import PRICE_LIST, PRICES, FieldType, of_type
 from modelsync.records import ModelRecord, SourceRecord
 
 
@@ -29,6 +34,46 @@ class Layer:
 
 # Fields merged name by name (a listing may know `vision` while a catalog knows `tools`), from the catalogue.
 _FLAG_FIELDS: Final = frozenset(of_type(FieldType.FLAGS))
+# Price fields are merged as one schedule (pricing.merge); the flat ones are derived from it.
+_PRICE_NAMES: Final = frozenset((PRICE_LIST, *PRICES))
+
+
+def layer_schedule(fields: Mapping[str, Any], source: str) -> pricing.Schedule | None:
+    """What one layer says about a model's prices: its components (attributed to it) and its flat prices."""
+    listed = fields.get(PRICE_LIST)
+    if listed is None:
+        return pricing.from_flat(fields, source)
+    keep = source == LAST_KNOWN  # stored components keep the sources they were stored with
+    own = [item if keep else {**item, "source": source} for item in listed]
+    # A flat price other than the one the components imply (an override of one field) replaces that unit's base.
+    implied = pricing.priced_fields(listed)
+    changed = {name: fields[name] for name in pricing.FLAT_UNITS if fields.get(name) not in (None, implied[name])}
+    flat = pricing.from_flat(changed, source)
+    if flat:
+        replaced = {item["unit"] for item in flat}
+        own = [item for item in own if item["unit"] not in replaced or item.get("above") or item.get("batch")]
+        own += flat
+    return pricing.canonical(own)
+
+
+def set_prices(values: dict[str, Any], provenance: dict[str, str], schedule: pricing.Schedule | None,
+               source: str | None) -> None:
+    """Store a merged schedule and the flat price fields derived from it, with provenance."""  # fmt: skip
+    for name in (PRICE_LIST, *pricing.FLAT_UNITS):
+        values.pop(name, None)
+        provenance.pop(name, None)
+    if schedule is None:
+        return
+    values[PRICE_LIST] = schedule
+    provenance[PRICE_LIST] = source or "unknown"
+    if not schedule:
+        # Explicitly free: 0 per token, from the source that said so.
+        for name in ("input_price", "output_price"):
+            values[name], provenance[name] = Decimal(0), provenance[PRICE_LIST]
+        return
+    for name, (amount, component_source) in pricing.flat_prices(schedule).items():
+        if amount is not None and component_source is not None:
+            values[name], provenance[name] = amount, component_source
 
 
 def merge_model(provider: str, model_id: str, layers: Iterable[Layer]) -> ModelRecord:
@@ -37,13 +82,15 @@ def merge_model(provider: str, model_id: str, layers: Iterable[Layer]) -> ModelR
     provenance: dict[str, str] = {}
     flags: dict[str, dict[str, bool]] = {name: {} for name in _FLAG_FIELDS}
     extra: dict[str, Any] = {}
+    claims: list[tuple[str, pricing.Schedule | None]] = []
     for layer in layers:
         record = layer.records.get(model_id)
         if record is None:
             continue
         source = layer.source
+        claims.append((source, layer_schedule(record.fields, source)))
         for name, value in record.fields.items():
-            if value is None:
+            if value is None or name in _PRICE_NAMES:
                 continue
             if name in _FLAG_FIELDS:
                 merged = flags[name]
@@ -58,6 +105,8 @@ def merge_model(provider: str, model_id: str, layers: Iterable[Layer]) -> ModelR
             for key, item in record.extra.items():
                 extra.setdefault(key, item)
     values.update(flags)
+    schedule, first = pricing.merge(claims)
+    set_prices(values, provenance, schedule, first)
     values["provenance"] = provenance
     return ModelRecord(provider=provider, model_id=model_id, values=values, extra=extra or None)
 

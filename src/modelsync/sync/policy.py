@@ -4,8 +4,8 @@ Rules:
 - Every value decided here is recorded in provenance as "policy" (or "manual" for an admin's decision), so a
   reader can tell a rule's guess from a source's fact.
 - An admin's decision (`is_allowed`, `recommended`) always wins over the rules.
-- Tier needs prices: free when both are 0, premium at or above the configured thresholds, affordable otherwise,
-  unknown (None) when no price is known.
+- Tier needs prices: free when both are 0 and nothing is charged per unit, premium at or above the configured
+  thresholds, affordable otherwise, unknown (None) when no price is known.
 - Kind, when no source states one: the first matching `kind_rules` pattern, else what the output modalities say,
   else `other` for a model its listing says writes files (Replicate's output schema), else `chat`.
 - A capability is set here only by a `capability_rules` entry, and only when no source states it: each rule names
@@ -16,12 +16,13 @@ Rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from modelsync.pricing import paid_per_unit
 from modelsync.records import OUTPUT_EXTRA, WRITES_FILES, ModelRecord
 from modelsync.settings import PolicySettings
 from modelsync.sync.literals import Prefiltered
@@ -111,12 +112,20 @@ def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled, lowe
     return "other" if writes_files else "chat"
 
 
-def tier_for(input_price: Decimal | None, output_price: Decimal | None, policy: PolicySettings) -> str | None:
-    """Return free, affordable or premium from the prices per 1M tokens, or None when no price is known."""
+def tier_for(
+    input_price: Decimal | None,
+    output_price: Decimal | None,
+    policy: PolicySettings,
+    prices: Sequence[Mapping[str, Any]] | None = None,
+) -> str | None:
+    """Return free, affordable or premium from the prices per 1M tokens, or None when no price is known.
+
+    A model charged per unit (per hour, per image, per request) is never free, even at 0 per token.
+    """
     if input_price is None and output_price is None:
         return None
     if input_price == 0 and output_price == 0:
-        return "free"
+        return None if paid_per_unit(prices) else "free"
     if (input_price is not None and input_price >= policy.premium_threshold) or (
         output_price is not None and output_price >= policy.output_premium_threshold
     ):
@@ -226,7 +235,7 @@ def apply_policy(
             provenance["capabilities.embedding"] = POLICY
         values.setdefault("modalities_in", [])
         values.setdefault("modalities_out", [])
-        values["tier"] = tier_for(values.get("input_price"), values.get("output_price"), policy)
+        values["tier"] = tier_for(values.get("input_price"), values.get("output_price"), policy, values.get("prices"))
         recommended = recommended_by_provider.get(record.provider)
         if recommended is None:
             prefix = f"{record.provider}/"

@@ -2,8 +2,10 @@
 
 Rules: a model the catalog does not hold is answered `known: false, priced: false` with a note, never a zero
 cost and never another model's price; a model with an unknown price is `priced: false` with null costs; a bare id
-that several providers offer is a 422 that names them. The look-up is in memory, so the route runs on the event
-loop; only rebuilding the index after the catalog moved (a database read) goes to the thread pool.
+that several providers offer is a 422 that names them. Every usage quantity of `cost.USAGE_KEYS` may be sent;
+one the model has no price for is listed in `unpriced` (and the total is null), never charged 0. The look-up is
+in memory, so the route runs on the event loop; only rebuilding the index after the catalog moved (a database
+read) goes to the thread pool.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from modelsync.api.deps import Reader, get_prices
 from modelsync.api.schemas import CostOut, CostRequest, errors
+from modelsync.cost import USAGE_KEYS
 from modelsync.services.catalog import price_call
 
 router = APIRouter(tags=["cost"])
@@ -27,6 +30,7 @@ async def cost(body: CostRequest, request: Request, _caller: Reader) -> JSONResp
     if not index.current(version):
         await anyio.to_thread.run_sync(index.ensure, version)
     entry = index.find(body.model, body.provider)
+    usage = {key: getattr(body, key) for key in USAGE_KEYS}
     if entry is None:
         unknown = f"{body.provider}/{body.model}" if body.provider else body.model
         return JSONResponse(
@@ -44,9 +48,11 @@ async def cost(body: CostRequest, request: Request, _caller: Reader) -> JSONResp
                 "currency": "USD",
                 "priced": False,
                 "notes": [f"no stored model {unknown!r} (unpriced); GET /api/ai-models?q=... finds the exact id"],
+                "usage": {key: value for key, value in usage.items() if value},
+                "batch": body.batch,
+                "lines": [],
+                "unpriced": [key for key, value in usage.items() if value and key != "requests"],
             }
         )
-    breakdown = price_call(
-        entry.prices, entry.provider, entry.model_id, body.inputTokens, body.outputTokens, body.cachedInputTokens
-    )
+    breakdown = price_call(entry.schedule, entry.provider, entry.model_id, usage, body.batch)
     return JSONResponse({**breakdown.to_dict(), "known": True})

@@ -1,11 +1,16 @@
-"""Placeholder for revision 0003 (price components), built on another branch; replaced by the real one at merge.
+"""Every price of a model as components (units, context tiers, batch rates), with their sources.
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-30 13:00:00
+Create Date: 2026-11-30 14:00:00
 """
 
 from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from modelsync.db.types import JSONDoc
 
 revision = "0003"
 down_revision = "0002"
@@ -14,8 +19,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Apply this revision (nothing, on this branch)."""
+    """Apply this revision."""
+    op.add_column("ai_model", sa.Column("prices", JSONDoc, nullable=True))
 
 
 def downgrade() -> None:
-    """Revert this revision (nothing, on this branch)."""
+    """Revert this revision."""
+    with op.batch_alter_table("ai_model") as batch:
+        batch.drop_column("prices")
