@@ -11,7 +11,8 @@ that database: one command gives the numbers of whichever modelsync is importabl
 
 Over each provider's active chat models it counts:
   chat      how many there are
-  priced    input and output price both known, or a reason stated for having none (`extra["unpriced_reason"]`)
+  priced    a price known (input and output per token, explicitly free, or per unit), or a reason stated for
+            having none (`priceNote`)
   context   the context window known
   named     a display name other than the id
   json, vision, tools, stream   the capability known (stated True or False; unknown is null)
@@ -44,7 +45,6 @@ LISTING = "listing"
 # The source pairs compared, as (column title, one source, the other).
 PAIRS = (("gp~md", GENAI_PRICES, MODELS_DEV), ("gp~list", GENAI_PRICES, LISTING), ("md~list", MODELS_DEV, LISTING))
 TOLERANCE = Decimal("0.01")
-UNPRICED_REASON = "unpriced_reason"
 
 Prices = tuple[Decimal, Decimal]
 
@@ -107,7 +107,7 @@ def audit(
         model_id = row["model_id"]
         capabilities = row["capabilities"] or {}
         truth.chat += 1
-        truth.priced += _pair(row) is not None or bool((row["extra"] or {}).get(UNPRICED_REASON))
+        truth.priced += _pair(row) is not None or row["prices"] is not None or bool(row["price_note"])
         truth.context += row["context_window"] is not None
         truth.named += bool(row["display_name"]) and row["display_name"] != model_id
         for title, name in CAPABILITIES:
@@ -153,7 +153,7 @@ def load_rows(engine: Any) -> list[dict[str, Any]]:
 
     columns = (
         "provider", "model_id", "kind", "status", "display_name", "context_window", "input_price", "output_price",
-        "capabilities", "provenance", "extra",
+        "capabilities", "provenance", "extra", "prices", "price_note",
     )  # fmt: skip
     query = sa.select(*(ai_model.c[name] for name in columns)).order_by(ai_model.c.provider, ai_model.c.model_id)
     with engine.connect() as conn:

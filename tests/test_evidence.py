@@ -129,7 +129,8 @@ def _row(provider: str, model_id: str, **values) -> dict:
         "provider": provider, "model_id": model_id, "display_name": None, "kind": "chat", "status": "active",
         "capabilities": {}, "modalities_in": [], "modalities_out": [], "recommended": False, "is_allowed": True,
         "tags": [], "provenance": {}, "content_hash": "x", "created_at": now, "updated_at": now,
-        "context_window": None, "input_price": None, "output_price": None, "extra": None,
+        "context_window": None, "input_price": None, "output_price": None, "extra": None, "prices": None,
+        "price_note": None,
     }  # fmt: skip
     return {**row, **values}
 
@@ -146,7 +147,7 @@ def test_the_truth_core_counts_a_tiny_database(engine):
              output_price=Decimal("0.6"), capabilities={"tools": False},
              provenance={"input_price": "openai", "output_price": "openai"}),
         # Unpriced with a stated reason: counted as priced. One price alone is not priced.
-        _row("openai", "acme-1", extra={"unpriced_reason": "no public price"}),
+        _row("openai", "acme-1", price_note="no public price"),
         _row("openai", "acme-2", input_price=Decimal("1")),
         # Not counted: deprecated, or not a chat model.
         _row("openai", "gpt-4", status="deprecated", input_price=Decimal("30"), output_price=Decimal("60")),

@@ -87,8 +87,9 @@ def test_a_fine_tune_costs_fine_tuned_inference_and_has_its_bases_context_window
     # No fine-tune price known for gpt-4.1: unknown, never the base model's 2/8; its facts still come from the base.
     other = rows["openai/ft:gpt-4.1-2025-04-14:personal:sql-gen:Io2PuICG"]
     assert other["input_price"] is None and other["output_price"] is None and other["tier"] is None
-    assert other["extra"]["unpriced_reason"].startswith("fine-tune of gpt-4.1-2025-04-14: no fine-tuned inference")
-    assert "unpriced_reason" not in tuned["extra"]
+    assert other["price_note"].startswith("fine-tune of gpt-4.1-2025-04-14: no fine-tuned inference")
+    assert other["provenance"]["price_note"] == "identity"
+    assert tuned["price_note"] is None
     assert other["context_window"] == rows["openai/gpt-4.1"]["context_window"] is not None
 
 

@@ -161,6 +161,10 @@ FIELDS: Final[tuple[RecordField, ...]] = (
        "The base model of a dated snapshot (`gpt-4o` for `gpt-4o-2024-08-06`)."),
     _f("base_model", "baseModel", T.TEXT, "base model",
        "The model a fine-tune was trained from (`ft:` ids); its facts, never its price, describe the fine-tune."),
+    _f("price_note", "priceNote", T.TEXT, "price note",
+       "Why the model has no price, when it has none and the reason is known (a router, a self-hosted server, a "
+       "fine-tune without a published price); an override or an admin decision may state one.", SOURCE, OVERRIDE,
+       DECISION),
 )  # fmt: skip
 
 

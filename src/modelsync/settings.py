@@ -81,6 +81,9 @@ class ProviderSpec(BaseModel):
     # serves those through this provider, so what the catalogs say of them there is a second source for
     # capabilities this provider's own entries leave unknown.
     openrouter_author: str = ""
+    # Why a model of this provider that no source prices has no price (a self-hosted server has no per-token
+    # price); recorded on such a model as its `unpriced_reason`. Empty: an unpriced model is simply unknown.
+    unpriced_reason: str = ""
 
 
 def _regex(value: str) -> str:

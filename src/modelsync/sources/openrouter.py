@@ -104,6 +104,14 @@ def _components(pricing: dict[str, Any], above: int | None) -> list[dict[str, An
     return found
 
 
+_ROUTER_REASON = "a router: each request is billed at the price of the model it is routed to"
+
+
+def _is_router(pricing: dict[str, Any]) -> bool:
+    """OpenRouter's way of saying the price depends on the model a request is routed to: prices of -1."""
+    return pricing.get("prompt") == "-1" or pricing.get("completion") == "-1"
+
+
 def _prices(pricing: dict[str, Any]) -> list[dict[str, Any]] | None:
     found = _components(pricing, None)
     if not any(item["unit"] in ("input_tokens", "output_tokens") for item in found):
@@ -135,6 +143,7 @@ def _record(item: dict[str, Any], where: str) -> SourceRecord:
         "knowledge_cutoff": text(item.get("knowledge_cutoff")),
     }
     fields.update(priced_fields(_prices(pricing)))
+    fields["price_note"] = _ROUTER_REASON if _is_router(pricing) else None
     if "expiration_date" in item:
         expires = read_day(item["expiration_date"])
         fields["shutdown_date"] = expires

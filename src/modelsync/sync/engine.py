@@ -188,7 +188,7 @@ class _Planner:
         stored_parents = sorted(model_id for model_id in sources.wanted_parents if model_id in snapshot)
         if stored_parents:
             found = identities(sources.model_ids, sources.extras, spec.name, stored_parents)
-        lender = Lender(found, own_sources, sources.fallback)
+        lender = Lender(found, own_sources, sources.fallback, spec.unpriced_reason)
         if stored_parents:
             rows = repo.load_rows(conn, [snapshot[model_id].pk for model_id in stored_parents])
             for model_id in stored_parents:

@@ -15,8 +15,11 @@ Rules:
   `fieldspec.PRICE_GROUP`, as one group) unless a source prices the alias itself (an admin decision, the
   overrides file, the provider's listing for that id): catalog prices found for the alias id by fuzzy matching
   are replaced by the target's, and an alias of an unpriced target is unpriced.
-- A fine-tune left without any price says why in `extra["unpriced_reason"]` (what bench/truth.py counts as a
-  stated reason): no fine-tuned inference price is known, and its base model's would be wrong.
+- A model left without any price says why in `price_note` (what bench/truth.py counts as a stated reason) when
+  one is known: an admin's or the overrides file's, a source's own (an OpenRouter router is billed at the routed
+  model's price), a fine-tune's (no fine-tuned inference price is known, and its base model's would be wrong),
+  else the provider row's `unpriced_reason` (a self-hosted server has no per-token price). A priced model keeps
+  only a note an admin or the overrides file stated.
 - Parents are lent as they are before the policy fills defaults (a display name equal to the id, a guessed kind),
   so children inherit facts, never guesses. A parent the listing no longer has is lent from its stored row, less
   what the policy decided there (`lend_stored`).
@@ -29,12 +32,15 @@ from typing import Any, Final
 
 from modelsync.fieldspec import INHERITED, PRICE_GROUP, FieldType, of_type
 from modelsync.records import ModelRecord
+from modelsync.sources.overrides import OVERRIDES
 from modelsync.sync.identity import ALIAS, FINE_TUNE, RULE, SNAPSHOT, Identity, parent_ids
 from modelsync.sync.merge import Layer
-from modelsync.sync.policy import POLICY
+from modelsync.sync.policy import MANUAL, POLICY
 
 INHERITED_FROM: Final = "inherited"
-UNPRICED_REASON: Final = "unpriced_reason"
+PRICE_NOTE: Final = "price_note"
+# Who may keep a price note on a model that is priced: the reason is theirs to withdraw.
+_NOTE_KEEPERS: Final = frozenset({MANUAL, OVERRIDES})
 _FLAG_FIELDS: Final = frozenset(of_type(FieldType.FLAGS))
 _FACTS: Final = tuple(name for name in INHERITED if name != "display_name")
 _LENT: Final = (*INHERITED, *PRICE_GROUP)
@@ -110,8 +116,15 @@ def _identity_provenance(identity: Identity) -> dict[str, str]:
 class Lender:
     """Hands each parent's facts down to its children as the engine merges a provider, chunk by chunk."""
 
-    def __init__(self, found: Mapping[str, Identity], own_sources: frozenset[str], fallback: Layer | None = None):
+    def __init__(
+        self,
+        found: Mapping[str, Identity],
+        own_sources: frozenset[str],
+        fallback: Layer | None = None,
+        unpriced_reason: str = "",
+    ) -> None:
         self.found = found
+        self.unpriced_reason = unpriced_reason
         self.own_sources = own_sources
         self.fallback = fallback if fallback is not None and fallback.records else None
         self.parents = parent_ids(found)
@@ -131,15 +144,30 @@ class Lender:
                     inherit(record, identity, parent, self.own_sources)
             if self.fallback is not None:
                 self._fill(record)
-            if identity is not None and identity.base_model and all(values.get(n) is None for n in PRICE_GROUP):
-                reason = f"fine-tune of {identity.base_model}: no fine-tuned inference price is known"
-                record.extra = {**(record.extra or {}), UNPRICED_REASON: reason}
+            if all(values.get(n) is None for n in PRICE_GROUP):
+                self._say_why_unpriced(record, identity)
+            elif values.get(PRICE_NOTE) is not None and values["provenance"].get(PRICE_NOTE) not in _NOTE_KEEPERS:
+                # A source's reason for having no price, where another source does price the model.
+                values[PRICE_NOTE] = None
+                values["provenance"].pop(PRICE_NOTE, None)
             if model_id in self.parents:
                 self.lent[model_id] = {
                     name: dict(value) if isinstance(value, dict) else value
                     for name in _LENT
                     if (value := values.get(name)) is not None
                 }
+
+    def _say_why_unpriced(self, record: ModelRecord, identity: Identity | None) -> None:
+        """Record why a model no source prices has no price, unless a source or an admin already said."""
+        values = record.values
+        if values.get(PRICE_NOTE) is not None:
+            return
+        if identity is not None and identity.base_model:
+            values[PRICE_NOTE] = f"fine-tune of {identity.base_model}: no fine-tuned inference price is known"
+            values["provenance"][PRICE_NOTE] = RULE
+        elif self.unpriced_reason:
+            values[PRICE_NOTE] = self.unpriced_reason
+            values["provenance"][PRICE_NOTE] = POLICY
 
     def lend_stored(self, model_id: str, row: Mapping[str, Any]) -> None:
         """Lend a stored parent's values, leaving out what the policy decided (a name that is the id, a guess)."""
