@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -67,8 +65,8 @@ def main() -> None:
     os.environ["MODELSYNC_SESSION_SECRET"] = "bench-" + "k" * 40
 
     import httpx
-    import uvicorn
-
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from apiserver import serve  # the test suite's server: the app on a free local port, in a thread
     from modelsync.api.app import create_app
     from modelsync.services import auth, catalog, tokens
 
@@ -77,15 +75,8 @@ def main() -> None:
     auth.create_user(engine, "bench", "super_admin", PASSWORD, actor="bench")
     token = tokens.create_token(engine, "bench", None, actor="bench").secret
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
+    with serve(create_app(settings, engine)) as live:
+        url = live.url
         with httpx.Client(base_url=url, timeout=60) as web, httpx.Client(
             base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}
         ) as api:
@@ -103,9 +94,6 @@ def main() -> None:
                 assert api.get(path).status_code == 200
                 cold.append((time.perf_counter() - start) * 1000)
             html_search = timed(web, [f"/opshub/ai-models?q=model-{i:05d}&limit=50" for i in range(20)], 3)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
     print(f"catalog: {total} models (SQLite), pages of 50, {args.rounds} rounds of {len(PAGES)} pages")
     rows = (

@@ -11,8 +11,6 @@ import os
 import socket
 import sys
 import tempfile
-import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,9 +37,10 @@ def main() -> None:
         os.environ[name] = closed
     os.environ["MODELSYNC_SESSION_SECRET"] = "screenshots-only-" + "x" * 32
 
-    import uvicorn
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from playwright.sync_api import sync_playwright
 
+    from apiserver import serve  # the test suite's server: the app on a free local port, in a thread
     from modelsync.api.app import create_app
     from modelsync.db.engine import open_database
     from modelsync.services import auth, catalog
@@ -56,53 +55,42 @@ def main() -> None:
     catalog.decide(engine, settings, "openai", "gpt-4o", {"replacement_model": "gpt-5.4"}, "ada")
     catalog.decide(engine, settings, "openai", "gpt-4o", {"input_price": Decimal("2.25")}, "ada")
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     OUT.mkdir(exist_ok=True)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            laptop = browser.new_page(viewport={"width": 1280, "height": 860})
-            laptop.goto(f"{url}/opshub/login")
-            laptop.screenshot(path=OUT / "login.png")
-            laptop.fill("#username", "root")
-            laptop.fill("#password", PASSWORD)
-            laptop.click("button[type=submit]")
-            laptop.wait_for_url("**/opshub/ai-models")
-            laptop.screenshot(path=OUT / "models.png")
-            laptop.goto(f"{url}/opshub/ai-models?kind=chat&capability=vision&sort=-contextWindow")
-            laptop.screenshot(path=OUT / "models-filtered.png")
-            laptop.goto(f"{url}/opshub/ai-models/model/openai/gpt-4o")
-            laptop.screenshot(path=OUT / "model.png", full_page=True)
-            laptop.goto(f"{url}/opshub/ai-models/compare?m=openai/gpt-4o&m=anthropic/claude-sonnet-4-5&m=google/gemini-2.5-pro")
-            laptop.screenshot(path=OUT / "compare.png", full_page=True)
-            laptop.goto(f"{url}/opshub/ai-models/changes?since=2000-01-01")
-            laptop.screenshot(path=OUT / "changes.png")
-            laptop.goto(f"{url}/opshub/ai-models/sync")
-            laptop.click("text=Sync all providers")
-            laptop.wait_for_selector("text=finished", timeout=120_000)
-            laptop.screenshot(path=OUT / "sync.png", full_page=True)
-            laptop.goto(f"{url}/opshub/ai-models/runs")
-            laptop.screenshot(path=OUT / "runs.png")
-            laptop.goto(f"{url}/opshub/ai-models/audit")
-            laptop.screenshot(path=OUT / "audit.png")
-            phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
-            phone.goto(f"{url}/opshub/login")
-            phone.fill("#username", "vic")
-            phone.fill("#password", PASSWORD)
-            phone.click("button[type=submit]")
-            phone.wait_for_url("**/opshub/ai-models")
-            phone.screenshot(path=OUT / "models-phone.png")
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(create_app(settings, engine)) as live, sync_playwright() as playwright:
+        url = live.url
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        laptop = browser.new_page(viewport={"width": 1280, "height": 860})
+        laptop.goto(f"{url}/opshub/login")
+        laptop.screenshot(path=OUT / "login.png")
+        laptop.fill("#username", "root")
+        laptop.fill("#password", PASSWORD)
+        laptop.click("button[type=submit]")
+        laptop.wait_for_url("**/opshub/ai-models")
+        laptop.screenshot(path=OUT / "models.png")
+        laptop.goto(f"{url}/opshub/ai-models?kind=chat&capability=vision&sort=-contextWindow")
+        laptop.screenshot(path=OUT / "models-filtered.png")
+        laptop.goto(f"{url}/opshub/ai-models/model/openai/gpt-4o")
+        laptop.screenshot(path=OUT / "model.png", full_page=True)
+        laptop.goto(f"{url}/opshub/ai-models/compare?m=openai/gpt-4o&m=anthropic/claude-sonnet-4-5&m=google/gemini-2.5-pro")
+        laptop.screenshot(path=OUT / "compare.png", full_page=True)
+        laptop.goto(f"{url}/opshub/ai-models/changes?since=2000-01-01")
+        laptop.screenshot(path=OUT / "changes.png")
+        laptop.goto(f"{url}/opshub/ai-models/sync")
+        laptop.click("text=Sync all providers")
+        laptop.wait_for_selector("text=finished", timeout=120_000)
+        laptop.screenshot(path=OUT / "sync.png", full_page=True)
+        laptop.goto(f"{url}/opshub/ai-models/runs")
+        laptop.screenshot(path=OUT / "runs.png")
+        laptop.goto(f"{url}/opshub/ai-models/audit")
+        laptop.screenshot(path=OUT / "audit.png")
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+        phone.goto(f"{url}/opshub/login")
+        phone.fill("#username", "vic")
+        phone.fill("#password", PASSWORD)
+        phone.click("button[type=submit]")
+        phone.wait_for_url("**/opshub/ai-models")
+        phone.screenshot(path=OUT / "models-phone.png")
+        browser.close()
     print(f"wrote {len(list(OUT.glob('*.png')))} screenshots to {OUT}", file=sys.stderr)
 
 
