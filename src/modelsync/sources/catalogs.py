@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -338,16 +339,21 @@ def standard_prices(info: gp_types.ModelInfo, at: datetime) -> gp_types.ModelPri
     return best
 
 
-def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) -> dict[str, SourceRecord]:
-    """Price exact API ids through genai-prices' matching rules, as of `at`; unmatched ids are left out."""
+def _genai_matches(provider_id: str, model_ids: list[str]) -> Iterator[tuple[str, gp_types.ModelInfo]]:
+    """(id, genai-prices entry) for each id its rules match."""
     index = _match_index(provider_id) if provider_id else None
     if index is None:
-        return {}
-    found: dict[str, SourceRecord] = {}
+        return
     for model_id in model_ids:
         info = index.find(model_id)
-        if info is None:
-            continue
+        if info is not None:
+            yield model_id, info
+
+
+def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) -> dict[str, SourceRecord]:
+    """Price exact API ids through genai-prices' matching rules, as of `at`; unmatched ids are left out."""
+    found: dict[str, SourceRecord] = {}
+    for model_id, info in _genai_matches(provider_id, model_ids):
         schedule = genai_schedule(info, at)
         if not schedule and _set_prices(standard_prices(info, at)):
             continue  # priced only in units modelsync does not know: unknown, never free
@@ -358,12 +364,8 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
 
 def genai_prices_facts(provider_id: str, model_ids: list[str]) -> dict[str, SourceRecord]:
     """The context windows genai-prices states for the models its rules match (for ids no other source describes)."""
-    index = _match_index(provider_id) if provider_id else None
-    if index is None:
-        return {}
     found: dict[str, SourceRecord] = {}
-    for model_id in model_ids:
-        info = index.find(model_id)
-        if info is not None and info.context_window:
+    for model_id, info in _genai_matches(provider_id, model_ids):
+        if info.context_window:
             found[model_id] = SourceRecord(model_id=model_id, fields={"context_window": info.context_window})
     return checked(GENAI_PRICES, provider_id, found)
