@@ -87,3 +87,21 @@ def test_a_view_key_the_catalogue_does_not_list_yet_is_still_shown():
     assert rows["prices"].table is not None and rows["prices"].source == "genai-prices"
     assert rows["family"].value == "gpt-4o"
     assert "id" not in rows and "provider" not in rows  # identity is shown in its own rows
+
+
+def test_a_price_list_change_shows_only_the_components_that_moved():
+    old = [
+        {"unit": "input_tokens", "usd": "2.5", "source": "genai-prices"},
+        {"unit": "output_tokens", "usd": "10", "source": "genai-prices"},
+    ]
+    new = [
+        {"unit": "input_tokens", "usd": "2.25", "source": "manual"},
+        {"unit": "output_tokens", "usd": "10", "source": "genai-prices"},
+    ]
+    (line,) = present.change_lines({"prices": [old, new]})
+    assert line.startswith("prices: − $2.5 per 1M input tokens (genai-prices); + $2.25 per 1M input tokens (manual)")
+    assert "output" not in line
+    # Free and unknown are whole states, never an empty diff.
+    assert present.change_lines({"prices": [None, []]}) == ["prices: unknown → free"]
+    (created,) = present.change_lines({"prices": [None, new]}, "created")
+    assert created.count(";") == 1 and "$10 per 1M output tokens (genai-prices)" in created

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from modelsync.fieldspec import BY_JSON, DERIVED, FIELDS, IDENTITY, FieldType, RecordField
+from modelsync.pricing import describe
 
 UNKNOWN: Final = "unknown"
 NONE_KNOWN: Final = "none known"
@@ -81,6 +82,8 @@ def text(value: Any, field: RecordField | None = None) -> str:
     """Any JSON value as one line of text, by the field's type when known."""
     if field is not None and field.type is FieldType.MONEY:
         return money(value)
+    if field is not None and field.type is FieldType.PRICES and isinstance(value, list):
+        return "; ".join(describe(item) for item in value if isinstance(item, dict)) or "free"
     if value is None:
         return NONE_KNOWN if field is not None and field.name in _LIFECYCLE else UNKNOWN
     if isinstance(value, bool):
@@ -180,13 +183,27 @@ def change_lines(changes: dict[str, Any], kind: str = "updated") -> list[str]:
             continue  # bookkeeping of every other line; the model page shows each field's current source
         field = BY_JSON.get(name)
         if isinstance(diff, list) and len(diff) == 2:
-            if kind == "created":
+            if field is not None and field.type is FieldType.PRICES and kind != "created":
+                lines.append(f"{name}: {_price_diff(diff[0], diff[1])}")
+            elif kind == "created":
                 lines.append(f"{name}: {text(diff[1], field)}")
             else:
                 lines.append(f"{name}: {text(diff[0], field)} → {text(diff[1], field)}")
         else:
             lines.append(f"{name}: {text(diff, field)}")
     return lines
+
+
+def _price_diff(old: Any, new: Any) -> str:
+    """Only the price components a change removed (−) and added (+), not both whole lists."""
+    field = BY_JSON["prices"]
+    if not isinstance(old, list) or not isinstance(new, list) or not old or not new:
+        return f"{text(old, field)} → {text(new, field)}"  # unknown or free on one side: both whole
+    before = [describe(item) for item in old if isinstance(item, dict)]
+    after = [describe(item) for item in new if isinstance(item, dict)]
+    parts = [f"− {line}" for line in before if line not in after]
+    parts += [f"+ {line}" for line in after if line not in before]
+    return "; ".join(parts) or "unchanged"
 
 
 def change_group(change: dict[str, Any]) -> str:
