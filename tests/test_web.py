@@ -159,6 +159,36 @@ def test_an_admin_decision_goes_through_the_audited_service(api):
     assert "is_allowed" not in (dbread.model_row(api.engine, "openai", "gpt-4o")["manual"] or {})
 
 
+def test_an_admin_pins_only_the_prices_it_changed_and_a_bad_price_changes_nothing(api):
+    before = dbread.model_row(api.engine, "openai", "gpt-4o")
+    with sign_in(api.live, "admin") as ada:
+        page = ada.get(MODEL).text
+        token = csrf_of(page)
+        shown = dict(re.findall(r'name="was-(\w+)" value="([^"]*)"', page))
+        assert shown["inputCostPer1M"] == str(before["input_price"])
+        form = {"csrf": token, "field": "prices", **shown, **{f"was-{k}": v for k, v in shown.items()}}
+        bad = ada.post(MODEL, data={**form, "inputCostPer1M": "cheap"})
+        assert bad.status_code == 400 and "must be a price" in bad.text
+        assert dbread.model_row(api.engine, "openai", "gpt-4o")["manual"] == before["manual"]
+        assert ada.post(MODEL, data={**form, "inputCostPer1M": "$2.25"}).status_code == 303
+        note = {"csrf": token, "field": "priceNote", "value": "negotiated, contract 42"}
+        assert ada.post(MODEL, data=note).status_code == 303
+        after = ada.get(MODEL).text
+        assert "inputCostPer1M: $2.5 → $2.25" in after and "negotiated, contract 42" in after
+    row = dbread.model_row(api.engine, "openai", "gpt-4o")
+    # Only the changed box became a decision: the output price still comes from its source.
+    assert Decimal(row["manual"]["input_price"]) == Decimal("2.25") and "output_price" not in row["manual"]
+    assert row["input_price"] == Decimal("2.25") and row["output_price"] == before["output_price"]
+    assert row["provenance"]["output_price"] == before["provenance"]["output_price"]
+    assert row["price_note"] == "negotiated, contract 42"
+    with sign_in(api.live, "admin") as ada:  # an emptied box hands the price back to the sources
+        page = ada.get(MODEL).text
+        shown = dict(re.findall(r'name="was-(\w+)" value="([^"]*)"', page))
+        form = {"csrf": csrf_of(page), "field": "prices", **shown, **{f"was-{k}": v for k, v in shown.items()}}
+        assert ada.post(MODEL, data={**form, "inputCostPer1M": ""}).status_code == 303
+    assert "input_price" not in (dbread.model_row(api.engine, "openai", "gpt-4o")["manual"] or {})
+
+
 def test_the_table_filters_sorts_counts_and_pages(api):
     with sign_in(api.live, "viewer") as vic:
         everything = vic.get("/opshub/ai-models?limit=200").text

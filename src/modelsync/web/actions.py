@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from modelsync.errors import UsageError
+from modelsync.fieldspec import BY_JSON, DECISION, FieldType, fields_set_by
+from modelsync.records import money
 from modelsync.services import auth, catalog, runs
 from modelsync.services.sync import SyncOptions
 from modelsync.sync.engine import enabled_providers
@@ -40,8 +42,17 @@ from modelsync.web.syncjobs import SyncJobs
 
 router = APIRouter()
 Form = Annotated[dict[str, list[str]], Depends(read_form)]
-# Decisions the UI offers, by form name: the field's internal name and how the form's value reads.
-_DECIDABLE = {"isAllowed": "is_allowed", "recommended": "recommended", "replacementModel": "replacement_model"}
+# Decisions the UI offers, by form name (the field's JSON name): its internal name. Which ones read as money, a
+# yes/no or text follows from the field catalogue's type.
+_DECIDABLE = {
+    field.json: field.name
+    for field in fields_set_by(DECISION)
+    if field.type in (FieldType.BOOL, FieldType.MONEY, FieldType.TEXT) and field.name != "display_name"
+}
+
+# The price form sends every flat price at once, each beside the value it showed (`was-<name>`).
+_PRICES_FORM = "prices"
+_PRICE_BOXES = tuple(name for name in _DECIDABLE if BY_JSON[name].type is FieldType.MONEY)
 
 
 def _next(target: str) -> str:
@@ -84,10 +95,19 @@ async def logout(request: Request, form: Form) -> Response:
 
 
 def _decision(field: str, value: str) -> Any:
-    if field == "replacementModel":
+    kind = BY_JSON[field].type
+    if kind is FieldType.TEXT:
         return value.strip() or None
-    if value == "":
-        return None  # back to policy
+    if value.strip() == "":
+        return None  # back to policy (a yes/no) or to the sources (a price)
+    if kind is FieldType.MONEY:
+        try:
+            amount = money(value.strip().removeprefix("$"))
+        except ValueError:
+            amount = None
+        if amount is None or amount < 0:
+            raise UsageError(f"{field} must be a price in USD per 1M tokens, like 2.5 (empty hands it back).")
+        return amount
     if value not in ("true", "false"):
         raise UsageError(f"{field} must be true or false.")
     return value == "true"
@@ -98,20 +118,28 @@ def _decide(request: Request, current: Visit, provider: str, model_id: str, form
     engine = engine_of(request)
     error = None
     try:
-        if field not in _DECIDABLE:
+        if field == _PRICES_FORM:
+            # Only the boxes the admin changed: an unchanged price from a source is not pinned as a decision.
+            decisions = {
+                _DECIDABLE[name]: _decision(name, one(form, name))
+                for name in _PRICE_BOXES
+                if one(form, name).strip() != one(form, f"was-{name}").strip()
+            }
+        elif field in _DECIDABLE:
+            decisions = {_DECIDABLE[field]: _decision(field, one(form, "value"))}
+        else:
             raise UsageError(f"cannot decide {field!r} here; use one of {', '.join(_DECIDABLE)}.")
         assert current.user is not None
-        changes = catalog.decide(
+        if decisions and catalog.decide(
             engine,
             settings_of(request),
             provider,
             model_id,
-            {_DECIDABLE[field]: _decision(field, one(form, "value"))},
+            decisions,
             current.user.name,
             client_ip(request),
             current.user.user_id,
-        )
-        if changes:
+        ):
             request.app.state.watch.invalidate()
     except UsageError as exc:
         error = str(exc)
@@ -123,7 +151,7 @@ def _decide(request: Request, current: Visit, provider: str, model_id: str, form
 
 @router.post("/ai-models/model/{provider}/{model_id:path}", response_class=HTMLResponse)
 async def decide(provider: str, model_id: str, request: Request, form: Form) -> Response:
-    """Record an admin decision (allowed, recommended, replacement; an empty value hands it back to policy)."""
+    """Record an admin decision (allowed, recommended, replacement, a price, a price note; empty hands it back)."""
     current = await post_visit(request, form, "admin")
     return await anyio.to_thread.run_sync(_decide, request, current, provider.lower(), model_id, form)
 
