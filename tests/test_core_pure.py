@@ -287,6 +287,17 @@ def test_a_source_kind_wins_over_the_rules_and_a_file_writer_is_never_guessed_ch
     assert writer.values["kind"] == "other" and named.values["kind"] == "image"
 
 
+def test_a_model_priced_only_by_audio_is_an_audio_model_and_one_priced_for_text_is_not():
+    hourly = [{"unit": "audio_hours", "usd": "3", "source": "gp"}]
+    mixed = [*hourly, {"unit": "input_tokens", "usd": "1", "source": "gp"}]
+    voice = merged_record("acme-live-1", prices=hourly)
+    talker = merged_record("acme-talk-1", prices=mixed)
+    unpriced = merged_record("acme-quiet-1")
+    stated = merged_record("acme-live-2", prices=hourly, kind="chat")
+    apply_policy([voice, talker, unpriced, stated], policy(), {})
+    assert [record.values["kind"] for record in (voice, talker, unpriced, stated)] == ["audio", "chat", "chat", "chat"]
+
+
 def test_latest_tag_marks_the_newest_of_each_family():
     records = [
         merge_model(

@@ -52,6 +52,8 @@ def test_kinds_of_the_issues_examples_come_from_rules_and_evidence(synced):
         "xai/grok-4.20-multi-agent-0309": "agent",
         "google/aqa": "other",
         "google/gemini-2.5-computer-use-preview-10-2025": "chat",
+        # Priced only per hour of audio (genai-prices), nothing else said: a voice model, not a chat model.
+        "openai/gpt-live-1": "audio",
     }
     assert {ref: synced[ref]["kind"] for ref in expected} == expected
     assert synced["google/aqa"]["provenance"]["kind"] == "google"  # its generation methods said so

@@ -287,3 +287,9 @@ def check_schedule(value: Any) -> Schedule:
             raise ValueError(f"usd must be decimal text, not {usd!r}")
         found.append(component(unit, usd, source, above, batch))
     return canonical(found)
+
+
+def priced_only_in(schedule: Sequence[Mapping[str, Any]] | None, dimension: str) -> bool:
+    """Whether every known price of a non-empty schedule counts that dimension (all audio: a speech model)."""
+    units = [UNITS.get(str(item.get("unit"))) for item in schedule or ()]
+    return bool(units) and all(unit is not None and dimension in unit.dims for unit in units)

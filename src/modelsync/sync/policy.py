@@ -22,7 +22,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from modelsync.pricing import paid_per_unit
+from modelsync.pricing import paid_per_unit, priced_only_in
 from modelsync.records import OUTPUT_EXTRA, WRITES_FILES, ModelRecord
 from modelsync.settings import PolicySettings
 from modelsync.sync.literals import Prefiltered
@@ -108,6 +108,10 @@ def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled, lowe
         for kind in ("image", "audio", "video"):
             if kind in outputs:
                 return kind
+    # Priced only by audio (per hour of audio, per audio token: a realtime voice or transcription model) is an
+    # audio model even when its id and listing say nothing; a chat model is always priced for text.
+    if priced_only_in(values.get("prices"), "audio"):
+        return "audio"
     # A model that writes files is not a chat model, though nothing says which kind of file it writes.
     return "other" if writes_files else "chat"
 
