@@ -13,7 +13,8 @@ Rules:
   a key, 400 API_KEY_INVALID with a wrong one; xAI: 400 for a bad key; OpenRouter and Ollama: no auth).
 - Faults are injected per test with `fail(...)`: a status (with the provider's fixture body for it), a raw body
   (malformed JSON, or gzip bytes with a `content-encoding: gzip` header: a bomb), a delay, a body trickled at
-  `trickle` bytes a second, for N requests after letting M through (a failure on page K = after K-1).
+  `trickle` bytes a second, held until the test opens a `gate`, for N requests after letting M through (a failure
+  on page K = after K-1).
 - `latency` delays every request (the bench uses 50 ms); `synthesize_replicate(n)` builds a Replicate-scale
   listing. Every request is recorded in `requests`.
 """
@@ -170,6 +171,9 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     trickle: float = 0.0  # bytes per second the body is written at (0: all at once)
+    # Held until the test sets it (at most 60 s): keeps a sync running for exactly as long as a test needs, however
+    # slow the machine is, where a delay would race the test's own requests.
+    gate: threading.Event | None = None
     seen: int = 0
     hits: int = 0
 
@@ -320,6 +324,8 @@ class FakeProviders:
             time.sleep(self.latency)
         if fault is not None:
             time.sleep(fault.delay)
+            if fault.gate is not None:
+                fault.gate.wait(60)
             payload = fault.body if fault.body is not None else self._error_body(provider, fault.status)
             extra = dict(fault.headers)
             if fault.trickle:

@@ -8,6 +8,7 @@ catalog, its history and the audit log exactly as the API's do.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from decimal import Decimal
 
@@ -268,7 +269,8 @@ def test_sync_now_runs_in_the_background_once_and_shows_progress_then_the_summar
     engine, live_env, settings, api_factory
 ):
     settings = load_settings()
-    live_env.fail("openai", status=500, delay=1.5)  # a slow first answer keeps the sync running for a while
+    gate = threading.Event()
+    live_env.fail("openai", status=500, gate=gate)  # the first answer waits for the gate: the sync keeps running
     with api_factory(engine, settings) as app, sign_in(app.live, "super_admin") as root:
         token = csrf_of(root.get("/opshub/ai-models/sync").text)
         assert root.post("/opshub/ai-models/sync", data={"csrf": token, "provider": "all"}).status_code == 303
@@ -277,6 +279,7 @@ def test_sync_now_runs_in_the_background_once_and_shows_progress_then_the_summar
         assert "Sync all providers" not in running  # no second start offered while it runs
         # a second "Sync now" while it runs shows the running sync; it does not start (or get refused as) another
         assert root.post("/opshub/ai-models/sync", data={"csrf": token, "provider": "google"}).status_code == 303
+        gate.set()
         done = _wait_for(root, "finished")
     assert "finished" in done and "Total" in done and 'http-equiv="refresh"' not in done
     [run] = dbread.rows(engine, sync_run)
