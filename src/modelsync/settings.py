@@ -81,6 +81,10 @@ class ProviderSpec(BaseModel):
     # serves those through this provider, so what the catalogs say of them there is a second source for
     # capabilities this provider's own entries leave unknown.
     openrouter_author: str = ""
+    # Its models in LiteLLM's cost map: entries with this `litellm_provider` whose key is the API id behind this
+    # prefix ("gemini/" + "gemini-2.5-pro"); "" = not in LiteLLM's map.
+    litellm: str = ""
+    litellm_prefix: str = ""
 
 
 def _regex(value: str) -> str:

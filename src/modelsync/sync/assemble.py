@@ -10,8 +10,10 @@ Rules:
 - Without one, models-dev decides (its ids are exact API ids), plus the overrides' custom models.
 - genai-prices only prices models that exist; it never adds one.
 - Layer order is the precedence order: overrides, listing, genai-prices, models-dev, then the capabilities
-  models-dev states for the provider's own models on OpenRouter (`crosscatalog.py`) (manual decisions are put on
-  top by the engine, which reads them from the database).
+  models-dev states for the provider's own models on OpenRouter (`crosscatalog.py`), then LiteLLM's cost map
+  (`litellm.py`, only when a copy of it is stored: it has no package) (manual decisions are put on top by the
+  engine, which reads them from the database). LiteLLM, like genai-prices, never adds a model; like models-dev,
+  it describes a fine-tune only by its base's facts, never its base's price.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 from modelsync.db.engine import SCHEMA_HEAD
 from modelsync.records import PRICE_FIELDS, SourceRecord
 from modelsync.settings import PolicySettings, ProviderSpec
-from modelsync.sources.catalog_data import active_fingerprint
+from modelsync.sources.catalog_data import active_fingerprint, litellm_map
 from modelsync.sources.catalogs import (
     GENAI_PRICES,
     MODELS_DEV,
@@ -36,6 +38,7 @@ from modelsync.sources.catalogs import (
     models_dev_records,
 )
 from modelsync.sources.crosscatalog import MODELS_DEV_OPENROUTER, openrouter_capabilities
+from modelsync.sources.litellm import LITELLM, litellm_lookup
 from modelsync.sources.overrides import OVERRIDES, Overrides
 from modelsync.sync.identity import Identity, fine_tune_base, identities, wanted_parents
 from modelsync.sync.merge import Layer
@@ -161,6 +164,10 @@ def assemble(
         Layer(MODELS_DEV, catalog),
         Layer(MODELS_DEV_OPENROUTER, _rekey(openrouter_capabilities(spec.openrouter_author, catalog_ids), aliases)),
     ]
+    lite = litellm_map()
+    if lite is not None:
+        lite_records = litellm_lookup(lite, spec.litellm, spec.litellm_prefix, catalog_ids)
+        layers.append(Layer(LITELLM, _rekey(lite_records, aliases)))
     notes = [
         f"override for {spec.name}/{model_id} matches no listed model (add custom = true to create it)"
         for model_id in sorted(set(override_records) - set(model_ids))
