@@ -4,6 +4,11 @@ and whether the independent sources agree on it.
     python bench/truth.py --fixtures                      # sync the fixture listings of all 12 providers first
     python bench/truth.py --database-url sqlite:///modelsync.db
     python bench/truth.py --fixtures --json               # the same numbers as JSON (to diff two runs)
+    python bench/truth.py --fixtures --feeds              # ... with the catalog feeds (tests/fixtures/feeds) served
+
+`--feeds` serves the fixture feed files (models.dev, genai-prices, LiteLLM) from a local HTTP server and points
+MODELSYNC_FEED_*_URL at it for the sync: the table an online user gets (without it, the sync is offline: the
+installed packages only, and no LiteLLM layer, since LiteLLM's map has no package).
 
 `--fixtures` starts the fake provider server (tests/fake_provider.py, no latency), syncs every provider's fixture
 listing into a temporary SQLite database with the configuration the live-sync tests use, and prints the table of
@@ -23,14 +28,18 @@ Over each provider's active chat models it counts:
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +208,46 @@ def render(table: Mapping[str, ProviderTruth]) -> str:
     return "\n".join(lines)
 
 
-def sync_fixtures(database: Path) -> None:
+# The fixture feed files, gzip-compressed, by the path the local feed server serves each at.
+FEED_FILES = {
+    "/models-dev.json": ("MODELSYNC_FEED_MODELS_DEV_URL", ROOT / "tests/fixtures/feeds/models-dev/api.json.gz"),
+    "/genai-prices.json": ("MODELSYNC_FEED_GENAI_PRICES_URL", ROOT / "tests/fixtures/feeds/genai-prices/data.json.gz"),
+    "/litellm.json": (
+        "MODELSYNC_FEED_LITELLM_URL",
+        ROOT / "tests/fixtures/feeds/litellm/model_prices_and_context_window.json.gz",
+    ),
+}
+
+
+@contextmanager
+def feed_server() -> Iterator[dict[str, str]]:
+    """Serve the fixture feed files on 127.0.0.1; yield the environment that points modelsync at them."""
+    bodies = {path: gzip.decompress(file.read_bytes()) for path, (_env, file) in FEED_FILES.items()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            return None
+
+        def do_GET(self) -> None:
+            body = bodies.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    port = httpd.server_address[1]
+    try:
+        yield {env: f"http://127.0.0.1:{port}{path}" for path, (env, _file) in FEED_FILES.items()}
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def sync_fixtures(database: Path, feeds: bool = False) -> None:
     """Sync every provider's fixture listing from the fake provider server into a new SQLite database."""
     sys.path.insert(0, str(ROOT / "tests"))
     from fake_provider import LIVE_CONFIG, FakeProviders
@@ -219,9 +267,15 @@ def sync_fixtures(database: Path) -> None:
         os.environ["MODELSYNC_CONFIG"] = str(config)
         url = f"sqlite:///{database}"
         engine = open_database(url)
-        settings = load_settings(database_url=url, offline=True)  # the installed catalogs: never the internet
-        report = run_sync(engine, settings, SyncOptions(providers=("all",), trigger="bench"))
+        with ExitStack() as stack:
+            if feeds:
+                os.environ.update(stack.enter_context(feed_server()))
+            # Without --feeds, the installed catalogs only; with it, the local feed server: never the internet.
+            settings = load_settings(database_url=url, offline=not feeds)
+            report = run_sync(engine, settings, SyncOptions(providers=("all",), trigger="bench"))
         engine.dispose()
+        if feeds:
+            print("catalogs read: " + ", ".join(f"{name} {use['source']}" for name, use in report.catalogs.items()))
         failed = [f"{outcome.name}: {outcome.message}" for outcome in report.outcomes if outcome.status != "ok"]
         if failed:
             raise SystemExit("the fixture sync failed: " + "; ".join(failed))
@@ -235,6 +289,7 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--database-url", help="the database to audit")
     source.add_argument("--fixtures", action="store_true", help="sync the 12 providers' fixture listings first")
+    parser.add_argument("--feeds", action="store_true", help="with --fixtures: serve the fixture catalog feeds")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
 
@@ -244,7 +299,7 @@ def main() -> None:
         url = args.database_url
         if args.fixtures:
             database = Path(workdir) / "truth.db"
-            sync_fixtures(database)
+            sync_fixtures(database, feeds=args.feeds)
             url = f"sqlite:///{database}"
         engine = open_database(url)
         try:

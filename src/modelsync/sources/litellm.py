@@ -9,7 +9,11 @@ Rules:
   context tiers and its `_batches` (batch API) rates; per-second prices only where the mode says what the second
   is of (transcription: input audio; speech: output audio; video generation: output video). Service tiers
   (`_priority`, `_flex`, ...), per-image output prices, per-query and other keys with no unit are not read.
-- An entry with prices of 0 says the model is free; an entry with no price key leaves its price unknown.
+- An entry with prices of 0 says the model is free, unless it also charges in a unit modelsync does not read
+  (then its price is unknown); an entry with no price key leaves its price unknown.
+- Its context window (`max_input_tokens`) and output limit are a fallback below inheritance and below
+  genai-prices' context windows (`litellm_limits`): LiteLLM counts the prompt alone (272,000 for GPT-5, whose
+  context window the other catalogs give as 400,000), so it fills only what nothing else knows.
 - Capabilities only as stated (`supports_*`); an absent flag stays unknown.
 - `deprecation_date` is the announced shutdown day. `mode` is a kind hint (`extra["kind_hint"]`) the policy uses
   only when neither a source nor a kind rule decides the kind.
@@ -97,18 +101,28 @@ def _split(key: str) -> tuple[str, int | None, bool]:
     return match["key"], int(match["thousands"]) * 1000, batch
 
 
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | Decimal) and not isinstance(value, bool) and value > 0
+
+
 def litellm_schedule(entry: Mapping[str, Any]) -> pricing.Schedule | None:
     """An entry's list price as components (per 1M tokens, exact); None when it states no price modelsync reads."""
     mode = entry.get("mode")
     found = []
+    unread_charge = False
     for key, value in entry.items():
         base_key, above, batch = _split(key)
         unit = _UNITS.get(base_key) or (_PER_SECOND.get((base_key, mode)) if isinstance(mode, str) else None)
         if unit is None:
+            unread_charge = unread_charge or ("cost" in key and _positive(value))
             continue
         item = priced(unit[0], value, LITELLM, unit[1], above, batch)
         if item is not None:
             found.append(item)
+    if unread_charge and all(pricing.amount(item) == 0 for item in found):
+        # 0 per token next to a price in a unit modelsync has no name for (Lyria: 0 per token, $0.04 per clip)
+        # is "not charged per token", not "free": unknown.
+        return None
     return pricing.canonical(found) if found else None
 
 
@@ -127,10 +141,8 @@ def _count(value: Any) -> int | None:
 
 
 def litellm_record(model_id: str, entry: Mapping[str, Any]) -> SourceRecord:
-    """What one LiteLLM entry says about a model."""
+    """What one LiteLLM entry says about a model, its limits aside (`litellm_limits`)."""
     fields: dict[str, Any] = {
-        "context_window": _count(entry.get("max_input_tokens")),
-        "max_output_tokens": _count(entry.get("max_output_tokens")),
         "capabilities": _capabilities(entry) or None,
         "shutdown_date": day(entry.get("deprecation_date")),
     }
@@ -141,6 +153,14 @@ def litellm_record(model_id: str, entry: Mapping[str, Any]) -> SourceRecord:
     return SourceRecord(model_id, fields, extra={KIND_HINT: kind} if kind else None)
 
 
+def litellm_entry(
+    entries: Mapping[str, Mapping[str, Any]], provider: str, prefix: str, model_id: str
+) -> Mapping[str, Any] | None:
+    """The entry whose key is exactly `prefix + model_id` and whose provider is `provider`, or None."""
+    entry = entries.get(prefix + model_id)
+    return entry if entry is not None and entry.get("litellm_provider") == provider else None
+
+
 def litellm_lookup(
     entries: Mapping[str, Mapping[str, Any]] | None, provider: str, prefix: str, model_ids: list[str]
 ) -> dict[str, SourceRecord]:
@@ -149,7 +169,27 @@ def litellm_lookup(
         return {}
     found: dict[str, SourceRecord] = {}
     for model_id in model_ids:
-        entry = entries.get(prefix + model_id)
-        if entry is not None and entry.get("litellm_provider") == provider:
+        entry = litellm_entry(entries, provider, prefix, model_id)
+        if entry is not None:
             found[model_id] = litellm_record(model_id, entry)
+    return checked(LITELLM, provider, found)
+
+
+def litellm_limits(
+    entries: Mapping[str, Mapping[str, Any]] | None, provider: str, prefix: str, model_ids: list[str]
+) -> dict[str, SourceRecord]:
+    """LiteLLM's context windows (`max_input_tokens`) and output limits for the given exact API ids."""
+    if not entries or not provider:
+        return {}
+    found: dict[str, SourceRecord] = {}
+    for model_id in model_ids:
+        entry = litellm_entry(entries, provider, prefix, model_id)
+        if entry is None:
+            continue
+        fields = {
+            "context_window": _count(entry.get("max_input_tokens")),
+            "max_output_tokens": _count(entry.get("max_output_tokens")),
+        }
+        if any(value is not None for value in fields.values()):
+            found[model_id] = SourceRecord(model_id, fields)
     return checked(LITELLM, provider, found)
