@@ -237,7 +237,8 @@ def test_each_fixture_feed_parses_into_the_packages_own_types_with_its_count_and
     assert lite.model_count > 4000 and "sample_spec" not in lite.data
     deepseek = lite.data["deepseek/deepseek-chat"]
     # Numbers are read as Decimal from their own text (2.8e-07 per token, never a float's neighbour).
-    assert (deepseek["input_cost_per_token"], deepseek["output_cost_per_token"]) == (Decimal("2.8e-07"), Decimal("4.2e-07"))
+    prices = (deepseek["input_cost_per_token"], deepseek["output_cost_per_token"])
+    assert prices == (Decimal("2.8e-07"), Decimal("4.2e-07"))
 
 
 def test_unreadable_feeds_are_errors_and_a_bad_model_is_dropped_not_fatal(models_dev_raw):
