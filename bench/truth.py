@@ -33,13 +33,11 @@ import json
 import os
 import sys
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -208,43 +206,18 @@ def render(table: Mapping[str, ProviderTruth]) -> str:
     return "\n".join(lines)
 
 
-# The fixture feed files, gzip-compressed, by the path the local feed server serves each at.
-FEED_FILES = {
-    "/models-dev.json": ("MODELSYNC_FEED_MODELS_DEV_URL", ROOT / "tests/fixtures/feeds/models-dev/api.json.gz"),
-    "/genai-prices.json": ("MODELSYNC_FEED_GENAI_PRICES_URL", ROOT / "tests/fixtures/feeds/genai-prices/data.json.gz"),
-    "/litellm.json": (
-        "MODELSYNC_FEED_LITELLM_URL",
-        ROOT / "tests/fixtures/feeds/litellm/model_prices_and_context_window.json.gz",
-    ),
-}
-
-
 @contextmanager
 def feed_server() -> Iterator[dict[str, str]]:
-    """Serve the fixture feed files on 127.0.0.1; yield the environment that points modelsync at them."""
-    bodies = {path: gzip.decompress(file.read_bytes()) for path, (_env, file) in FEED_FILES.items()}
+    """Serve the fixture feed files on 127.0.0.1 (bench/feeds.py's server); yield the variables pointing at them."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from feeds import FILES, serve
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: Any) -> None:
-            return None
-
-        def do_GET(self) -> None:
-            body = bodies.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    port = httpd.server_address[1]
+    server, port = serve({name: gzip.decompress(path.read_bytes()) for name, (_env, path) in FILES.items()})
     try:
-        yield {env: f"http://127.0.0.1:{port}{path}" for path, (env, _file) in FEED_FILES.items()}
+        yield {env: f"http://127.0.0.1:{port}/{name}" for name, (env, _path) in FILES.items()}
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        server.shutdown()
+        server.server_close()
 
 
 def sync_fixtures(database: Path, feeds: bool = False) -> None:
