@@ -105,6 +105,12 @@ def test_per_second_prices_only_where_the_mode_says_what_the_second_is_of():
     assert by_unit(schedule_of('"mode": "video_generation", "output_cost_per_second": 0.1')) == {
         ("video_seconds", 0, False): "0.1"
     }
+    # Billed per token, with a per-second "estimate" beside it (gpt-4o-transcribe): per token only.
+    transcribe = schedule_of(
+        '"mode": "audio_transcription", "input_cost_per_token": 2.5e-06, "input_cost_per_audio_token": 6e-06, '
+        '"output_cost_per_token": 1e-05, "input_cost_per_second": 0.0001'
+    )
+    assert "audio_input_hours" not in {unit for unit, _, _ in by_unit(transcribe)}
 
 
 def test_free_unknown_and_not_per_token():
@@ -114,6 +120,14 @@ def test_free_unknown_and_not_per_token():
         ("output_tokens", 0, False): "0",
     }
     assert schedule_of('"mode": "chat", "max_input_tokens": 1000') is None
+    # In a paid model, a 0 cache write is no separate price (those tokens cost the input price), never "free".
+    paid = schedule_of('"input_cost_per_token": 2.8e-07, "output_cost_per_token": 4.2e-07, '
+                       '"cache_creation_input_token_cost": 0, "output_cost_per_token_batches": 0')  # fmt: skip
+    assert by_unit(paid) == {
+        ("input_tokens", 0, False): "0.28",
+        ("output_tokens", 0, False): "0.42",
+        ("output_tokens", 0, True): "0",
+    }
     # 0 per token next to a charge per clip is "not charged per token", not free.
     assert schedule_of('"input_cost_per_token": 0, "output_cost_per_token": 0, "output_cost_per_image": 0.04') is None
 

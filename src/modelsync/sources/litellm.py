@@ -10,7 +10,9 @@ Rules:
   is of (transcription: input audio; speech: output audio; video generation: output video). Service tiers
   (`_priority`, `_flex`, ...), per-image output prices, per-query and other keys with no unit are not read.
 - An entry with prices of 0 says the model is free, unless it also charges in a unit modelsync does not read
-  (then its price is unknown); an entry with no price key leaves its price unknown.
+  (then its price is unknown); an entry with no price key leaves its price unknown. In a paid model, a 0 for a
+  part of the input or output (a cache write) is no separate price, and is left out; a per-second price next to
+  per-token prices is an estimate, not a second price, and is left out.
 - Its context window (`max_input_tokens`) and output limit are a fallback below inheritance and below
   genai-prices' context windows (`litellm_limits`): LiteLLM counts the prompt alone (272,000 for GPT-5, whose
   context window the other catalogs give as 400,000), so it fills only what nothing else knows.
@@ -63,6 +65,8 @@ _PER_SECOND: Final[dict[tuple[str, str], tuple[str, Decimal]]] = {
     ("output_cost_per_second", "audio_speech"): ("audio_output_hours", _PER_HOUR),
     ("output_cost_per_second", "video_generation"): ("video_seconds", Decimal(1)),
 }
+# Units a 0 may be stated for in a paid model (an embedding's output tokens).
+_BASE_UNITS: Final = frozenset({"input_tokens", "output_tokens"})
 _TIER = re.compile(r"^(?P<key>.+)_above_(?P<thousands>\d{1,7})k_tokens$")
 _BATCH_SUFFIX: Final = "_batches"
 
@@ -108,22 +112,30 @@ def _positive(value: Any) -> bool:
 def litellm_schedule(entry: Mapping[str, Any]) -> pricing.Schedule | None:
     """An entry's list price as components (per 1M tokens, exact); None when it states no price modelsync reads."""
     mode = entry.get("mode")
+    # A model billed per token whose entry also quotes a per-second price (gpt-4o-transcribe: per audio token, and
+    # $0.0001 a second "estimated") is billed per token: the per-second figure is not a second price.
+    per_token = any(_positive(value) for key, value in entry.items() if _split(key)[0] in _UNITS)
     found = []
     unread_charge = False
     for key, value in entry.items():
         base_key, above, batch = _split(key)
-        unit = _UNITS.get(base_key) or (_PER_SECOND.get((base_key, mode)) if isinstance(mode, str) else None)
+        unit = _UNITS.get(base_key)
+        if unit is None and isinstance(mode, str) and not per_token:
+            unit = _PER_SECOND.get((base_key, mode))
         if unit is None:
             unread_charge = unread_charge or ("cost" in key and _positive(value))
             continue
         item = priced(unit[0], value, LITELLM, unit[1], above, batch)
         if item is not None:
             found.append(item)
-    if unread_charge and all(pricing.amount(item) == 0 for item in found):
+    if not any(pricing.amount(item) > 0 for item in found):
         # 0 per token next to a price in a unit modelsync has no name for (Lyria: 0 per token, $0.04 per clip)
         # is "not charged per token", not "free": unknown.
-        return None
-    return pricing.canonical(found) if found else None
+        return None if unread_charge else pricing.canonical(found) or None
+    # Of a paid model, a 0 for a part of the input or output (DeepSeek's cache write) is "no separate price", not
+    # "those tokens are free": left out, so they cost what the input or output costs.
+    found = [item for item in found if pricing.amount(item) > 0 or item["unit"] in _BASE_UNITS]
+    return pricing.canonical(found)
 
 
 def _capabilities(entry: Mapping[str, Any]) -> dict[str, bool]:
