@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 import dbread
 from fake_provider import LIVE_CONFIG, FakeProviders
+from modelsync.records import KIND_HINT, ModelRecord, SourceRecord
 from modelsync.services import feeds as feed_service
 from modelsync.services.feeds import catalog_status
 from modelsync.services.sync import SyncOptions, run_sync
@@ -28,6 +29,8 @@ from modelsync.sources.feed_parse import LITELLM, parse_catalog
 from modelsync.sources.litellm import litellm_limits, litellm_lookup, litellm_schedule
 from modelsync.sources.overrides import NO_OVERRIDES
 from modelsync.sync.assemble import assemble
+from modelsync.sync.merge import Layer, merge_model
+from modelsync.sync.policy import apply_policy
 
 FEED = Path(__file__).with_name("fixtures") / "feeds" / "litellm" / "model_prices_and_context_window.json.gz"
 TODAY = date(2026, 11, 30)
@@ -142,6 +145,17 @@ def test_a_record_states_limits_capabilities_shutdown_and_a_kind_hint(lite):
     assert "context_window" not in gpt4o.fields  # limits are a fallback layer of their own
     limits = litellm_limits(lite, "openai", "", ["gpt-4o", "chat-latest"])
     assert limits["chat-latest"].fields == {"context_window": 400000, "max_output_tokens": 128000}
+
+
+def test_the_kind_hint_is_below_the_kind_rules_and_above_the_default():
+    def merged(model_id: str, hint: str) -> ModelRecord:
+        record = SourceRecord(model_id, {}, {KIND_HINT: hint})
+        return merge_model("openai", model_id, [Layer(LITELLM, {model_id: record})])
+
+    records = [merged("x-deep-research", "chat"), merged("gpt-live-1", "audio"), merged("plain", "no-such-kind")]
+    apply_policy(records, load_settings().policy, {})
+    assert [record.values["kind"] for record in records] == ["agent", "audio", "chat"]
+    assert all(record.values["provenance"]["kind"] == "policy" for record in records)
 
 
 # --- keys ------------------------------------------------------------------------------------------------------------

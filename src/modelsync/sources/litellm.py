@@ -32,9 +32,9 @@ from typing import Any, Final
 from modelsync import pricing
 from modelsync.records import KIND_HINT, SourceRecord
 from modelsync.sources.catalogs import checked
+from modelsync.sources.feed_parse import LITELLM
 from modelsync.sources.fields import day, priced
 
-LITELLM: Final = "litellm"
 _PER_MILLION: Final = Decimal(1_000_000)
 _PER_HOUR: Final = Decimal(3600)
 
