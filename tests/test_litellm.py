@@ -336,6 +336,9 @@ def test_a_changed_map_is_a_new_input_and_the_stored_copy_is_read_offline(live, 
     feed_service._parsed.clear()
     report = sync(engine, "mistral")
     assert report.catalogs[LITELLM]["source"] == "feed" and report.catalogs[LITELLM]["fetch"] == "offline"
+    status = {entry["catalog"]: entry for entry in catalog_status(engine, load_settings(), NOW)}
+    assert status[LITELLM]["usedForSync"] is True and status[LITELLM]["note"] is None
+    assert status[LITELLM]["models"] == report.catalogs[LITELLM]["models"] > 4000
 
 
 def test_offline_without_a_stored_copy_there_is_no_litellm_layer(live, engine, settings):
