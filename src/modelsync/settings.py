@@ -84,6 +84,10 @@ class ProviderSpec(BaseModel):
     # Why a model of this provider that no source prices has no price (a self-hosted server has no per-token
     # price); recorded on such a model as its `unpriced_reason`. Empty: an unpriced model is simply unknown.
     unpriced_reason: str = ""
+    # Its models in LiteLLM's cost map: entries with this `litellm_provider` whose key is the API id behind this
+    # prefix ("gemini/" + "gemini-2.5-pro"); "" = not in LiteLLM's map.
+    litellm: str = ""
+    litellm_prefix: str = ""
 
 
 def _regex(value: str) -> str:

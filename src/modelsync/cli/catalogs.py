@@ -55,8 +55,11 @@ def catalogs(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
             f"{name:<14} {_source(entry):<21} {entry['date'] or '-':<10}  {_age(entry['ageDays']):>8}  {count:>7}  "
             f"{_last_fetch(entry)}"
         )
-    out.print("[dim]* fetched and stored; not yet a source of any model's values[/dim]")
+    if any(not entry["usedForSync"] for entry in found):
+        out.print("[dim]* no copy to read: the next sync has no layer from this catalog[/dim]")
     for entry in found:
+        if entry.get("note"):
+            out.print(f"  {entry['catalog']}: {printable_message(entry['note'])}")
         last = entry["feed"]["lastFetch"]
         if last is not None and last["message"]:
             out.print(f"  {entry['catalog']}: {printable_message(last['message'])}")

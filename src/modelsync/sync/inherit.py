@@ -6,7 +6,8 @@ Rules:
   -> base), across the engine's chunks.
 - It is the lowest layer but one: any source's value for the model itself wins; only facts the model lacks
   (`fieldspec.INHERITED`; capabilities name by name) are taken, with provenance `inherited:<parent id>`. Below it
-  only the fallback layer (genai-prices' context windows, matched by its rules) fills what is still missing.
+  only the fallback layers (genai-prices' context windows, matched by its rules, then LiteLLM's limits) fill what
+  is still missing, in that order.
 - Display names: a model whose name is missing or is its raw id takes the name a source gave its parent: a
   snapshot as "<parent name> (<stamp>)", a fine-tune as "<parent name> fine-tune (<its own part>)", an alias as it
   is.
@@ -27,7 +28,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from modelsync.fieldspec import INHERITED, PRICE_GROUP, FieldType, of_type
@@ -120,13 +121,14 @@ class Lender:
         self,
         found: Mapping[str, Identity],
         own_sources: frozenset[str],
-        fallback: Layer | None = None,
+        fallback: Layer | Sequence[Layer] | None = None,
         unpriced_reason: str = "",
     ) -> None:
         self.found = found
         self.unpriced_reason = unpriced_reason
         self.own_sources = own_sources
-        self.fallback = fallback if fallback is not None and fallback.records else None
+        layers = [fallback] if isinstance(fallback, Layer) else list(fallback or ())
+        self.fallback = [layer for layer in layers if layer.records]
         self.parents = parent_ids(found)
         self.lent: dict[str, dict[str, Any]] = {}
 
@@ -142,7 +144,7 @@ class Lender:
                 parent = self.lent.get(identity.parent) if identity.parent is not None else None
                 if parent is not None:
                     inherit(record, identity, parent, self.own_sources)
-            if self.fallback is not None:
+            if self.fallback:
                 self._fill(record)
             if all(values.get(n) is None for n in PRICE_GROUP):
                 self._say_why_unpriced(record, identity)
@@ -189,12 +191,12 @@ class Lender:
         self.lent[model_id] = lent
 
     def _fill(self, record: ModelRecord) -> None:
-        assert self.fallback is not None
-        found = self.fallback.records.get(record.model_id)
-        if found is None:
-            return
         values = record.values
-        for name, value in found.fields.items():
-            if value is not None and values.get(name) is None:
-                values[name] = value
-                values["provenance"][name] = self.fallback.source
+        for layer in self.fallback:
+            found = layer.records.get(record.model_id)
+            if found is None:
+                continue
+            for name, value in found.fields.items():
+                if value is not None and values.get(name) is None:
+                    values[name] = value
+                    values["provenance"][name] = layer.source

@@ -6,8 +6,9 @@ Rules:
 - An admin's decision (`is_allowed`, `recommended`) always wins over the rules.
 - Tier needs prices: free when both are 0 and nothing is charged per unit, premium at or above the configured
   thresholds, affordable otherwise, unknown (None) when no price is known.
-- Kind, when no source states one: the first matching `kind_rules` pattern, else what the output modalities say,
-  else `other` for a model its listing says writes files (Replicate's output schema), else `chat`.
+- Kind, when no source states one: the first matching `kind_rules` pattern, else a catalog's kind hint (LiteLLM's
+  `mode`, `extra["kind_hint"]`), else what the output modalities say, else `other` for a model its listing says
+  writes files (Replicate's output schema), else `chat`.
 - A capability is set here only by a `capability_rules` entry, and only when no source states it: each rule names
   its reason, and provenance records it as "policy: <reason>", so a rule's claim is never mistaken for a source's.
   Otherwise a capability nobody states stays unknown (an embedding model is the one exception: it embeds).
@@ -22,8 +23,9 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from modelsync.fieldspec import KINDS
 from modelsync.pricing import paid_per_unit, priced_only_in
-from modelsync.records import OUTPUT_EXTRA, WRITES_FILES, ModelRecord
+from modelsync.records import KIND_HINT, OUTPUT_EXTRA, WRITES_FILES, ModelRecord
 from modelsync.settings import PolicySettings
 from modelsync.sync.literals import Prefiltered
 
@@ -98,11 +100,15 @@ def _compile(policy: PolicySettings) -> _Compiled:
     )
 
 
-def _infer_kind(model_id: str, values: Mapping[str, Any], rules: _Compiled, lowered: str, writes_files: bool) -> str:
+def _infer_kind(
+    model_id: str, values: Mapping[str, Any], rules: _Compiled, lowered: str, writes_files: bool, hint: Any = None
+) -> str:
     if rules.any_kind_rule is not None and rules.any_kind_rule.search(model_id, lowered):
         for kind, regex in rules.kind_rules:
             if regex.search(model_id):
                 return kind
+    if hint in KINDS:
+        return str(hint)
     outputs = values.get("modalities_out") or ()
     if outputs and "text" not in outputs:
         for kind in ("image", "audio", "video"):
@@ -211,8 +217,10 @@ def apply_policy(
         decisions = manual.get(model_id)
         record.manual = dict(decisions) if decisions else None
         if values.get("kind") is None:
-            writes_files = (record.extra or {}).get(OUTPUT_EXTRA) == WRITES_FILES
-            values["kind"] = _infer_kind(model_id, values, rules, model_id.lower(), writes_files)
+            extra = record.extra or {}
+            writes_files = extra.get(OUTPUT_EXTRA) == WRITES_FILES
+            hint = extra.get(KIND_HINT)
+            values["kind"] = _infer_kind(model_id, values, rules, model_id.lower(), writes_files, hint)
             provenance["kind"] = POLICY
         if values.get("display_name") is None:
             values["display_name"] = model_id
