@@ -74,6 +74,13 @@ SAMPLES = [
         "/api/admin/ai-models/openai/gpt-4o",
         {"recommended": True},
     ),
+    Sample("GET /api/admin/conflicts", "admin", "/api/admin/conflicts"),
+    Sample(
+        "POST /api/admin/conflicts/{provider}/{model_id:path}/{field}",
+        "admin",
+        "/api/admin/conflicts/openai/gpt-4o/inputCostPer1M",
+        {"value": "2.5"},
+    ),
     Sample("POST /api/admin/ai-models/sync", "super_admin", "/api/admin/ai-models/sync", {"provider": "anthropic"}),
     Sample(
         "POST /api/admin/ai-models/sync",

@@ -65,6 +65,8 @@ class Change:
     seen: bool = True
     # The admin decisions to store with a manual change (None = leave the stored decisions as they are).
     manual: dict[str, Any] | None = None
+    # Every source's value of the prices and limits (bookkeeping; not in history).
+    candidates: dict[str, Any] | None = None
 
     def fields(self) -> dict[str, tuple[Any, Any]]:
         """{field: (old, new)} of every field this change sets (JSON values for a created model)."""

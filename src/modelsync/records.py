@@ -151,6 +151,8 @@ class ModelRecord:
     manual: dict[str, Any] | None = None
     canonical: tuple[Any, ...] = ()
     fingerprint: str = field(default="")
+    # Every source's value of the prices and limits ({field: {source: value}}): bookkeeping, not a synced field.
+    candidates: dict[str, dict[str, Any]] | None = None
 
 
 def json_default(value: Any) -> Any:
@@ -230,13 +232,18 @@ def decode_canonical(canonical: tuple[Any, ...] | list[Any]) -> list[Any]:
     ]
 
 
-def fingerprint_row(canonical: tuple[Any, ...], extra: dict[str, Any] | None = None) -> str:
-    """Digest of a canonical row and the model's extras (upstream fields kept as they came)."""
+def fingerprint_row(
+    canonical: tuple[Any, ...], extra: dict[str, Any] | None = None, candidates: dict[str, Any] | None = None
+) -> str:
+    """Digest of a canonical row, the model's extras (upstream fields kept as they came) and its candidates."""
     # The row's values are text, int, bool or None, so JSON spells each one way; extras are JSON with sorted keys.
     # Extras count: a change to them alone (Replicate's is_official) must be written too.
     data = orjson.dumps(canonical)
     if extra:
         data += b"\x1f" + json_text(extra).encode()
+    if candidates:
+        # A changed candidate moves the digest so the sync stores it, though it writes no history by itself.
+        data += b"\x1e" + json_text(candidates).encode()
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 

@@ -164,6 +164,8 @@ class PolicySettings(BaseModel):
 
     premium_threshold: Decimal = Decimal("5")
     output_premium_threshold: Decimal = Decimal("20")
+    # How far apart (relative to the larger) two sources' prices may be and still agree; limits must be equal.
+    price_tolerance: Decimal = Field(default=Decimal("0.01"), ge=0, lt=1)
     recommended: tuple[str, ...] = ()
     default_allowed: bool = True
     # Deprecated: every model of these kinds was marked streaming, whether it streams or not. Still honoured (as a

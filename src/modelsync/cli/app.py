@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from modelsync.cli import db, models, tokens, users
+from modelsync.cli import conflicts, db, models, tokens, users
 from modelsync.cli.catalogs import catalogs
 from modelsync.cli.common import err, printable_message
 from modelsync.cli.serve import serve
@@ -39,6 +39,7 @@ app.add_typer(models.app, name="models")
 app.command("history")(models.history)
 app.command("cost")(models.cost)
 app.command("catalogs")(catalogs)
+app.add_typer(conflicts.app, name="conflicts")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")

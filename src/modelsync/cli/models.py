@@ -69,10 +69,11 @@ def show(
     from modelsync.services import catalog
 
     provider, model_id = catalog.parse_ref(ref)
-    model = catalog.show_model(database(), provider, model_id)
+    model = catalog.show_model(database(), provider, model_id, settings().policy.price_tolerance)
     if as_json:
         print_json(model)
         return
+    verification = model.pop("verification")
     from modelsync.fieldspec import BY_JSON
 
     provenance = model["provenance"]
@@ -85,6 +86,9 @@ def show(
         shown = "free" if key == PRICE_LIST and value == [] else _show(value)
         table.add_row(printable(name), shown, printable(provenance.get(key, "")))
     out.print(table)
+    for key, counts in verification.items():
+        single = " (single source)" if counts["sources"] == 1 else ""
+        out.print(f"{key}: {counts['agree']} of {counts['sources']} sources agree{single}")
 
 
 @app.command("resolve")

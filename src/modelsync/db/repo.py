@@ -30,7 +30,7 @@ from modelsync.db.types import UTCDateTime
 from modelsync.records import SYNCED_FIELDS, decode_canonical, json_text, utc_text
 
 # Columns the bulk path writes for each changed model, after (provider, model_id).
-_WRITE_COLUMNS = (*SYNCED_FIELDS, "extra", "content_hash", "last_verified", "updated_at")
+_WRITE_COLUMNS = (*SYNCED_FIELDS, "extra", "candidates", "content_hash", "last_verified", "updated_at")
 _TIMESTAMPS = tuple(index for index, name in enumerate(SYNCED_FIELDS) if name in ("deprecated_at",))
 _CHUNK = 5000
 
@@ -110,7 +110,8 @@ def write_models(
 
 def _row_values(change: Change, now: Any) -> tuple[Any, ...]:
     # The canonical row is already in the form SQLite stores (see records.canonical_row).
-    return (*change.canonical, _dumps(change.extra), change.fingerprint, now if change.seen else None, now)
+    return (*change.canonical, _dumps(change.extra), _dumps(change.candidates), change.fingerprint,
+            now if change.seen else None, now)  # fmt: skip
 
 
 def _write_models_sqlite(conn: Connection, created: Sequence[Change], updated: Sequence[Change], now: datetime) -> None:
@@ -201,12 +202,14 @@ def _write_history(
         conn.exec_driver_sql(sql, rows)
 
 
-def write_hash_repairs(conn: Connection, repairs: Sequence[tuple[int, str]]) -> None:
-    """Store recomputed fingerprints for rows whose data did not change (no history, no updated_at move)."""
+def write_hash_repairs(conn: Connection, repairs: Sequence[tuple[int, str, dict[str, Any] | None]]) -> None:
+    """Store recomputed fingerprints and candidates for rows whose data did not change (no history, no updated_at)."""
     if repairs:
         conn.execute(
-            sa.update(ai_model).where(ai_model.c.id == sa.bindparam("pk")).values(content_hash=sa.bindparam("h")),
-            [{"pk": pk, "h": digest} for pk, digest in repairs],
+            sa.update(ai_model)
+            .where(ai_model.c.id == sa.bindparam("pk"))
+            .values(content_hash=sa.bindparam("h"), candidates=sa.bindparam("c")),
+            [{"pk": pk, "h": digest, "c": candidates} for pk, digest, candidates in repairs],
         )
 
 

@@ -52,6 +52,8 @@ ai_model = sa.Table(
     *(sa.Column(field.name, _column_type(field), nullable=field.nullable) for field in FIELDS),
     sa.Column("manual", JSONDoc),
     sa.Column("extra", JSONDoc),
+    # Every source's value of the prices and limits (sync/verify.py); bookkeeping, kept out of history.
+    sa.Column("candidates", JSONDoc),
     sa.Column("content_hash", sa.String(32), nullable=False),
     sa.Column("last_verified", UTCDateTime()),
     sa.Column("created_at", UTCDateTime(), nullable=False),

@@ -38,6 +38,7 @@ from modelsync.settings import Settings
 from modelsync.sources.validate import InvalidValue, check
 from modelsync.sync.merge import LAST_KNOWN, layer_schedule, set_prices
 from modelsync.sync.policy import MANUAL, POLICY, tags_for, tier_for
+from modelsync.sync.verify import verification
 
 MILLION = Decimal(1_000_000)
 
@@ -80,11 +81,20 @@ def _row(conn: Connection, provider: str, model_id: str, lock: bool = False) -> 
     return dict(row)
 
 
-def show_model(engine: Engine, provider: str, model_id: str) -> dict[str, Any]:
-    """Return one model in the API's shape."""
+def show_model(engine: Engine, provider: str, model_id: str, tolerance: Decimal | None = None) -> dict[str, Any]:
+    """Return one model in the API's shape; with a price tolerance, also how many sources verify each price/limit."""
     with engine.connect() as conn:
         row = _row(conn, provider, model_id)
-        return model_view(row, _verified_at(conn).get(provider))
+        view = model_view(row, _verified_at(conn).get(provider))
+    if tolerance is not None:
+        view["verification"] = verification(row["candidates"], row, tolerance)
+    return view
+
+
+def show_candidates(engine: Engine, provider: str, model_id: str) -> dict[str, dict[str, Any]] | None:
+    """Every source's value of one model's prices and limits, as the last sync stored them."""
+    with engine.connect() as conn:
+        return _row(conn, provider, model_id)["candidates"]
 
 
 def model_history(engine: Engine, provider: str, model_id: str) -> list[dict[str, Any]]:
@@ -181,8 +191,9 @@ def decide(
         if not changes and manual == (row["manual"] or {}):
             return {}
         canonical, extra = canonical_row(values), row["extra"]
-        change = Change("manual", provider, model_id, canonical, fingerprint_row(canonical, extra), changes, row["id"],
-                        extra, seen=False, manual=manual)  # fmt: skip
+        digest = fingerprint_row(canonical, extra, row["candidates"])
+        change = Change("manual", provider, model_id, canonical, digest, changes, row["id"], extra, seen=False,
+                        manual=manual)  # fmt: skip
         history = history_fields(change)
         repo.write_models(conn, [change], run_id=None, actor=actor, now=now)
         repo.append_audit(

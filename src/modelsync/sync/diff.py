@@ -6,6 +6,8 @@ Rules:
 - created: not stored yet. updated: some synced field differs. deprecated: was active, now deprecated (the
   provider said so, or it vanished from an authoritative listing). reactivated: was deprecated, now active.
 - A vanished model is never deleted: it keeps every value and only gains status=deprecated and deprecated_at.
+- Candidates (`verify.py`) are part of the fingerprint but not of the diff: a change to them alone is stored
+  (with the hash repair) without a history row, since no value a reader sees has moved.
 - `deprecated_at` is set once, when a model first becomes deprecated, unless a source states the date.
 """
 
@@ -48,7 +50,7 @@ def settle_lifecycle(record: ModelRecord, stored: SnapshotRow | None, now: datet
         values["deprecated_at"] = None
         provenance.pop("deprecated_at", None)
     record.canonical = canonical_row(values)
-    record.fingerprint = fingerprint_row(record.canonical, record.extra)
+    record.fingerprint = fingerprint_row(record.canonical, record.extra, record.candidates)
 
 
 def classify(
@@ -86,7 +88,7 @@ def vanished(snapshot: Mapping[str, SnapshotRow], listed: set[str]) -> list[tupl
 def describe_created(record: ModelRecord) -> Change:
     """Build the change for a model stored for the first time (its history is read off the canonical row)."""
     return Change("created", record.provider, record.model_id, record.canonical, record.fingerprint, None, None,
-                  record.extra)  # fmt: skip
+                  record.extra, candidates=record.candidates)  # fmt: skip
 
 
 def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, Any]) -> Change | None:
@@ -102,7 +104,7 @@ def describe_update(record: ModelRecord, stored: SnapshotRow, old: Mapping[str, 
     elif old.get("status") == "deprecated" and record.values["status"] == "active":
         kind = "reactivated"
     return Change(kind, record.provider, record.model_id, record.canonical, record.fingerprint, changes, stored.pk,
-                  record.extra)  # fmt: skip
+                  record.extra, candidates=record.candidates)  # fmt: skip
 
 
 def describe_vanished(
@@ -116,6 +118,6 @@ def describe_vanished(
     values.update(status="deprecated", deprecated_at=now, provenance=provenance)
     changes = field_changes(old, values)
     canonical = canonical_row(values)
-    extra = old.get("extra")
-    return Change("deprecated", provider, model_id, canonical, fingerprint_row(canonical, extra), changes, stored.pk,
-                  extra, seen=False)  # fmt: skip
+    extra, candidates = old.get("extra"), old.get("candidates")
+    return Change("deprecated", provider, model_id, canonical, fingerprint_row(canonical, extra, candidates), changes,
+                  stored.pk, extra, seen=False, candidates=candidates)  # fmt: skip

@@ -203,12 +203,12 @@ class _Planner:
             del records
             old = repo.load_rows(conn, [stored.pk for _, stored in classified.candidates], lock=True)
             changes: list[Change] = [describe_created(record) for record in classified.created]
-            repairs: list[tuple[int, str]] = []
+            repairs: list[tuple[int, str, dict[str, Any] | None]] = []
             outcome.unchanged += classified.unchanged
             for record, stored in classified.candidates:
                 change = describe_update(record, stored, old[stored.pk])
                 if change is None:
-                    repairs.append((stored.pk, record.fingerprint))
+                    repairs.append((stored.pk, record.fingerprint, record.candidates))
                     outcome.unchanged += 1
                 else:
                     changes.append(change)
@@ -224,7 +224,9 @@ class _Planner:
         self._save_state(sources)
         return outcome
 
-    def _write(self, outcome: ProviderOutcome, changes: list[Change], repairs: list[tuple[int, str]]) -> None:
+    def _write(
+        self, outcome: ProviderOutcome, changes: list[Change], repairs: list[tuple[int, str, dict[str, Any] | None]]
+    ) -> None:
         for change in changes:
             outcome.add(change)
         if not self.options.dry_run:

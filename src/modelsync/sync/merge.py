@@ -10,6 +10,7 @@ Rules:
 - Prices merge as components (`pricing.merge`): each layer's `prices` plus its flat price fields (an override's
   or an admin's `input_price` is a component of that layer); the flat fields are then derived from the merged
   schedule's base (not batch, no tier) prices, with the provenance of the component each one comes from.
+- Every layer's own prices and limits are kept as the record's candidates (`verify.py`), whichever one wins.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Final
 from modelsync import pricing
 from modelsync.fieldspec import PRICE_LIST, PRICES, FieldType, of_type
 from modelsync.records import ModelRecord, SourceRecord
+from modelsync.sync import verify
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +85,16 @@ def merge_model(provider: str, model_id: str, layers: Iterable[Layer]) -> ModelR
     flags: dict[str, dict[str, bool]] = {name: {} for name in _FLAG_FIELDS}
     extra: dict[str, Any] = {}
     claims: list[tuple[str, pricing.Schedule | None]] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
     for layer in layers:
         record = layer.records.get(model_id)
         if record is None:
             continue
         source = layer.source
-        claims.append((source, layer_schedule(record.fields, source)))
+        schedule = layer_schedule(record.fields, source)
+        claims.append((source, schedule))
+        if source != LAST_KNOWN:
+            seen.append((source, verify.layer_candidates(source, schedule, record.fields)))
         for name, value in record.fields.items():
             if value is None or name in _PRICE_NAMES:
                 continue
@@ -108,7 +114,8 @@ def merge_model(provider: str, model_id: str, layers: Iterable[Layer]) -> ModelR
     schedule, first = pricing.merge(claims)
     set_prices(values, provenance, schedule, first)
     values["provenance"] = provenance
-    return ModelRecord(provider=provider, model_id=model_id, values=values, extra=extra or None)
+    return ModelRecord(provider=provider, model_id=model_id, values=values, extra=extra or None,
+                       candidates=verify.collect(seen))  # fmt: skip
 
 
 def merge_records(provider: str, model_ids: Iterable[str], layers: list[Layer]) -> list[ModelRecord]:

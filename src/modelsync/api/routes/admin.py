@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from modelsync.api.deps import Admin, SuperAdmin, client_ip, get_engine, get_settings, get_watch
 from modelsync.api.schemas import (
@@ -30,7 +31,7 @@ from modelsync.api.schemas import (
 )
 from modelsync.errors import UsageError
 from modelsync.fieldspec import json_name
-from modelsync.services import catalog
+from modelsync.services import catalog, conflicts
 from modelsync.services.auth import Principal
 from modelsync.services.sync import SyncOptions, run_sync
 
@@ -101,6 +102,51 @@ def decide(
         principal.name,
         client_ip(request),
         principal.user_id,
+    )
+    if changes:
+        get_watch(request).invalidate()
+    rendered = {json_name(name): diff for name, diff in changes.items()}
+    return JSONResponse({"changes": rendered, "model": catalog.show_model(engine, provider, model_id)})
+
+
+class ConflictResolution(BaseModel):
+    """Resolve a conflict: take one candidate's value (`source`) or enter one (`value`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = None
+    value: str | int | None = None
+
+
+@router.get("/api/admin/conflicts", response_model=None, responses=errors(401, 403, 503))
+def list_conflicts(request: Request, _principal: Admin, provider: str | None = None) -> JSONResponse:
+    """Every price or limit on which independent sources disagree beyond tolerance, with each candidate."""
+    tolerance = get_settings(request).policy.price_tolerance
+    return JSONResponse({"data": conflicts.list_conflicts(get_engine(request), tolerance, provider)})
+
+
+@router.post(
+    "/api/admin/conflicts/{provider}/{model_id:path}/{field}",
+    response_model=None,
+    responses={200: {"model": DecisionOut}, **errors(400, 401, 403, 404, 422, 503)},
+)
+def resolve_conflict(
+    provider: str, model_id: str, field: str, body: ConflictResolution, request: Request, principal: Admin
+) -> JSONResponse:
+    """Resolve a conflict with an admin decision (history + audit), pinned against later syncs."""
+    engine = get_engine(request)
+    provider = provider.lower()
+    changes = conflicts.resolve(
+        engine,
+        get_settings(request),
+        provider,
+        model_id,
+        field,
+        source=body.source,
+        value=body.value,
+        actor=principal.name,
+        source_ip=client_ip(request),
+        user_id=principal.user_id,
     )
     if changes:
         get_watch(request).invalidate()

@@ -147,4 +147,5 @@ async def model_history(provider: str, model_id: str, request: Request, _caller:
 async def show_model(provider: str, model_id: str, request: Request, _caller: Reader) -> Response:
     """One model; its id may contain "/" and ":" (for example replicate/meta/llama-3-70b)."""
     engine = get_engine(request)
-    return await cached_json(request, lambda: catalog.show_model(engine, provider.lower(), model_id))
+    tolerance = get_settings(request).policy.price_tolerance
+    return await cached_json(request, lambda: catalog.show_model(engine, provider.lower(), model_id, tolerance))
