@@ -18,7 +18,7 @@ from modelsync.errors import UsageError
 from modelsync.fieldspec import json_name
 from modelsync.services import catalog
 from modelsync.settings import Settings
-from modelsync.sync.verify import CANDIDATE_FIELDS, conflicting_fields, independent
+from modelsync.sync.verify import CANDIDATE_FIELDS, LIMIT_CANDIDATES, conflicting_fields, independent
 
 # The fields a conflict can be about, by their API names.
 CONFLICT_FIELDS = {json_name(name): name for name in CANDIDATE_FIELDS}
@@ -51,7 +51,7 @@ def list_conflicts(engine: Engine, tolerance: Decimal, provider: str | None = No
                         "field": json_name(name),
                         "stored": None if stored is None else (format(stored, "f") if name in catalog.PRICE_FIELDS
                                                                else stored),
-                        "candidates": [{"source": source, "value": value} for source, value in values.items()],
+                        "candidates": [{"source": source, "value": values[source]} for source in sorted(values)],
                     }
                 )  # fmt: skip
     return found
@@ -82,4 +82,6 @@ def resolve(
             raise UsageError(f"{source!r} is not a source of {json_name(name)} for {provider}/{model_id}; "
                              f"its sources: {known}.")  # fmt: skip
         value = choices[source]
+    elif name in LIMIT_CANDIDATES and isinstance(value, str) and value.strip().isdigit():
+        value = int(value)  # the CLI's text; anything else is refused by the decision's own checks
     return catalog.decide(engine, settings, provider, model_id, {name: value}, actor, source_ip, user_id)
