@@ -164,3 +164,33 @@ def test_cli_cost_at(engine, live_settings, cli: Callable[..., Any]):
     assert naive.code == 4 and "no UTC offset" in naive.err
     garbage = cli(*args, "--at", "next tuesday")
     assert garbage.code == 4 and "ISO 8601" in garbage.err
+
+
+def test_a_dated_price_the_catalog_no_longer_announces_is_withdrawn(engine, live_settings):
+    sync_google(engine, live_settings, NOW)
+    gone = datetime(2027, 6, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            price_schedule.insert().values(
+                provider="google", model_id=MODEL, effective_from=gone, prices=[], source="genai-prices",
+                first_seen=NOW, updated_at=NOW,
+            )
+        )  # fmt: skip
+    report = sync_google(engine, live_settings, NOW.replace(hour=20))
+    notes = [note for outcome in report.outcomes for note in outcome.notes]
+    assert f"price schedule withdrawn: google/{MODEL} from 2027-06-01" in notes
+    with engine.connect() as conn:
+        starts = conn.execute(sa.select(price_schedule.c.effective_from).where(price_schedule.c.model_id == MODEL))
+        assert [row[0] for row in starts] == [DATE]
+
+
+def test_an_override_price_is_not_replaced_by_a_catalog_date(engine, live_settings, clean_env):
+    (clean_env / "modelsync.overrides.toml").write_text(
+        f'[[model]]\nprovider = "google"\nid = "{MODEL}"\ninput_price = "0.5"\noutput_price = "2"\n'
+    )
+    report = sync_google(engine, live_settings, NOW)
+    assert not [note for note in scheduled_notes(report) if f"google/{MODEL} " in note]
+    usage = {"inputTokens": MILLION, "outputTokens": MILLION}
+    later = ledger.price_call_at(engine, "google", MODEL, usage, False, LATER)
+    assert Decimal(later["totalCost"]) == Decimal("2.5")
+    assert ledger.price_ledger(engine, "google", MODEL, NOW)["scheduled"] == []

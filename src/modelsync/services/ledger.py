@@ -19,12 +19,12 @@ from sqlalchemy.engine import Connection, Engine
 from modelsync import pricing
 from modelsync.db.tables import ai_model, model_change, price_schedule
 from modelsync.errors import NotFoundError
+from modelsync.fieldspec import PRICE_LIST
+from modelsync.records import PRICE_FIELDS
 from modelsync.services.catalog import price_call, stored_schedule
 from modelsync.sources.catalogs import GENAI_PRICES
 from modelsync.sync.assemble import ProviderSources
 from modelsync.sync.report import ProviderOutcome
-
-Scheduled = dict[str, list[tuple[datetime, list[dict[str, Any]]]]]
 
 
 def _summary(schedule: Sequence[Mapping[str, Any]]) -> str:
@@ -33,12 +33,31 @@ def _summary(schedule: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(pricing.describe(item) for item in schedule if not item.get("batch") and not item.get("above"))
 
 
+def _priced_above_catalog(sources: ProviderSources, model_id: str) -> bool:
+    """Whether an override or the listing prices the model: then a catalog's dated price will never be billed."""
+    for layer in sources.layers:
+        if layer.source == GENAI_PRICES:
+            return False
+        record = layer.records.get(model_id)
+        if record is not None and any(record.fields.get(name) is not None for name in (PRICE_LIST, *PRICE_FIELDS)):
+            return True
+    return False
+
+
+def _catalog_priced(row: Mapping[str, Any]) -> bool:
+    """Whether the stored price is genai-prices' own, so its announced dates are the model's billing dates."""
+    stored = stored_schedule(row)
+    if stored:
+        return all(item.get("source") == GENAI_PRICES for item in stored)
+    return stored is not None and (row.get("provenance") or {}).get("input_price") == GENAI_PRICES
+
+
 def record_scheduled(
     engine: Engine, prepared: Mapping[str, ProviderSources | ProviderOutcome], now: datetime, store: bool = True
 ) -> None:
     """Store the scheduled prices the catalogs announce; a newly seen one becomes a "price scheduled" report note."""
     for sources in prepared.values():
-        if not isinstance(sources, ProviderSources) or not sources.scheduled:
+        if not isinstance(sources, ProviderSources):
             continue
         provider = sources.spec.name
         with engine.begin() as conn:
@@ -50,7 +69,11 @@ def record_scheduled(
                     )
                 )
             }
+            announced: dict[str, set[datetime]] = {}
             for model_id, future in sorted(sources.scheduled.items()):
+                if _priced_above_catalog(sources, model_id):
+                    continue
+                announced[model_id] = {begins for begins, _ in future}
                 for begins, schedule in future:
                     row = known.get((model_id, begins))
                     if row is None:
@@ -75,6 +98,13 @@ def record_scheduled(
                             .where(price_schedule.c.id == row.id)
                             .values(prices=schedule, updated_at=now)
                         )
+            # A dated price the catalog no longer announces is withdrawn: never bill a price that will not come.
+            listed = set(sources.model_ids)
+            for (model_id, begins), row in known.items():
+                if begins > now and model_id in listed and begins not in announced.get(model_id, ()):
+                    sources.notes.append(f"price schedule withdrawn: {provider}/{model_id} from {begins.date()}")
+                    if store:
+                        conn.execute(price_schedule.delete().where(price_schedule.c.id == row.id))
 
 
 def _model_row(conn: Connection, provider: str, model_id: str) -> dict[str, Any]:
@@ -121,6 +151,9 @@ def _entries(conn: Connection, row: Mapping[str, Any]) -> list[dict[str, Any]]:
             {"effectiveFrom": row["created_at"], "firstObserved": row["created_at"], "source": "observed",
              "prices": stored_schedule(row)}
         )  # fmt: skip
+    if not _catalog_priced(row):
+        # Another source (an override, the listing) sets this model's price: a catalog's dates are not its own.
+        return _closed(entries)
     scheduled = conn.execute(
         sa.select(price_schedule)
         .where(price_schedule.c.provider == row["provider"], price_schedule.c.model_id == row["model_id"])
@@ -133,6 +166,11 @@ def _entries(conn: Connection, row: Mapping[str, Any]) -> list[dict[str, Any]]:
             {"effectiveFrom": item.effective_from, "firstObserved": item.first_seen, "source": item.source,
              "prices": item.prices}
         )  # fmt: skip
+    return _closed(entries)
+
+
+def _closed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sort by start; each entry ends where the next begins."""
     entries.sort(key=lambda e: e["effectiveFrom"])
     for entry, after in zip(entries, [*entries[1:], None], strict=True):
         entry["effectiveTo"] = after["effectiveFrom"] if after is not None else None
