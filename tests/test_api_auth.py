@@ -65,6 +65,7 @@ SAMPLES = [
     Sample("GET /api/ai-models", "viewer", "/api/ai-models?provider=anthropic"),
     Sample("GET /api/ai-models/{provider}/{model_id:path}", "viewer", "/api/ai-models/openai/gpt-4o"),
     Sample("GET /api/ai-models/{provider}/{model_id:path}/history", "viewer", "/api/ai-models/openai/gpt-4o/history"),
+    Sample("GET /api/ai-models/{provider}/{model_id:path}/prices", "viewer", "/api/ai-models/openai/gpt-4o/prices"),
     Sample("GET /api/ai-models/changes", "viewer", "/api/ai-models/changes?since=0"),
     Sample("GET /api/ai-models/resolve", "viewer", "/api/ai-models/resolve?id=gpt-4o"),
     Sample("POST /api/cost", "viewer", "/api/cost", {"model": "gpt-4o", "inputTokens": 10, "outputTokens": 5}),

@@ -118,6 +118,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.clock = clock
     app.state.denials = denials
     app.state.watch = CatalogWatch(engine, interval=stamp_interval)
     app.state.prices = PriceIndex(engine, app.state.watch)

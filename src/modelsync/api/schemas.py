@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 from modelsync.cost import USAGE_KEYS
 from modelsync.fieldspec import DECISION, DERIVED, FIELDS, IDENTITY, FieldType, RecordField, fields_set_by, python_type
@@ -94,6 +94,11 @@ class _CostBase(_Body):
     outputTokens: int = Field(ge=0, le=MAX_TOKENS, description="Every output token (reasoning, audio included).")
     cachedInputTokens: int = Field(default=0, ge=0, le=MAX_TOKENS, description="Input tokens read from the cache.")
     batch: bool = Field(default=False, description="Sent through the batch API: its prices where the model has them.")
+    at: AwareDatetime | None = Field(
+        default=None,
+        description="Price the call as billed at this time (ISO 8601 with an offset, e.g. 2027-01-02T00:00:00Z): "
+        "a past price from the ledger or a scheduled one. Omitted: the current stored price.",
+    )
 
 
 def _usage_description(key: str) -> str:
@@ -278,6 +283,27 @@ class CostOut(_Out):
     unpriced: list[str] = Field(
         description="Usage quantities the model has no price for: never charged 0; totalCost is then null."
     )
+    at: str | None = Field(default=None, description="The time the call was priced at, when one was asked for.")
+
+
+class LedgerEntryOut(_Out):
+    """One list price of the ledger and when it applies."""
+
+    effectiveFrom: str = Field(description="When this price took (or takes) effect.")
+    effectiveTo: str | None = Field(description="When the next price took (or takes) over; null while open.")
+    firstObserved: str = Field(description="When modelsync first observed this price.")
+    source: str = Field(description="`observed` (a sync stored it) or the catalog that announced the date.")
+    prices: list[dict[str, Any]] | None = Field(description="Its price components; null = unknown, [] = free.")
+
+
+class PriceLedgerOut(_Out):
+    """A model's past, current and scheduled list prices."""
+
+    provider: str
+    model: str
+    past: list[LedgerEntryOut]
+    current: LedgerEntryOut | None
+    scheduled: list[LedgerEntryOut]
 
 
 class SyncOutcomeOut(BaseModel):

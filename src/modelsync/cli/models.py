@@ -5,6 +5,7 @@ Every stored value is printed through `printable` (cli/common.py): ids, names an
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -212,6 +213,17 @@ def _usage_options(values: list[str]) -> dict[str, int]:
     return usage
 
 
+def _when(text: str) -> datetime:
+    """An --at time: ISO 8601 with an offset (Z or +00:00); a time without one is a usage error, never a guess."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--at takes an ISO 8601 time such as 2027-01-02T00:00:00Z, not {text!r}.") from None
+    if when.tzinfo is None:
+        raise UsageError(f"--at {text!r} has no UTC offset; add Z (UTC) or +HH:MM, e.g. {text.strip()}Z.")
+    return when.astimezone(UTC)
+
+
 def cost(
     model: Annotated[str, typer.Argument(help="MODEL_ID or PROVIDER/MODEL_ID.")],
     input_tokens: Annotated[
@@ -233,10 +245,14 @@ def cost(
     ] = None,
     batch: Annotated[bool, typer.Option("--batch", help="Sent through the batch API (its prices).")] = False,
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Provider, if the id is ambiguous.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Price the call as billed then (ISO 8601 with an offset, e.g. 2027-01-02T00:00Z)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Price one call at the stored prices: context tiers, cache, batch and per-unit quantities."""
-    from modelsync.services import catalog
+    from modelsync.services import catalog, ledger
 
     counts = {
         "cacheWriteTokens": cache_write_tokens,
@@ -245,14 +261,26 @@ def cost(
         "webSearches": web_searches,
         **_usage_options(usage or []),
     }
-    breakdown = catalog.cost(
-        database(), model, input_tokens, output_tokens, cached_input_tokens, provider, counts, batch
-    )
-    data = breakdown.to_dict()
+    when = _when(at) if at is not None else None
+    engine = database()
+    if when is None:
+        breakdown = catalog.cost(
+            engine, model, input_tokens, output_tokens, cached_input_tokens, provider, counts, batch
+        )
+        data = breakdown.to_dict()
+    else:
+        row = catalog.find_priced_model(engine, model, provider)
+        tokens = {"inputTokens": input_tokens, "outputTokens": output_tokens, "cachedInputTokens": cached_input_tokens}
+        counts = {**counts, **tokens}
+        data = ledger.price_call_at(engine, row["provider"], row["model_id"], counts, batch, when)
     if as_json:
         print_json(data)
     else:
-        out.print(f"{printable(data['provider'])}/{printable(data['model'])}" + ("  (batch)" if batch else ""))
+        out.print(
+            f"{printable(data['provider'])}/{printable(data['model'])}"
+            + ("  (batch)" if batch else "")
+            + (f"  at {data['at']}" if data.get("at") else "")
+        )
         for line in data["lines"]:
             tier = f" above {line['above']:,} prompt tokens" if "above" in line else ""
             out.print(

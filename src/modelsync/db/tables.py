@@ -180,3 +180,19 @@ catalog_feed = sa.Table(
     sa.Column("outcome", sa.String(16)),
     sa.Column("message", sa.Text()),
 )
+
+# Dated list prices a catalog announces before they start (the price ledger's future). Past prices are the
+# `prices` changes in model_change; a scheduled price that has started is applied by the normal sync.
+price_schedule = sa.Table(
+    "price_schedule",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model_id", sa.String(512), nullable=False),
+    sa.Column("effective_from", UTCDateTime(), nullable=False),
+    sa.Column("prices", JSONDoc, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("first_seen", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("provider", "model_id", "effective_from", "source"),
+)

@@ -36,6 +36,7 @@ from modelsync.db.dialect import SyncLock
 from modelsync.errors import SyncBusyError
 from modelsync.records import utc_now
 from modelsync.services.feeds import refresh_catalogs
+from modelsync.services.ledger import record_scheduled
 from modelsync.settings import Settings
 from modelsync.sources.live import ListingResult, fetch_listings
 from modelsync.sources.overrides import Overrides, load_overrides
@@ -233,6 +234,7 @@ def _run_sync(
         # Once per run, before any provider is prepared: every provider reads the same catalog data.
         catalogs = refresh_catalogs(engine, settings, now, store=not options.dry_run, progress=progress)
         prepared = _fetch_and_prepare(settings, names, overrides, progress, fetch, now)
+        record_scheduled(engine, prepared, now, store=not options.dry_run)
         report = plan_and_apply(
             engine, settings, options, names, prepared, run_id, progress, clock, now,
             catalogs={use.catalog: use.to_dict() for use in catalogs},

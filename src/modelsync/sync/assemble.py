@@ -36,6 +36,7 @@ from modelsync.sources.catalogs import (
     MODELS_DEV,
     genai_prices_facts,
     genai_prices_lookup,
+    genai_prices_scheduled,
     models_dev_lookup,
     models_dev_records,
 )
@@ -70,6 +71,8 @@ class ProviderSources:
     wanted_parents: frozenset[str] = frozenset()
     # Below inheritance, in order: facts taken only when neither a source nor the model's parent knows them.
     fallback: list[Layer] = field(default_factory=list)
+    # Dated catalog prices that start after this sync, by model id (the price ledger's schedule).
+    scheduled: dict[str, list[tuple[datetime, list[dict[str, Any]]]]] = field(default_factory=dict)
 
 
 @cache
@@ -190,4 +193,5 @@ def assemble(
         extras=extras,
         wanted_parents=wanted_parents(model_ids, extras) - set(model_ids),
         fallback=fallback,
+        scheduled=genai_prices_scheduled(spec.genai_prices, model_ids, now),
     )

@@ -5,7 +5,7 @@ cost and never another model's price; a model with an unknown price is `priced: 
 that several providers offer is a 422 that names them. Every usage quantity of `cost.USAGE_KEYS` may be sent;
 one the model has no price for is listed in `unpriced` (and the total is null), never charged 0. The look-up is
 in memory, so the route runs on the event loop; only rebuilding the index after the catalog moved (a database
-read) goes to the thread pool.
+read) goes to the thread pool, as does a question `at` another time (a ledger read).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from modelsync.api.deps import Reader, get_prices
+from modelsync.api.deps import Reader, get_engine, get_prices
 from modelsync.api.schemas import CostOut, CostRequest, errors
 from modelsync.cost import USAGE_KEYS
 from modelsync.services.catalog import price_call
+from modelsync.services.ledger import price_call_at
 
 router = APIRouter(tags=["cost"])
 
@@ -54,5 +55,12 @@ async def cost(body: CostRequest, request: Request, _caller: Reader) -> JSONResp
                 "unpriced": [key for key, value in usage.items() if value and key != "requests"],
             }
         )
-    breakdown = price_call(entry.schedule, entry.provider, entry.model_id, usage, body.batch)
-    return JSONResponse({**breakdown.to_dict(), "known": True})
+    if body.at is None:
+        breakdown = price_call(entry.schedule, entry.provider, entry.model_id, usage, body.batch)
+        return JSONResponse({**breakdown.to_dict(), "known": True})
+    # Only a question about another time reads the ledger: the call without `at` stays an in-memory look-up.
+    engine = get_engine(request)
+    data = await anyio.to_thread.run_sync(
+        lambda: price_call_at(engine, entry.provider, entry.model_id, usage, body.batch, body.at)
+    )
+    return JSONResponse({**data, "known": True})

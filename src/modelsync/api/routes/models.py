@@ -10,14 +10,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, cast
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelsync.api.cache import cached_json
 from modelsync.api.deps import Reader, get_engine, get_settings
-from modelsync.api.schemas import ChangeFeed, ChangeOut, ModelOut, ModelPage, Price, ResolveOut, errors
+from modelsync.api.schemas import (
+    ChangeFeed,
+    ChangeOut,
+    ModelOut,
+    ModelPage,
+    Price,
+    PriceLedgerOut,
+    ResolveOut,
+    errors,
+)
 from modelsync.fieldspec import ALL_OF, EQUALS, LEGACY_PARAMS, LEGACY_SORTS, FieldType, choice_type
-from modelsync.services import catalog, query, resolve
+from modelsync.services import catalog, ledger, query, resolve
 from modelsync.services.query import CHANGE_KINDS, FILTERS, SORTS, FilterSpec, ModelFilters
 
 router = APIRouter(tags=["models"])
@@ -137,6 +148,20 @@ async def model_history(provider: str, model_id: str, request: Request, _caller:
     """Every recorded change of one model, oldest first."""
     engine = get_engine(request)
     return await cached_json(request, lambda: catalog.model_history(engine, provider.lower(), model_id))
+
+
+@router.get(
+    "/api/ai-models/{provider}/{model_id:path}/prices",
+    response_model=None,
+    responses={200: {"model": PriceLedgerOut}, **errors(401, 404, 422, 503)},
+)
+async def model_prices(provider: str, model_id: str, request: Request, _caller: Reader) -> Response:
+    """One model's price ledger: past, current and scheduled list prices with effective-from/to dates."""
+    engine = get_engine(request)
+    clock = request.app.state.clock
+    # Not from the response cache: which price is current moves with the clock, not only with the catalog.
+    data = await anyio.to_thread.run_sync(lambda: ledger.price_ledger(engine, provider.lower(), model_id, clock()))
+    return JSONResponse(data)
 
 
 @router.get(
