@@ -7,11 +7,14 @@ lines (uvicorn's and modelsync's, in every worker) are text or JSON lines with s
 
 from __future__ import annotations
 
+import logging.config
 from typing import Annotated
 
 import typer
 
-from modelsync.cli.common import database, err, settings
+from modelsync.cli.common import database, settings
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def serve(
@@ -34,14 +37,20 @@ def serve(
     config = settings()
     if log_format not in (None, "text", "json"):
         raise UsageError(f"--log-format must be text or json, not {log_format!r}.")
-    logs = log_config(config, log_level, log_format)
+    if log_level.lower() not in LOG_LEVELS:
+        raise UsageError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}.")
     database()  # migrate and check the connection before listening
+    logs = log_config(config, log_level, log_format)
+    # From here on every line is a log line in the chosen format (the app logs while it is built, before uvicorn
+    # applies the same configuration again in each worker).
+    logging.config.dictConfig(logs)
+    log = logging.getLogger("modelsync.serve")
     if config.public_read:
-        err.print("[yellow]MODELSYNC_PUBLIC_READ=true: model reads are open without a token[/yellow]")
+        log.warning("MODELSYNC_PUBLIC_READ=true: model reads are open without a token")
     if config.session_secret is None and workers > 1:
-        err.print(
-            "[yellow]MODELSYNC_SESSION_SECRET is not set: each worker signs web sessions with its own random key, "
-            "so a sign-in works only on the worker that made it; set it to use the admin UI[/yellow]"
+        log.warning(
+            "MODELSYNC_SESSION_SECRET is not set: each worker signs web sessions with its own random key, "
+            "so a sign-in works only on the worker that made it; set it to use the admin UI"
         )
     if workers > 1:
         # Each worker process builds its own app (and engine) from the environment.
