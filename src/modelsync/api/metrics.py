@@ -31,6 +31,9 @@ from modelsync.services.metrics import OUTCOMES, SyncMetrics, sync_metrics
 log = logging.getLogger("modelsync.api")
 
 UNMATCHED = "unmatched"
+# Paths answered before routing whose template is remembered: cache hits repeat the same few paths, and matching
+# one against every route costs more than the cached answer itself (bench/metrics.py). Cleared when full.
+_REMEMBERED = 4096
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -135,19 +138,29 @@ class RequestMetrics:
         self.histogram = histogram
         self._root = root  # the FastAPI app, whose routes name the templates of requests answered before routing
         self._entries: list[Any] | None = None
+        self._templates: dict[tuple[str, str], str] = {}
 
     def _matched(self, scope: Scope) -> str:
         """The template of the route a request would reach (it was answered before routing: a cache hit, a 413)."""
+        key = (str(scope.get("method", "GET")), str(scope.get("path", "")))
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) >= _REMEMBERED:
+                self._templates.clear()
+            template = self._templates[key] = self._match(*key)
+        return template
+
+    def _match(self, method: str, path: str) -> str:
         if self._entries is None:
             self._entries = _route_entries(self._root)
-        probe = {"type": "http", "method": scope.get("method", "GET"), "path": scope.get("path", ""), "root_path": ""}
+        probe = {"type": "http", "method": method, "path": path, "root_path": ""}
         for entry in self._entries:
             if entry.matches(probe)[0] == Match.FULL:
-                path = getattr(entry, "path", None)
-                if path is None:
+                template = getattr(entry, "path", None)
+                if not isinstance(template, str):
                     return UNMATCHED
                 # A mount (the web UI, the docs' assets) matches every path below it.
-                return path if getattr(entry, "methods", None) else f"{path}/{{path}}"
+                return template if getattr(entry, "methods", None) else f"{template}/{{path}}"
         return UNMATCHED
 
     def template(self, scope: Scope, root_path: str) -> str:

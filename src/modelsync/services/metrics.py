@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from modelsync.db.tables import ai_model, provider_state, sync_run
 
 SCAN_LIMIT: Final = 200
-_PAGE: Final = 25
+_PAGE: Final = 10
 # Provider outcomes (sync/report.py) and the run statuses that stand for one when a run has none per provider.
 OUTCOMES: Final = ("ok", "skipped", "refused", "failed", "cancelled", "abandoned")
 
