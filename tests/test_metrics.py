@@ -4,13 +4,18 @@ per provider and status, and the request latency histogram by route template; an
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 import dbread
 from modelsync.api.app import create_app
+from modelsync.db import repo
 from modelsync.db.engine import create_db_engine
 from modelsync.db.tables import ai_model, sync_run
+from modelsync.records import utc_now
+from modelsync.services.metrics import sync_metrics
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings, load_settings
 
@@ -147,3 +152,21 @@ def test_the_database_is_read_at_most_once_per_interval(engine, offline, api_fac
     # Within the interval a scrape answers from the last reading (no runs yet then), not from the database.
     assert value(before, "modelsync_sync_runs_total", status="ok") is None
     assert value(after, "modelsync_sync_runs_total", status="ok") is None
+
+
+def test_a_run_that_ended_before_its_providers_did_gives_each_its_end(engine):
+    now = utc_now()
+    with engine.begin() as conn:
+        old = repo.insert_run(conn, "cli", None, ["openai", "google"], now - timedelta(hours=2))
+        # A run stored in the API's shape (before the storage format), with its providers keyed by name.
+        stored = {"providers": {"openai": {"provider": "openai", "status": "ok"}}, "status": "partial"}
+        repo.finish_run(conn, old, "partial", stored, now - timedelta(hours=2) + timedelta(seconds=30))
+        cancelled = repo.insert_run(conn, "api", "root", ["openai"], now - timedelta(minutes=5))
+        repo.finish_run(conn, cancelled, "cancelled", {"format": 2, "status": "cancelled"}, now)
+        repo.insert_run(conn, "schedule", None, ["openai"], now)  # still running: not finished, not counted
+    data = sync_metrics(engine)
+    assert data.last["openai"].outcome == "cancelled" and data.last["openai"].run_id == cancelled
+    assert data.last["openai"].duration_seconds == 300
+    assert "google" not in data.last  # the partial run says nothing of it
+    assert data.runs_by_status == {"partial": 1, "cancelled": 1} and data.running == 1
+    assert data.last_success == {} and data.models == {}

@@ -29,6 +29,7 @@ SCAN_LIMIT: Final = 200
 _PAGE: Final = 10
 # Provider outcomes (sync/report.py) and the run statuses that stand for one when a run has none per provider.
 OUTCOMES: Final = ("ok", "skipped", "refused", "failed", "cancelled", "abandoned")
+_WHOLE_RUN: Final = frozenset({"failed", "cancelled", "abandoned"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +56,18 @@ class SyncMetrics:
 def _outcomes(row: Any) -> dict[str, str]:
     """Each provider's outcome in one finished run."""
     summary = row.summary if isinstance(row.summary, dict) else {}
+    entries = summary.get("providers") or []
+    if isinstance(entries, dict):  # runs stored before the storage format kept the API's shape, keyed by provider
+        entries = list(entries.values())
     found = {
-        entry["provider"]: str(entry.get("status") or row.status)
-        for entry in summary.get("providers", []) or []
+        str(entry["provider"]): str(entry.get("status") or row.status)
+        for entry in entries
         if isinstance(entry, dict) and entry.get("provider")
     }
-    names = row.providers if isinstance(row.providers, list) else []
-    for name in names:
-        found.setdefault(str(name), row.status)
+    if row.status in _WHOLE_RUN:  # the run ended before it had outcomes per provider: each shares its end
+        names = row.providers if isinstance(row.providers, list) else []
+        for name in names:
+            found.setdefault(str(name), row.status)
     return found
 
 
