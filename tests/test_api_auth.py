@@ -35,10 +35,11 @@ pytest_plugins = ["apiserver"]
 
 ROLES = ("viewer", "admin", "super_admin")
 RANK = {None: -1, "viewer": 0, "admin": 1, "super_admin": 2}
-# The only routes that may answer without a token: the health probe (load balancers call it), the API's docs with
+# The only routes that may answer without a token: the health probe (load balancers call it), the Prometheus
+# metrics (open unless MODELSYNC_METRICS_TOKEN is set, tests/test_metrics.py), the API's docs with
 # the static files of their pages, and the admin web UI, which has sign-in sessions of its own (tests/test_web.py).
 OPEN_PATHS = frozenset(
-    {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets", "/opshub"}
+    {"/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets", "/opshub"}
 )
 # A page each mounted application serves to anyone, to call it by.
 MOUNTED_SAMPLES = {"/docs/assets": "/docs/assets/swagger-ui.css", "/opshub": "/opshub/login"}

@@ -20,7 +20,7 @@ import types
 import typing
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -281,6 +281,10 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(default=None, min_length=32)
     # Audit entries older than this many days are deleted (at most once an hour); None keeps them forever.
     audit_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    # Log lines as text (default) or JSON lines, both with secrets redacted (services/logs.py).
+    log_format: Literal["text", "json"] = "text"
+    # When set, GET /metrics answers only `Authorization: Bearer <this token>`; unset, it is open like /healthz.
+    metrics_token: SecretStr | None = Field(default=None, min_length=32)
     # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from
     # the variables its registry row names. Tests and embedders pass them directly instead of touching os.environ.
     keys: dict[str, SecretStr] = {}

@@ -10,6 +10,7 @@ internet access. Request bodies are limited in size before they are parsed, and 
 parameters are refused before routing.
 While the app runs, a housekeeping task writes pending counts of denied attempts every `housekeeping_interval`
 seconds (and once more at shutdown) and applies the audit retention setting at most once an hour.
+`GET /metrics` (api/metrics.py) reads the database at most every `metrics_ttl` seconds.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from modelsync.api.cache import ResponseCache
 from modelsync.api.errors import install_error_handlers
 from modelsync.api.fastpath import CachedReads
 from modelsync.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ParameterGuard
-from modelsync.api.routes import admin, cost, health, models, runs
+from modelsync.api.metrics import RequestMetrics, build_registry
+from modelsync.api.routes import admin, cost, health, metrics, models, runs
 from modelsync.records import utc_now
 from modelsync.services.audit import DENIALS_PER_MINUTE, DenialLog, Retention
 from modelsync.services.prices import PriceIndex
@@ -74,6 +76,7 @@ def create_app(
     denials_per_minute: int = DENIALS_PER_MINUTE,
     housekeeping_interval: float = 5.0,
     clock: Callable[[], datetime] = utc_now,
+    metrics_ttl: float = 5.0,
 ) -> FastAPI:
     """Build the app over the given settings and engine (loaded and opened, with migrations, when omitted)."""
     if settings is None:
@@ -124,12 +127,15 @@ def create_app(
     app.state.prices = PriceIndex(engine, app.state.watch)
     app.state.tokens = TokenCache(engine)
     app.state.responses = ResponseCache()
+    app.state.metrics, latency = build_registry(engine, metrics_ttl)
     install_error_handlers(app)
-    for module in (models, admin, cost, runs, health):
+    for module in (models, admin, cost, runs, health, metrics):
         app.include_router(module.router)
     # The admin web UI (server-rendered pages with sessions of their own) over the same services and state.
     app.mount(WEB_PREFIX, create_web_app(app.state))
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(CachedReads, state=app.state)
     app.add_middleware(ParameterGuard)
+    # Outermost, so the latency covers everything the other layers do (and their early answers).
+    app.add_middleware(RequestMetrics, histogram=latency, root=app)
     return app

@@ -1,16 +1,20 @@
 """`modelsync serve`: run the HTTP API with uvicorn.
 
 Rules: binds to 127.0.0.1 unless told otherwise (putting it on a network is a decision); the database is opened
-and migrated before the server accepts connections, so a bad DATABASE_URL fails here with a clear message.
+and migrated before the server accepts connections, so a bad DATABASE_URL fails here with a clear message. Log
+lines (uvicorn's and modelsync's, in every worker) are text or JSON lines with secrets redacted (services/logs.py).
 """
 
 from __future__ import annotations
 
+import logging.config
 from typing import Annotated
 
 import typer
 
-from modelsync.cli.common import database, err, settings
+from modelsync.cli.common import database, settings
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def serve(
@@ -18,20 +22,35 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    log_format: Annotated[
+        str | None,
+        typer.Option("--log-format", help="text or json (JSON lines); default MODELSYNC_LOG_FORMAT, else text."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the admin web UI (/opshub/ai-models)."""
     import uvicorn
 
     from modelsync.api.app import create_app
+    from modelsync.errors import UsageError
+    from modelsync.services.logs import log_config
 
     config = settings()
+    if log_format not in (None, "text", "json"):
+        raise UsageError(f"--log-format must be text or json, not {log_format!r}.")
+    if log_level.lower() not in LOG_LEVELS:
+        raise UsageError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}.")
     database()  # migrate and check the connection before listening
+    logs = log_config(config, log_level, log_format)
+    # From here on every line is a log line in the chosen format (the app logs while it is built, before uvicorn
+    # applies the same configuration again in each worker).
+    logging.config.dictConfig(logs)
+    log = logging.getLogger("modelsync.serve")
     if config.public_read:
-        err.print("[yellow]MODELSYNC_PUBLIC_READ=true: model reads are open without a token[/yellow]")
+        log.warning("MODELSYNC_PUBLIC_READ=true: model reads are open without a token")
     if config.session_secret is None and workers > 1:
-        err.print(
-            "[yellow]MODELSYNC_SESSION_SECRET is not set: each worker signs web sessions with its own random key, "
-            "so a sign-in works only on the worker that made it; set it to use the admin UI[/yellow]"
+        log.warning(
+            "MODELSYNC_SESSION_SECRET is not set: each worker signs web sessions with its own random key, "
+            "so a sign-in works only on the worker that made it; set it to use the admin UI"
         )
     if workers > 1:
         # Each worker process builds its own app (and engine) from the environment.
@@ -42,6 +61,7 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level,
+            log_config=logs,
         )
         return
-    uvicorn.run(create_app(config, database()), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(config, database()), host=host, port=port, log_level=log_level, log_config=logs)
