@@ -152,16 +152,22 @@ def mongo_document(view: Mapping[str, Any]) -> dict[str, Any]:
     return document
 
 
-def csv_cell(value: Any) -> str:
-    """A record value as one CSV cell: "" unknown, names joined by `;`, structures as compact JSON."""
+# Columns written as compact JSON: price components (where `[]`, free, must not read like unknown) and provenance.
+_JSON_COLUMNS: Final[frozenset[str]] = frozenset(
+    field.json for field in FIELDS if field.type in (FieldType.PRICES, FieldType.SOURCES)
+)
+
+
+def csv_cell(column: str, value: Any) -> str:
+    """A record value as one CSV cell: "" unknown, names joined by `;`, prices and provenance as compact JSON."""
     if value is None:
         return ""
+    if column in _JSON_COLUMNS:
+        return orjson.dumps(value).decode()
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return ";".join(value)
-    if isinstance(value, (list, dict)):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
     return str(value)
 
 
@@ -200,7 +206,7 @@ def write_csv(stream: IO[str], views: Iterable[Mapping[str, Any]], progress: Cal
     writer.writerow(CSV_COLUMNS)
     count = 0
     for view in views:
-        writer.writerow(csv_cell(view.get(column)) for column in CSV_COLUMNS)
+        writer.writerow(csv_cell(column, view.get(column)) for column in CSV_COLUMNS)
         count += 1
         progress(count)
     return count

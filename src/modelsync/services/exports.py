@@ -24,7 +24,7 @@ from modelsync.services.views import model_view
 from modelsync.settings import DEFAULT_OVERRIDES_FILE, Settings, read_toml
 from modelsync.sources.overrides import Overrides, parse_overrides
 
-_CHUNK = 1000
+_CHUNK = 500
 
 
 def _query(provider: str | None, status: str | None) -> sa.Select[Any]:
