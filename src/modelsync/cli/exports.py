@@ -68,8 +68,11 @@ def export(
     views = iter_models(engine, provider, status)
 
     def names(name: str) -> tuple[str, str]:
+        # A provider LiteLLM has no name for gets LiteLLM's usual shape, `<provider>/<id>`, never a bare id.
         spec = config.registry.get(name)
-        return (spec.litellm or name, spec.litellm_prefix) if spec is not None else (name, f"{name}/")
+        if spec is None or not spec.litellm:
+            return name, f"{name}/"
+        return spec.litellm, spec.litellm_prefix
 
     with err.status(f"exporting 0 of {total:,} models", spinner="dots") as status_line, _target(output) as stream:
 
