@@ -129,7 +129,7 @@ def test_models_list_show_set_history_and_cost(cli):
     assert json.loads(cli("models", "show", "openai/gpt-4o", "--json").out)["isAllowed"] is False
     assert json.loads(cli("sync", "--json", "-p", "openai").out)["totals"]["updated"] == 0
 
-    history = cli("history", "openai/gpt-4o")
+    history = cli("history", "openai/gpt-4o", "--format", "table")
     assert "manual by erin" in history.out and "replacement: - -> gpt-4.1" in history.out
 
     cost = json.loads(cli("cost", "gpt-4o", "--input-tokens", "1000", "--output-tokens", "1000", "--json").out)

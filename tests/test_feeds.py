@@ -498,7 +498,7 @@ def test_the_catalogs_command_shows_source_date_age_models_and_last_fetch(
     assert found[LITELLM]["source"] == "none" and found[LITELLM]["usedForSync"] is False
     assert "layer is off" in found[LITELLM]["note"]
 
-    text = cli("catalogs")
+    text = cli("catalogs", "--format", "table")
     assert text.code == 0
     assert "models-dev" in text.out and "2026-11-20" in text.out and "4,804" in text.out and "fetched" in text.out
     assert "package 0.2.3" in text.out and "refused" in text.out and "not valid JSON" in text.out

@@ -15,6 +15,7 @@ import typer
 from modelsync.cli import conflicts, db, models, tokens, users
 from modelsync.cli.catalogs import catalogs
 from modelsync.cli.common import err, printable_message
+from modelsync.cli.exports import export, import_overrides
 from modelsync.cli.serve import serve
 from modelsync.cli.sync import sync, sync_runs
 from modelsync.errors import ModelsyncError
@@ -40,6 +41,8 @@ app.command("history")(models.history)
 app.command("cost")(models.cost)
 app.command("catalogs")(catalogs)
 app.add_typer(conflicts.app, name="conflicts")
+app.command("export")(export)
+app.command("import-overrides")(import_overrides)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")

@@ -6,11 +6,10 @@ and the outcome of the last fetch of each feed.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from modelsync.cli.common import database, out, print_json, printable, printable_message, settings
+from modelsync.cli.common import database, out, printable, printable_message, settings
+from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit
 
 
 def _age(days: int | None) -> str:
@@ -36,15 +35,29 @@ def _last_fetch(entry: dict[str, Any]) -> str:
     return text if feed["enabled"] else f"{text} ({off} now)"
 
 
-def catalogs(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+_COLUMNS = (
+    Column("catalog", lambda entry: entry["catalog"]),
+    Column("source", lambda entry: entry["source"]),
+    Column("version", lambda entry: entry["version"]),
+    Column("date", lambda entry: entry["date"]),
+    Column("age days", lambda entry: entry["ageDays"]),
+    Column("models", lambda entry: entry["models"]),
+    Column("used for sync", lambda entry: entry["usedForSync"]),
+    Column("last fetch", lambda entry: (entry["feed"]["lastFetch"] or {}).get("outcome")),
+    Column("last fetch at", lambda entry: (entry["feed"]["lastFetch"] or {}).get("at")),
+)
+
+
+def catalogs(fmt: FormatOption = None, as_json: JsonOption = False) -> None:
     """Show each catalog's source (feed or package), version or date, age, model count and last fetch."""
     from modelsync.records import utc_now
     from modelsync.services.feeds import catalog_status
 
     found = catalog_status(database(), settings(), utc_now())
-    if as_json:
-        print_json(found)
-        return
+    emit(found, _COLUMNS, chosen(fmt, as_json), table=lambda: _table(found))
+
+
+def _table(found: list[dict[str, Any]]) -> None:
     # Plain aligned lines rather than a table: a piped or narrow terminal would wrap a table's cells.
     out.print(f"{'catalog':<14} {'source':<21} {'date':<10}  {'age':>8}  {'models':>7}  last fetch")
     for entry in found:

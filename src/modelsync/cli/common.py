@@ -46,6 +46,11 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def escaped(value: object) -> str:
+    """Text of `value` with control characters (and the backslash) escaped, without rich markup escaping."""
+    return _UNSAFE.sub(_escape_char, str(value))
+
+
 def printable(value: object) -> str:
     """Text of `value` safe for a terminal line or table cell: control characters escaped, rich markup escaped."""
     return escape(_UNSAFE.sub(_escape_char, str(value)))

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from modelsync.cli.common import database, out, print_json, printable, printable_message, settings
+from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit
 from modelsync.errors import UsageError
 from modelsync.fieldspec import PRICE_LIST
 from modelsync.pricing import UNITS, describe
@@ -31,34 +32,33 @@ def _show(value: Any) -> str:
     return printable(value)
 
 
+# The columns of `models list`, in every format but JSON.
+_LIST_COLUMNS = (
+    Column("provider", lambda model: model["provider"]),
+    Column("id", lambda model: model["id"]),
+    Column("name", lambda model: model["displayName"]),
+    Column("status", lambda model: model["status"]),
+    Column("kind", lambda model: model["kind"]),
+    Column("context", lambda model: model["contextWindow"]),
+    Column("in $/1M", lambda model: model["inputCostPer1M"]),
+    Column("out $/1M", lambda model: model["outputCostPer1M"]),
+    Column("tier", lambda model: model["tier"]),
+    Column("tags", lambda model: model["tags"]),
+)
+
+
 @app.command("list")
 def list_models(
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider.")] = None,
     status: Annotated[str | None, typer.Option("--status", "-s", help="active or deprecated.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """List stored models."""
+    """List stored models (a table on a terminal, one tab-separated line per model in a pipe)."""
     from modelsync.services import catalog
 
     models = catalog.list_models(database(), provider, status)
-    if as_json:
-        print_json(models)
-        return
-    table = Table("provider", "id", "name", "status", "context", "in $/1M", "out $/1M", "tier", "tags")
-    for model in models:
-        table.add_row(
-            printable(model["provider"]),
-            printable(model["id"]),
-            printable(model["displayName"] or ""),
-            printable(model["status"]),
-            _show(model["contextWindow"]),
-            _show(model["inputCostPer1M"]),
-            _show(model["outputCostPer1M"]),
-            _show(model["tier"]),
-            _show(model["tags"]),
-        )
-    out.print(table)
-    out.print(f"{len(models)} models")
+    emit(models, _LIST_COLUMNS, chosen(fmt, as_json), footer=f"{len(models)} models")
 
 
 @app.command("show")
@@ -181,9 +181,28 @@ def set_decision(
             out.print(f"{printable(ref)}: {printable(field_label(name))} {_show(old)} -> {_show(new)}")
 
 
+_HISTORY_COLUMNS = (
+    Column("at", lambda change: change[0]["at"]),
+    Column("kind", lambda change: change[0]["kind"]),
+    Column("actor", lambda change: change[0]["actor"]),
+    Column("run", lambda change: change[0]["runId"]),
+    Column("field", lambda change: change[1]),
+    Column("old", lambda change: _plain(change[2])),
+    Column("new", lambda change: _plain(change[3])),
+)
+
+
+def _plain(value: Any) -> Any:
+    """A changed value as one cell: price components described, other lists as they are."""
+    if isinstance(value, list) and value and all(isinstance(item, dict) and "unit" in item for item in value):
+        return "; ".join(describe(item) for item in value)
+    return value
+
+
 def history(
     ref: Annotated[str, typer.Argument(metavar="PROVIDER/MODEL_ID")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show every recorded change of one model, oldest first."""
     from modelsync.fieldspec import label as field_label
@@ -191,16 +210,25 @@ def history(
 
     provider, model_id = catalog.parse_ref(ref)
     entries = catalog.model_history(database(), provider, model_id)
-    if as_json:
-        print_json(entries)
-        return
-    for entry in entries:
-        who = f" by {printable(entry['actor'])}" if entry["actor"] else ""
-        run = f" (run {entry['runId']})" if entry["runId"] else ""
-        out.print(f"[bold]{printable(entry['at'])}[/bold] {printable(entry['kind'])}{who}{run}")
-        for name, (old, new) in entry["changes"].items():
-            if name != "provenance":
-                out.print(f"    {printable(field_label(name))}: {_show(old)} -> {_show(new)}")
+    # One row per changed field (an entry without field changes, a creation, is one row of its own).
+    rows = [
+        (entry, field_label(name) if name else "", old, new)
+        for entry in entries
+        for name, (old, new) in (
+            [item for item in entry["changes"].items() if item[0] != "provenance"] or [("", (None, None))]
+        )
+    ]
+
+    def table() -> None:
+        for entry in entries:
+            who = f" by {printable(entry['actor'])}" if entry["actor"] else ""
+            run = f" (run {entry['runId']})" if entry["runId"] else ""
+            out.print(f"[bold]{printable(entry['at'])}[/bold] {printable(entry['kind'])}{who}{run}")
+            for name, (old, new) in entry["changes"].items():
+                if name != "provenance":
+                    out.print(f"    {printable(field_label(name))}: {_show(old)} -> {_show(new)}")
+
+    emit(rows, _HISTORY_COLUMNS, chosen(fmt, as_json), json_data=entries, table=table)
 
 
 def _usage_options(values: list[str]) -> dict[str, int]:

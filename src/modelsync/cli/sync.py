@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelsync.cli.common import database, err, out, print_json, printable, printable_message, settings
+from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit
 
 if TYPE_CHECKING:
     from modelsync.sync.report import ProviderOutcome, SyncReport
@@ -146,30 +147,29 @@ def sync(
     raise typer.Exit(report.exit_code)
 
 
+def _time(value: str | None) -> str | None:
+    return value[:19].replace("T", " ") if value else None
+
+
+_RUN_COLUMNS = (
+    Column("run", lambda run: run["id"]),
+    Column("trigger", lambda run: run["trigger"]),
+    Column("actor", lambda run: run["actor"]),
+    Column("status", lambda run: run["status"]),
+    Column("started (UTC)", lambda run: _time(run["startedAt"])),
+    Column("finished (UTC)", lambda run: _time(run["finishedAt"])),
+    Column("created", lambda run: (run["totals"] or {}).get("created")),
+    Column("updated", lambda run: (run["totals"] or {}).get("updated")),
+)
+
+
 def sync_runs(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500, help="How many runs, newest first.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List recorded sync runs, newest first (a run a crashed process left running shows as abandoned)."""
-    from rich.table import Table
-
     from modelsync.services import runs
 
     found, _ = runs.list_runs(database(), limit)
-    if as_json:
-        print_json(found)
-        return
-    table = Table("run", "trigger", "actor", "status", "started (UTC)", "finished (UTC)", "created", "updated")
-    for run in found:
-        totals = run["totals"] or {}
-        table.add_row(
-            str(run["id"]),
-            run["trigger"],
-            printable(run["actor"] or "-"),
-            run["status"],
-            run["startedAt"][:19].replace("T", " "),
-            (run["finishedAt"] or "-")[:19].replace("T", " "),
-            str(totals.get("created", "-")),
-            str(totals.get("updated", "-")),
-        )
-    out.print(table)
+    emit(found, _RUN_COLUMNS, chosen(fmt, as_json))

@@ -6,19 +6,20 @@ cannot be shown again because only its digest is stored. Listings show the prefi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from modelsync.cli.common import database, out, print_json, printable
+from modelsync.cli.common import database, out, printable
+from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit
 from modelsync.cli.users import operator
 
 app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
 
 
-def _when(value: object) -> str:
-    return f"{value:%Y-%m-%d %H:%M}" if value is not None else "-"
+def _when(value: datetime | None) -> str | None:
+    return f"{value:%Y-%m-%d %H:%M}" if value is not None else None
 
 
 @app.command("create")
@@ -37,48 +38,44 @@ def create(
     print(issued.secret)
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+_TOKEN_COLUMNS = (
+    Column("id", lambda token: token["id"]),
+    Column("user", lambda token: token["name"]),
+    Column("prefix", lambda token: token["prefix"]),
+    Column("created", lambda token: _when(token["created_at"])),
+    Column("expires", lambda token: _when(token["expires_at"])),
+    Column("revoked", lambda token: _when(token["revoked_at"])),
+    Column("last used", lambda token: _when(token["last_used_at"])),
+)
+
+
 @app.command("list")
 def list_tokens(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's tokens.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    fmt: FormatOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List tokens (prefix, owner, expiry, revocation, last use); never the tokens themselves."""
     from modelsync.services import tokens
 
     issued = tokens.list_tokens(database(), user)
-    if as_json:
-        print_json(
-            [
-                {
-                    "id": token["id"],
-                    "user": token["name"],
-                    "prefix": token["prefix"],
-                    **{
-                        key: token[column].isoformat() if token[column] else None
-                        for key, column in (
-                            ("createdAt", "created_at"),
-                            ("expiresAt", "expires_at"),
-                            ("revokedAt", "revoked_at"),
-                            ("lastUsedAt", "last_used_at"),
-                        )
-                    },
-                }
-                for token in issued
-            ]
-        )
-        return
-    table = Table("id", "user", "prefix", "created", "expires", "revoked", "last used")
-    for token in issued:
-        table.add_row(
-            str(token["id"]),
-            printable(token["name"]),
-            printable(token["prefix"]),
-            _when(token["created_at"]),
-            _when(token["expires_at"]),
-            _when(token["revoked_at"]),
-            _when(token["last_used_at"]),
-        )
-    out.print(table)
+    document = [
+        {
+            "id": token["id"],
+            "user": token["name"],
+            "prefix": token["prefix"],
+            "createdAt": _iso(token["created_at"]),
+            "expiresAt": _iso(token["expires_at"]),
+            "revokedAt": _iso(token["revoked_at"]),
+            "lastUsedAt": _iso(token["last_used_at"]),
+        }
+        for token in issued
+    ]
+    emit(issued, _TOKEN_COLUMNS, chosen(fmt, as_json), json_data=document)
 
 
 @app.command("revoke")

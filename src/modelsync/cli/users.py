@@ -10,9 +10,9 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from modelsync.cli.common import database, out, print_json, printable
+from modelsync.cli.common import database, out, printable
+from modelsync.cli.output import Column, Format, FormatOption, JsonOption, chosen, emit
 from modelsync.errors import UsageError
 
 app = typer.Typer(help="API users and their roles (viewer, admin, super_admin).", no_args_is_help=True)
@@ -56,35 +56,32 @@ def create(
     out.print(f"next: modelsync tokens create --user {printable(name)}")
 
 
+_USER_COLUMNS = (
+    Column("id", lambda user: user["id"]),
+    Column("name", lambda user: user["name"]),
+    Column("role", lambda user: user["role"]),
+    Column("live tokens", lambda user: user["liveTokens"]),
+    Column("created", lambda user: f"{user['createdAt']:%Y-%m-%d %H:%M}"),
+    Column("disabled", lambda user: f"{user['disabledAt']:%Y-%m-%d %H:%M}" if user["disabledAt"] else None),
+)
+
+
 @app.command("list")
-def list_users(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def list_users(fmt: FormatOption = None, as_json: JsonOption = False) -> None:
     """List users with their role and number of live tokens."""
     from modelsync.services import auth
 
     users = auth.list_users(database())
-    if as_json:
-        print_json(
-            [
-                {
-                    **user,
-                    "createdAt": user["createdAt"].isoformat(),
-                    "disabledAt": user["disabledAt"].isoformat() if user["disabledAt"] else None,
-                }
-                for user in users
-            ]
-        )
-        return
-    if not users:
+    chosen_format = chosen(fmt, as_json)
+    if not users and chosen_format is Format.table:
         out.print("no users yet; create one with `modelsync users create NAME --role super_admin`")
         return
-    table = Table("id", "name", "role", "live tokens", "created", "disabled")
-    for user in users:
-        table.add_row(
-            str(user["id"]),
-            printable(user["name"]),
-            printable(user["role"]),
-            str(user["liveTokens"]),
-            f"{user['createdAt']:%Y-%m-%d %H:%M}",
-            f"{user['disabledAt']:%Y-%m-%d %H:%M}" if user["disabledAt"] else "-",
-        )
-    out.print(table)
+    document = [
+        {
+            **user,
+            "createdAt": user["createdAt"].isoformat(),
+            "disabledAt": user["disabledAt"].isoformat() if user["disabledAt"] else None,
+        }
+        for user in users
+    ]
+    emit(users, _USER_COLUMNS, chosen_format, json_data=document)
