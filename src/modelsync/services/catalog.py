@@ -55,8 +55,8 @@ def _verified_at(conn: Connection) -> dict[str, Any]:
     return {name: at for name, at in conn.execute(sa.select(provider_state.c.provider, provider_state.c.verified_at))}
 
 
-def list_models(engine: Engine, provider: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-    """Return stored models in the API's shape, ordered by provider and id."""
+def models_query(provider: str | None = None, status: str | None = None) -> sa.Select[Any]:
+    """Stored model rows of one provider and status (or all), ordered by provider and id."""
     query = sa.select(ai_model).order_by(ai_model.c.provider, ai_model.c.model_id)
     if provider:
         query = query.where(ai_model.c.provider == provider.lower())
@@ -64,6 +64,12 @@ def list_models(engine: Engine, provider: str | None = None, status: str | None 
         if status not in ("active", "deprecated"):
             raise UsageError(f"unknown status {status!r}; use active or deprecated.")
         query = query.where(ai_model.c.status == status)
+    return query
+
+
+def list_models(engine: Engine, provider: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    """Return stored models in the API's shape, ordered by provider and id."""
+    query = models_query(provider, status)
     with engine.connect() as conn:
         verified = _verified_at(conn)
         return [model_view(dict(row), verified.get(row["provider"])) for row in conn.execute(query).mappings()]

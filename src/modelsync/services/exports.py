@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from modelsync.db.tables import ai_model, provider_state
 from modelsync.errors import ConfigError, UsageError
 from modelsync.fieldspec import DEPRECATED, OVERRIDE_FIELDS, FieldType
+from modelsync.services.catalog import models_query
 from modelsync.services.views import model_view
 from modelsync.settings import DEFAULT_OVERRIDES_FILE, Settings, read_toml
 from modelsync.sources.overrides import Overrides, parse_overrides
@@ -27,20 +28,9 @@ from modelsync.sources.overrides import Overrides, parse_overrides
 _CHUNK = 500
 
 
-def _query(provider: str | None, status: str | None) -> sa.Select[Any]:
-    query = sa.select(ai_model).order_by(ai_model.c.provider, ai_model.c.model_id)
-    if provider:
-        query = query.where(ai_model.c.provider == provider.lower())
-    if status:
-        if status not in ("active", "deprecated"):
-            raise UsageError(f"unknown status {status!r}; use active or deprecated.")
-        query = query.where(ai_model.c.status == status)
-    return query
-
-
 def count_models(engine: Engine, provider: str | None = None, status: str | None = None) -> int:
     """How many models an export with these filters writes."""
-    query = sa.select(sa.func.count()).select_from(_query(provider, status).order_by(None).subquery())
+    query = sa.select(sa.func.count()).select_from(models_query(provider, status).order_by(None).subquery())
     with engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
 
@@ -50,7 +40,7 @@ def iter_models(engine: Engine, provider: str | None = None, status: str | None 
     with engine.connect() as conn:
         states = conn.execute(sa.select(provider_state.c.provider, provider_state.c.verified_at))
         verified = {name: at for name, at in states}
-        result = conn.execution_options(yield_per=_CHUNK).execute(_query(provider, status))
+        result = conn.execution_options(yield_per=_CHUNK).execute(models_query(provider, status))
         for row in result.mappings():
             yield model_view(dict(row), verified.get(row["provider"]))
 
