@@ -25,7 +25,7 @@ Rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Final
 
@@ -173,31 +173,32 @@ def litellm_entry(
     return entry if entry is not None and entry.get("litellm_provider") == provider else None
 
 
+def _matches(
+    entries: Mapping[str, Mapping[str, Any]] | None, provider: str, prefix: str, model_ids: list[str]
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(id, entry) for each id with an exact entry; nothing without a map or a provider mapping."""
+    if not entries or not provider:
+        return
+    for model_id in model_ids:
+        entry = litellm_entry(entries, provider, prefix, model_id)
+        if entry is not None:
+            yield model_id, entry
+
+
 def litellm_lookup(
     entries: Mapping[str, Mapping[str, Any]] | None, provider: str, prefix: str, model_ids: list[str]
 ) -> dict[str, SourceRecord]:
     """LiteLLM's records for the given exact API ids of a provider ({} without a map or a provider mapping)."""
-    if not entries or not provider:
-        return {}
-    found: dict[str, SourceRecord] = {}
-    for model_id in model_ids:
-        entry = litellm_entry(entries, provider, prefix, model_id)
-        if entry is not None:
-            found[model_id] = litellm_record(model_id, entry)
-    return checked(LITELLM, provider, found)
+    matches = _matches(entries, provider, prefix, model_ids)
+    return checked(LITELLM, provider, {model_id: litellm_record(model_id, entry) for model_id, entry in matches})
 
 
 def litellm_limits(
     entries: Mapping[str, Mapping[str, Any]] | None, provider: str, prefix: str, model_ids: list[str]
 ) -> dict[str, SourceRecord]:
     """LiteLLM's context windows (`max_input_tokens`) and output limits for the given exact API ids."""
-    if not entries or not provider:
-        return {}
     found: dict[str, SourceRecord] = {}
-    for model_id in model_ids:
-        entry = litellm_entry(entries, provider, prefix, model_id)
-        if entry is None:
-            continue
+    for model_id, entry in _matches(entries, provider, prefix, model_ids):
         fields = {
             "context_window": _count(entry.get("max_input_tokens")),
             "max_output_tokens": _count(entry.get("max_output_tokens")),
