@@ -1,7 +1,7 @@
 """A real uvicorn server for API tests: the app on a free 127.0.0.1 port, in a background thread.
 
 Also the users every API test needs (one per role, each with a token), made through the real auth service, and
-the `api` fixture (a pytest plugin: test modules load it with `pytest_plugins = ["apiserver"]`). Provider base
+the `api` fixture (a pytest plugin the root conftest loads for every module). Provider base
 URLs point at a closed local port, so no test request can leave the machine even if a sync asks a provider.
 """
 

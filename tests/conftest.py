@@ -25,7 +25,7 @@ from modelsync.db.tables import metadata
 from modelsync.settings import Settings, load_settings
 
 # The fake provider server (tests/fake_provider.py) and its `fake` / `live_env` fixtures.
-pytest_plugins = ("fake_provider",)
+pytest_plugins = ("fake_provider", "apiserver")
 
 PG_URL = os.environ.get("MODELSYNC_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]

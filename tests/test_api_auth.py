@@ -31,8 +31,6 @@ from modelsync.records import utc_now
 from modelsync.services import tokens
 from modelsync.settings import Settings
 
-pytest_plugins = ["apiserver"]
-
 ROLES = ("viewer", "admin", "super_admin")
 RANK = {None: -1, "viewer": 0, "admin": 1, "super_admin": 2}
 # The only routes that may answer without a token: the health probe (load balancers call it), the Prometheus

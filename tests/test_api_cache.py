@@ -14,8 +14,6 @@ import sqlalchemy as sa
 from modelsync.db.engine import create_db_engine
 from modelsync.services import catalog, tokens
 
-pytest_plugins = ["apiserver"]
-
 
 @pytest.fixture
 def slow_api(synced, offline, api_factory):

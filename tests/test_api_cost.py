@@ -16,8 +16,6 @@ from modelsync.services.prices import PriceIndex
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.services.versions import CatalogWatch
 
-pytest_plugins = ["apiserver"]
-
 MILLION = Decimal(1_000_000)
 
 

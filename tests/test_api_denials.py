@@ -18,8 +18,6 @@ import dbread
 from modelsync.db.tables import audit_log
 from modelsync.services import tokens
 
-pytest_plugins = ["apiserver"]
-
 ADMIN_PATH = "/api/admin/sync-runs"
 
 

@@ -8,8 +8,6 @@ from html.parser import HTMLParser
 
 import pytest
 
-pytest_plugins = ["apiserver"]
-
 
 class _Links(HTMLParser):
     """Every URL a page loads: src and href attributes, and the OpenAPI URL handed to the viewer."""

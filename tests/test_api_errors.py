@@ -10,8 +10,6 @@ import pytest
 from modelsync.api.app import create_app
 from modelsync.db.engine import create_db_engine
 
-pytest_plugins = ["apiserver"]
-
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "SELECT ", "psycopg", "sqlite3", "postgresql://", "password")
 
 

@@ -18,8 +18,6 @@ from schemathesis.specs.openapi.checks import (
 
 from modelsync.api.app import create_app
 
-pytest_plugins = ["apiserver"]
-
 
 def _openapi() -> dict:
     """The app's OpenAPI document; building it touches no database."""

@@ -11,8 +11,6 @@ import dbread
 from modelsync.api.schemas import ModelOut
 from modelsync.services.sync import SyncOptions, run_sync
 
-pytest_plugins = ["apiserver"]
-
 OVERRIDES = """
 [[model]]
 provider = "openai"

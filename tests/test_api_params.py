@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["apiserver"]
-
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3")
 
 

@@ -10,8 +10,6 @@ from modelsync.db.dialect import SyncLock
 from modelsync.db.tables import sync_run
 from modelsync.records import utc_now
 
-pytest_plugins = ["apiserver"]
-
 
 def test_sync_returns_the_cli_summary_and_the_recorded_run(api):
     with api.client("super_admin") as root:

@@ -15,7 +15,6 @@ from test_litellm import sync
 # Fixtures shared with the LiteLLM tests: the fake provider's live listings and LiteLLM's map served locally.
 clean_activation, feed, live = test_litellm.clean_activation, test_litellm.feed, test_litellm.live
 
-pytest_plugins = ["apiserver"]
 TOLERANCE = Decimal("0.01")
 CHAT = "deepseek-chat"
 

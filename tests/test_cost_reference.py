@@ -25,8 +25,6 @@ from modelsync.services.catalog import stored_schedule
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings
 
-pytest_plugins = ["apiserver"]
-
 CENT = Decimal("0.005")  # equal to the cent: the difference rounds to 0 cents
 # (provider, model id, request label) -> why modelsync's total differs from genai-prices'. Keep it tiny.
 DISAGREEMENTS: dict[tuple[str, str, str], str] = {

@@ -22,8 +22,6 @@ from modelsync.api.app import create_app
 from modelsync.db.engine import SCHEMA_HEAD, create_db_engine, explain
 from modelsync.errors import DatabaseError
 
-pytest_plugins = ["apiserver"]
-
 COMMANDS = [("models", "list"), ("db", "current"), ("db", "upgrade"), ("sync", "--provider", "anthropic")]
 
 

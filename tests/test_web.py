@@ -24,8 +24,6 @@ from modelsync.settings import load_settings
 from modelsync.web.session import COOKIE
 from webclient import anonymous, csrf_of, sign_in
 
-pytest_plugins = ["apiserver"]
-
 PASSWORD_ = "correct horse battery staple"  # tests/apiserver.py
 MODEL = "/opshub/ai-models/model/openai/gpt-4o"
 

@@ -18,8 +18,6 @@ from modelsync.db.engine import create_db_engine
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
 
-pytest_plugins = ["apiserver"]
-
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "correct horse battery staple"  # tests/apiserver.py

@@ -15,8 +15,6 @@ from modelsync.records import SourceRecord
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.sources.live import ListingResult
 
-pytest_plugins = ["apiserver"]
-
 LARGE = 50_000
 
 
