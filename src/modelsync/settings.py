@@ -285,6 +285,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # When set, GET /metrics answers only `Authorization: Bearer <this token>`; unset, it is open like /healthz.
     metrics_token: SecretStr | None = Field(default=None, min_length=32)
+    # `modelsync serve` runs a sync at each fire time of this 5-field cron expression (UTC); None: no schedule.
+    schedule: str | None = None
     # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from
     # the variables its registry row names. Tests and embedders pass them directly instead of touching os.environ.
     keys: dict[str, SecretStr] = {}
@@ -296,6 +298,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip().lower() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from modelsync.schedule import parse_schedule
+
+        return parse_schedule(value).expression  # a ScheduleError is a ValueError: pydantic reports it
 
     @classmethod
     def settings_customise_sources(

@@ -10,7 +10,8 @@ internet access. Request bodies are limited in size before they are parsed, and 
 parameters are refused before routing.
 While the app runs, a housekeeping task writes pending counts of denied attempts every `housekeeping_interval`
 seconds (and once more at shutdown) and applies the audit retention setting at most once an hour.
-`GET /metrics` (api/metrics.py) reads the database at most every `metrics_ttl` seconds.
+`GET /metrics` (api/metrics.py) reads the database at most every `metrics_ttl` seconds. With a `schedule`, the app
+runs the scheduled sync (services/scheduler.py) on a thread from start to shutdown; /healthz shows its next run.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from modelsync.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, Paramete
 from modelsync.api.metrics import RequestMetrics, build_registry
 from modelsync.api.routes import admin, cost, health, metrics, models, runs
 from modelsync.records import utc_now
+from modelsync.schedule import CronSchedule
 from modelsync.services.audit import DENIALS_PER_MINUTE, DenialLog, Retention
 from modelsync.services.prices import PriceIndex
+from modelsync.services.scheduler import SyncScheduler, next_runs_text, sync_scheduler
 from modelsync.services.tokens import TokenCache
 from modelsync.services.versions import CatalogWatch
 from modelsync.settings import Settings
@@ -77,6 +80,7 @@ def create_app(
     housekeeping_interval: float = 5.0,
     clock: Callable[[], datetime] = utc_now,
     metrics_ttl: float = 5.0,
+    schedule: CronSchedule | None = None,
 ) -> FastAPI:
     """Build the app over the given settings and engine (loaded and opened, with migrations, when omitted)."""
     if settings is None:
@@ -98,13 +102,21 @@ def create_app(
             await anyio.sleep(housekeeping_interval)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler: SyncScheduler | None = None
+        if schedule is not None:
+            scheduler = sync_scheduler(engine, settings, schedule, on_change=app.state.watch.invalidate)
+            scheduler.start()
+            log.info(next_runs_text(scheduler))
+        app.state.scheduler = scheduler
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(housekeep)
             try:
                 yield
             finally:
                 tasks.cancel_scope.cancel()
+                if scheduler is not None:
+                    await anyio.to_thread.run_sync(scheduler.stop)
         await anyio.to_thread.run_sync(_housekeeping, denials, Retention(engine, None))
         if owns_engine:
             engine.dispose()
@@ -122,6 +134,8 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.clock = clock
+    # The scheduled sync's thread, while the app runs with a schedule (`modelsync serve --schedule`).
+    app.state.scheduler = None
     app.state.denials = denials
     app.state.watch = CatalogWatch(engine, interval=stamp_interval)
     app.state.prices = PriceIndex(engine, app.state.watch)

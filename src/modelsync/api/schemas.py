@@ -399,13 +399,21 @@ class AuditPage(_Out):
     nextCursor: int | None
 
 
+class ScheduleOut(_Out):
+    """The scheduled sync this server runs: its cron expression (UTC) and next fire time."""
+
+    cron: str
+    nextRun: str | None
+
+
 class HealthOut(_Out):
-    """Whether the service can answer: the database is reachable; and the last sync."""
+    """Whether the service can answer: the database is reachable; the last sync; the next scheduled one."""
 
     status: str
     database: str
     lastSync: RunOut | None
     models: int | None
+    schedule: ScheduleOut | None = None
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
