@@ -475,3 +475,24 @@ def test_online_backups_taken_while_another_connection_commits_are_each_consiste
         assert len(pairs) % 2 == 0 and pairs == [f"{n}{h}" for n in range(1, len(pairs) // 2 + 1) for h in "ab"]
         restored.dispose()
     live.dispose()
+
+
+def test_a_sqlite_backup_made_at_an_older_schema_is_restored_and_migrated(tmp_path):
+    from alembic import command
+
+    from modelsync.db.engine import alembic_config, current_revision
+
+    older = create_db_engine(f"sqlite:///{tmp_path / 'older.db'}")
+    config = alembic_config()
+    with older.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+    assert current_revision(older) == "0007"
+    backup_sqlite(older, tmp_path / "older-backup.db")
+    target = create_db_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    upgrade_schema(target)
+    assert restore_sqlite(target, tmp_path / "older-backup.db") == 0
+    assert current_revision(target) == SCHEMA_HEAD
+    assert set(sa.inspect(target).get_table_names()) >= set(metadata.tables)
+    older.dispose()
+    target.dispose()
