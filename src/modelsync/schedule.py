@@ -24,6 +24,8 @@ CRON_FORMAT = (
     'for example "0 6 * * *" (every day at 06:00 UTC) or "*/30 * * * 1-5" (every 30 minutes on weekdays)'
 )
 
+_ANY_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
 
 class ScheduleError(ValueError):
     """A schedule that is not a valid 5-field cron expression; the message says the format."""
@@ -52,7 +54,7 @@ class CronSchedule:
     def describe(self) -> str:
         """The expression in words ("At 06:00"), for log lines."""
         try:
-            return CronSim(self.expression, datetime.now(UTC)).explain()
+            return CronSim(self.expression, _ANY_TIME).explain()  # the wording does not depend on the time
         except Exception:  # explaining is a nicety; an expression it cannot word is still valid
             return self.expression
 
@@ -77,7 +79,7 @@ def _checked(expression: str, text: str) -> CronSchedule:
     try:
         # Parsing is all the constructor does; the start time is irrelevant. One fire time is computed too, so an
         # expression that can never fire ("0 0 31 2 *") is refused here instead of hanging the scheduler.
-        next(CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC)))
+        next(CronSim(expression, _ANY_TIME))
     except CronSimError as exc:
         raise ScheduleError(f"{text!r} is not a valid cron schedule ({exc}): use {CRON_FORMAT}.") from exc
     except StopIteration as exc:

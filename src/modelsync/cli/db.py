@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from modelsync.cli.common import database, err, out, printable, settings
+from modelsync.errors import UsageError
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -53,7 +54,7 @@ def backup(
     from modelsync.services.backup import backup_sqlite, dump_json
 
     if format not in (None, "sqlite", "json"):
-        raise _usage(f"--format must be sqlite or json, not {format!r}.")
+        raise UsageError(f"--format must be sqlite or json, not {format!r}.")
     engine = database()
     chosen = format or ("sqlite" if engine.dialect.name == "sqlite" else "json")
     if chosen == "sqlite":
@@ -76,9 +77,3 @@ def restore(
     else:
         restore_json(engine, file, _progress, wait=settings().write_wait)
     out.print(f"restored {printable(file)}")
-
-
-def _usage(message: str) -> Exception:
-    from modelsync.errors import UsageError
-
-    return UsageError(message)
