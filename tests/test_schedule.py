@@ -247,8 +247,8 @@ def test_the_busy_lock_records_a_rejected_run_and_the_next_fire_time_syncs(engin
 
 
 def once_soon() -> tuple[datetime, str]:
-    """A seconds schedule that fires once, two to three seconds from now (then a day later)."""
-    at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+    """A seconds schedule that fires once, four to five seconds from now (then a day later)."""
+    at = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
     return at, f"{at.second} {at.minute} {at.hour} * * *"
 
 

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelsync.db import dump
-from modelsync.db.dialect import write_transaction
+from modelsync.db.dialect import read_transaction, write_transaction
 from modelsync.db.engine import KNOWN_REVISIONS, SCHEMA_HEAD, current_revision, sqlite_file, upgrade_schema
 from modelsync.db.tables import ai_model
 from modelsync.errors import UsageError
@@ -133,8 +133,6 @@ def backup_sqlite(engine: Engine, target: Path, progress: Progress = _quiet) -> 
 
 def dump_json(engine: Engine, target: Path, progress: Progress = _quiet, chunk_rows: int = dump.CHUNK_ROWS) -> int:
     """Write every table of the database to `target` as a JSON Lines dump; return the number of rows."""
-    from modelsync.db.dialect import read_transaction
-
     _refuse_own_files(engine, target)
     counts: dict[str, int] = {}
     with _atomic_file(target) as partial, read_transaction(engine) as conn, partial.open("wb") as out:
