@@ -26,15 +26,16 @@ def load_open(conn: Connection, provider: str) -> tuple[Entries, Entries]:
     """A provider's pending entries and, per model and field, the latest rejected one."""
     query = (
         sa.select(quarantine.c.id, quarantine.c.model_id, quarantine.c.field, quarantine.c.proposed_value,
-                  quarantine.c.status)
+                  quarantine.c.status, quarantine.c.evidence)
         .where(quarantine.c.provider == provider, quarantine.c.status.in_((PENDING, REJECTED)))
         .order_by(quarantine.c.id)
     )  # fmt: skip
     pending: Entries = {}
     rejected: Entries = {}
-    for pk, model_id, field, proposed, status in conn.execute(query):
+    for pk, model_id, field, proposed, status, evidence in conn.execute(query):
         target = pending if status == PENDING else rejected
-        target.setdefault(model_id, {})[field] = Open(pk, field, orjson.loads(proposed), status)
+        rule = str((evidence or {}).get("rule") or "")
+        target.setdefault(model_id, {})[field] = Open(pk, field, orjson.loads(proposed), status, rule)
     return pending, rejected
 
 

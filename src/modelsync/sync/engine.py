@@ -265,8 +265,8 @@ class _Planner:
         seen = set()
         for record, stored, row in judged:
             seen.add(record.model_id)
-            suspects = quarantine.judge(row, record.values, self.limits)
             pending = self.pending.get(record.model_id, {})
+            suspects = quarantine.judge(row, record.values, self.limits, pending)
             if not suspects and not pending:
                 continue
             rejected = self.rejected.get(record.model_id, {})

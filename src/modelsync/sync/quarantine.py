@@ -90,6 +90,17 @@ class Suspect:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class Open:
+    """An entry already stored for a model's field: its id, its proposed value and its status."""
+
+    id: int
+    field: str
+    proposed: Any
+    status: str
+    rule: str = ""
+
+
 def component_key(item: Mapping[str, Any]) -> Key:
     """Which price a component is: its unit, batch or not, and its context tier (0 = base)."""
     return str(item["unit"]), bool(item.get("batch")), int(item.get("above") or 0)
@@ -198,8 +209,49 @@ def _judge_prices(
     return found
 
 
-def judge(stored: Mapping[str, Any] | None, values: Mapping[str, Any], limits: Limits) -> list[Suspect]:
-    """The suspicious changes from a stored row (None: the model is new) to a merged record's values."""
+def _current(values: Mapping[str, Any] | None, field_name: str) -> tuple[Any, Any, str | None]:
+    """A field's value (JSON, as entries keep it), what approving it would set, and its source."""
+    if values is None:
+        return None, None, None
+    provenance = values.get("provenance") or {}
+    if field_name == CONTEXT:
+        return values.get(CONTEXT), values.get(CONTEXT), provenance.get(CONTEXT)
+    schedule = stored_schedule(values)
+    if field_name == PRICE_LIST:
+        return schedule, schedule, provenance.get(PRICE_LIST)
+    key = key_of(field_name)
+    item = next((part for part in schedule or () if component_key(part) == key), None)
+    return (None, None, None) if item is None else (item["usd"], dict(item), item.get("source"))
+
+
+def _still_held(
+    found: list[Suspect], stored: Mapping[str, Any] | None, values: Mapping[str, Any], pending: Mapping[str, Open]
+) -> list[Suspect]:
+    # A pending proposal the sources still make stays held though the rules would pass it now (a sibling price
+    # confirmed meanwhile made a per-image model a per-token one): only an admin, a confirmation or the sources
+    # moving on close it.
+    judged = {suspect.field for suspect in found}
+    kept = []
+    for name, entry in pending.items():
+        if name in judged:
+            continue
+        new, proposal, source = _current(values, name)
+        old = _current(stored, name)[0]
+        if new is not None and new == entry.proposed and new != old:
+            kept.append(Suspect(name, old, new, entry.rule, source, proposal))
+    return found + kept
+
+
+def judge(
+    stored: Mapping[str, Any] | None,
+    values: Mapping[str, Any],
+    limits: Limits,
+    pending: Mapping[str, Open] | None = None,
+) -> list[Suspect]:
+    """The suspicious changes from a stored row (None: the model is new) to a merged record's values.
+
+    `pending` are the model's open entries: a proposal still made keeps its entry's rule (see `_still_held`).
+    """
     created = stored is None
     found = _judge_prices(None if stored is None else stored_schedule(stored), values.get(PRICE_LIST), limits,
                           created)  # fmt: skip
@@ -209,7 +261,7 @@ def judge(stored: Mapping[str, Any] | None, values: Mapping[str, Any], limits: L
         if old and new and new * 2 < old and provenance.get(CONTEXT) != _MANUAL:
             factor = _factor_text(Decimal(old) / Decimal(new))
             found.append(Suspect(CONTEXT, old, new, "context_shrink", provenance.get(CONTEXT), new, factor))
-    return found
+    return _still_held(found, stored, values, pending) if pending else found
 
 
 def confirmed(suspect: Suspect, candidates: Mapping[str, Any] | None, tolerance: Decimal) -> bool:
@@ -251,22 +303,17 @@ def hold(values: dict[str, Any], stored: Mapping[str, Any] | None, held: Sequenc
             assert key is not None
             before = next((item for item in old_schedule or () if component_key(item) == key), None)
             schedule, repriced = replace_component(schedule, key, before), True
+            cached = ("cache_read_tokens", key[1], 0)
+            if key[0] == "input_tokens" and not key[2] and not any(component_key(i) == cached for i in schedule):
+                # The merge drops a cache price above the proposed input price; with the input held, it stays.
+                kept = next((item for item in old_schedule or () if component_key(item) == cached), None)
+                schedule = replace_component(schedule, cached, kept) if kept is not None else schedule
     if repriced:
         same = schedule == old_schedule
         source = old_provenance.get(PRICE_LIST) if same else provenance.get(PRICE_LIST)
         if schedule == [] and not (same and old_schedule == []):
             schedule = None  # every component held and none stored: unknown, never "free"
         set_prices(values, provenance, schedule, source)
-
-
-@dataclass(frozen=True, slots=True)
-class Open:
-    """An entry already stored for a model's field: its id, its proposed value and its status."""
-
-    id: int
-    field: str
-    proposed: Any
-    status: str
 
 
 @dataclass(slots=True)
