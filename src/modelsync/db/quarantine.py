@@ -16,27 +16,25 @@ from sqlalchemy.engine import Connection
 
 from modelsync.db.tables import quarantine
 from modelsync.records import json_text
-from modelsync.sync.quarantine import PENDING, REJECTED, Open
 
-# {model_id: {field: entry}}
-Entries = dict[str, dict[str, Open]]
+# The statuses the sync reads back (sync/quarantine.py names them all).
+PENDING = "pending"
+REJECTED = "rejected"
 
 
-def load_open(conn: Connection, provider: str) -> tuple[Entries, Entries]:
-    """A provider's pending entries and, per model and field, the latest rejected one."""
+def load_open(conn: Connection, provider: str) -> list[dict[str, Any]]:
+    """A provider's pending and rejected entries (id, model_id, field, proposed, status, rule), oldest first."""
     query = (
         sa.select(quarantine.c.id, quarantine.c.model_id, quarantine.c.field, quarantine.c.proposed_value,
                   quarantine.c.status, quarantine.c.evidence)
         .where(quarantine.c.provider == provider, quarantine.c.status.in_((PENDING, REJECTED)))
         .order_by(quarantine.c.id)
     )  # fmt: skip
-    pending: Entries = {}
-    rejected: Entries = {}
-    for pk, model_id, field, proposed, status, evidence in conn.execute(query):
-        target = pending if status == PENDING else rejected
-        rule = str((evidence or {}).get("rule") or "")
-        target.setdefault(model_id, {})[field] = Open(pk, field, orjson.loads(proposed), status, rule)
-    return pending, rejected
+    return [
+        {"id": pk, "model_id": model_id, "field": field, "proposed": orjson.loads(proposed), "status": status,
+         "rule": str((evidence or {}).get("rule") or "")}
+        for pk, model_id, field, proposed, status, evidence in conn.execute(query)
+    ]  # fmt: skip
 
 
 def insert_entries(

@@ -157,8 +157,8 @@ class _Planner:
         self.now = now
         self.states = repo.load_provider_states(conn)
         self.limits = quarantine.Limits(settings.quarantine_factor, settings.quarantine_max_price)
-        self.pending: held_db.Entries = {}
-        self.rejected: held_db.Entries = {}
+        self.pending: quarantine.Entries = {}
+        self.rejected: quarantine.Entries = {}
         self.opened: list[dict[str, Any]] = []
         self.closed: list[tuple[int, str]] = []
 
@@ -189,13 +189,13 @@ class _Planner:
             outcome.unchanged = len(sources.model_ids)
             outcome.inputs_unchanged = True
             if self.settings.quarantine:
-                pending, _ = held_db.load_open(conn, spec.name)
+                pending, _ = quarantine.open_entries(held_db.load_open(conn, spec.name))
                 outcome.quarantined = sum(len(fields) for fields in pending.values())
             self._save_state(sources)
             return outcome
         snapshot, manual = repo.load_snapshot(conn, spec.name)
         if self.settings.quarantine:
-            self.pending, self.rejected = held_db.load_open(conn, spec.name)
+            self.pending, self.rejected = quarantine.open_entries(held_db.load_open(conn, spec.name))
         layers = [_manual_layer(manual), *sources.layers]
         if sources.unknown:
             # Right below the listing: what it said last time, for the fields it now sends unreadable.

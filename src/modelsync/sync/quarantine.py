@@ -28,7 +28,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -314,6 +314,21 @@ def hold(values: dict[str, Any], stored: Mapping[str, Any] | None, held: Sequenc
         if schedule == [] and not (same and old_schedule == []):
             schedule = None  # every component held and none stored: unknown, never "free"
         set_prices(values, provenance, schedule, source)
+
+
+# {model_id: {field: entry}}
+Entries = dict[str, dict[str, Open]]
+
+
+def open_entries(rows: Iterable[Mapping[str, Any]]) -> tuple[Entries, Entries]:
+    """Stored entries (oldest first) as the pending ones and, per model and field, the latest rejected one."""
+    pending: Entries = {}
+    rejected: Entries = {}
+    for row in rows:
+        target = pending if row["status"] == PENDING else rejected
+        entry = Open(row["id"], row["field"], row["proposed"], row["status"], row["rule"])
+        target.setdefault(row["model_id"], {})[row["field"]] = entry
+    return pending, rejected
 
 
 @dataclass(slots=True)
