@@ -15,6 +15,7 @@ import dbread
 import test_litellm
 from fake_provider import FakeProviders
 from modelsync.db.tables import quarantine as quarantine_table
+from modelsync.errors import ConfigError
 from modelsync.services import quarantine as service
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
@@ -478,3 +479,24 @@ def test_the_cli_sync_summary_prints_the_held_count(live, engine, clean_env, cli
     assert "quarantined: 1" in shown.out
     bad = cli("quarantine", "--status", "maybe")
     assert bad.code == 4 and "unknown status" in bad.err
+
+
+def test_the_limits_are_settings_that_the_environment_overrides(monkeypatch):
+    defaults = load_settings()
+    assert (defaults.quarantine, defaults.quarantine_factor, defaults.quarantine_max_price) == (
+        True, Decimal(3), Decimal(1000))  # fmt: skip
+    monkeypatch.setenv("MODELSYNC_QUARANTINE_FACTOR", "20")
+    monkeypatch.setenv("MODELSYNC_QUARANTINE_MAX_PRICE", "250")
+    changed = load_settings()
+    assert (changed.quarantine_factor, changed.quarantine_max_price) == (Decimal(20), Decimal(250))
+    monkeypatch.setenv("MODELSYNC_QUARANTINE_FACTOR", "1")
+    with pytest.raises(ConfigError, match="quarantine_factor"):
+        load_settings()
+
+
+def test_a_larger_factor_lets_a_x10_change_through(live, engine, clean_env, monkeypatch):
+    sync(engine, "together")
+    overrides(clean_env, price(MODEL, input_price="3"))
+    monkeypatch.setenv("MODELSYNC_QUARANTINE_FACTOR", "20")
+    assert outcome(sync(engine, "together"), "together").quarantined == 0
+    assert model(engine, MODEL)["input_price"] == Decimal("3") and entries(engine) == []
