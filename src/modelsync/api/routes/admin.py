@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -155,6 +155,10 @@ def resolve_conflict(
     return JSONResponse({"changes": rendered, "model": catalog.show_model(engine, provider, model_id)})
 
 
+# An entry id as the database can hold it (a larger one would overflow the driver, not be "not found").
+EntryId = Annotated[int, Path(ge=1, le=2**62)]
+
+
 class QuarantineDecision(BaseModel):
     """Approve or reject a held change; `reason` is kept in the audit log."""
 
@@ -195,7 +199,7 @@ def _decide_held(
     responses=errors(401, 403, 404, 409, 422, 503),
 )
 def approve_quarantined(
-    entry_id: int, request: Request, principal: Admin, body: QuarantineDecision | None = None
+    entry_id: EntryId, request: Request, principal: Admin, body: QuarantineDecision | None = None
 ) -> JSONResponse:
     """Apply a held change to its model (history row by the caller, audit entry); the next sync keeps it."""
     return _decide_held(entry_id, body, request, principal, approve=True)
@@ -207,7 +211,7 @@ def approve_quarantined(
     responses=errors(401, 403, 404, 409, 422, 503),
 )
 def reject_quarantined(
-    entry_id: int, request: Request, principal: Admin, body: QuarantineDecision | None = None
+    entry_id: EntryId, request: Request, principal: Admin, body: QuarantineDecision | None = None
 ) -> JSONResponse:
     """Keep the stored value (audited); later syncs proposing the same value hold it without a new entry."""
     return _decide_held(entry_id, body, request, principal, approve=False)
