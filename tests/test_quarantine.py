@@ -15,7 +15,8 @@ import dbread
 import test_litellm
 from fake_provider import FakeProviders
 from modelsync.db.tables import quarantine as quarantine_table
-from modelsync.errors import ConfigError
+from modelsync.errors import ConfigError, StateConflictError
+from modelsync.services import catalog
 from modelsync.services import quarantine as service
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import load_settings
@@ -500,3 +501,20 @@ def test_a_larger_factor_lets_a_x10_change_through(live, engine, clean_env, monk
     monkeypatch.setenv("MODELSYNC_QUARANTINE_FACTOR", "20")
     assert outcome(sync(engine, "together"), "together").quarantined == 0
     assert model(engine, MODEL)["input_price"] == Decimal("3") and entries(engine) == []
+
+
+def test_approving_a_field_an_admin_decision_pins_is_refused_and_the_next_sync_withdraws_it(live, engine, clean_env):
+    sync(engine, "together")
+    overrides(clean_env, price(MODEL, input_price="3", context_window="50000"))
+    sync(engine, "together")
+    held = {item["field"]: item for item in service.list_entries(engine)}
+    assert set(held) == {"inputCostPer1M", "contextWindow"}
+    settings = load_settings()
+    catalog.decide(engine, settings, "together", MODEL, {"input_price": Decimal("0.5")}, "ops")
+    with pytest.raises(StateConflictError, match=r"inputCostPer1M of together/MiniMaxAI/MiniMax-M2\.7 is pinned"):
+        service.decide(engine, settings, held["inputCostPer1M"]["id"], True, "ops")
+    assert model(engine, MODEL)["input_price"] == Decimal("0.5")  # nothing written by the refused approval
+    # The decision is the admin's own: the next sync proposes it, so the entry is withdrawn; the other stays.
+    assert outcome(sync(engine, "together"), "together").quarantined == 1
+    statuses = {row["field"]: row["status"] for row in entries(engine)}
+    assert statuses == {"input_price": "withdrawn", "context_window": "pending"}

@@ -7,7 +7,8 @@ Rules:
   judged as usual.
 - Rejecting keeps the stored value and audits it; a later sync that proposes the same value holds it silently,
   another value opens a new entry (sync/quarantine.py `settle`).
-- Only a pending entry can be decided: an unknown id is NotFoundError (404), a decided one StateConflictError (409).
+- Only a pending entry can be decided: an unknown id is NotFoundError (404), a decided one StateConflictError (409),
+  and so is approving a change to a field an admin decision pins (the decision would win at the next sync).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from modelsync.db import repo
 from modelsync.db.dialect import write_transaction
 from modelsync.db.tables import ai_model, quarantine
 from modelsync.errors import NotFoundError, StateConflictError, UsageError
-from modelsync.fieldspec import BY_NAME, json_name
+from modelsync.fieldspec import BY_NAME, PRICE_LIST, json_name
 from modelsync.records import SYNCED_FIELDS, canonical_row, fingerprint_row, utc_now
 from modelsync.settings import Settings
 from modelsync.sync import quarantine as judge
@@ -94,6 +95,14 @@ def _close(conn: Connection, entry_id: int, status: str, actor: str | None, now:
     )
 
 
+def _pinned_by(field_name: str, manual: dict[str, Any]) -> str | None:
+    """The admin decision that pins what an entry would change, if any (a decision always wins over a sync)."""
+    if field_name == judge.CONTEXT:
+        return judge.CONTEXT if judge.CONTEXT in manual else None
+    names = [PRICE_LIST] if field_name == PRICE_LIST else [field_name, PRICE_LIST]
+    return next((name for name in names if name in manual), None)
+
+
 def _apply(conn: Connection, settings: Settings, entry: dict[str, Any], actor: str | None, now: Any) -> dict[str, Any]:
     """Write an entry's proposal to its model (history row by `actor`); return the {field: [old, new]} it changed."""
     query = sa.select(ai_model).where(
@@ -105,6 +114,12 @@ def _apply(conn: Connection, settings: Settings, entry: dict[str, Any], actor: s
     if found is None:
         raise NotFoundError(f"the model {entry['provider']}/{entry['model_id']} of entry {entry['id']} is not stored.")
     row = dict(found)
+    pinned = _pinned_by(entry["field"], row["manual"] or {})
+    if pinned is not None:
+        raise StateConflictError(
+            f"{json_name(pinned)} of {entry['provider']}/{entry['model_id']} is pinned by an admin decision, which "
+            "every sync keeps: clear that decision first, or reject this entry."
+        )
     values = {name: row[name] for name in SYNCED_FIELDS}
     values["provenance"] = dict(values["provenance"] or {})
     evidence = entry["evidence"] or {}
