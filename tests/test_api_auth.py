@@ -26,7 +26,7 @@ import dbread
 from modelsync.api import deps
 from modelsync.api.app import create_app
 from modelsync.db.engine import create_db_engine
-from modelsync.db.tables import api_token
+from modelsync.db.tables import ai_model, api_token, quarantine
 from modelsync.records import utc_now
 from modelsync.services import tokens
 from modelsync.settings import Settings
@@ -51,6 +51,8 @@ class Sample:
     role: str | None
     path: str
     body: Any = None
+    # Run on the API's database before each caller's request (a state the request needs afresh, e.g. to decide).
+    prepare: Callable[[Any], None] | None = field(default=None, compare=False)
 
     @property
     def method(self) -> str:
@@ -58,6 +60,22 @@ class Sample:
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}" + (f" {json.dumps(self.body)}" if self.body is not None else "")
+
+
+def held_entry(engine: Any) -> None:
+    """Quarantine entry 1, pending, proposing gpt-4o's own context window: approving or rejecting it changes nothing."""
+    with engine.begin() as conn:
+        stored = conn.execute(
+            sa.select(ai_model.c.context_window).where(ai_model.c.provider == "openai", ai_model.c.model_id == "gpt-4o")
+        ).scalar_one()
+        conn.execute(sa.delete(quarantine))
+        conn.execute(
+            sa.insert(quarantine).values(
+                id=1, provider="openai", model_id="gpt-4o", field="context_window", old_value=json.dumps(stored),
+                proposed_value=json.dumps(stored), status="pending", created_at=utc_now(),
+                evidence={"rule": "context_shrink", "source": "openai", "proposal": stored},
+            )
+        )  # fmt: skip
 
 
 SAMPLES = [
@@ -80,6 +98,17 @@ SAMPLES = [
         "admin",
         "/api/admin/conflicts/openai/gpt-4o/inputCostPer1M",
         {"value": "2.5"},
+    ),
+    Sample("GET /api/admin/quarantine", "admin", "/api/admin/quarantine?status=all"),
+    Sample(
+        "POST /api/admin/quarantine/{entry_id}/approve", "admin", "/api/admin/quarantine/1/approve", None, held_entry
+    ),
+    Sample(
+        "POST /api/admin/quarantine/{entry_id}/reject",
+        "admin",
+        "/api/admin/quarantine/1/reject",
+        {"reason": "sample"},
+        held_entry,
     ),
     Sample("POST /api/admin/ai-models/sync", "super_admin", "/api/admin/ai-models/sync", {"provider": "anthropic"}),
     Sample(
@@ -262,6 +291,8 @@ def test_role_matrix_anonymous_401_lower_role_403_enough_role_2xx(api, route_key
     route = served_routes(api.app)[route_key]
     for role in (None, *ROLES):
         denials_before = len(dbread.audit_entries(api.engine, "access.denied"))
+        if sample.prepare is not None:
+            sample.prepare(api.engine)
         with api.client(role) as client:
             response = call(client, sample)
         if RANK[role] >= RANK[route.needs]:

@@ -44,6 +44,14 @@ class NotFoundError(ModelsyncError):
     code = "not_found"
 
 
+class StateConflictError(ModelsyncError):
+    """What was asked for no longer applies: a quarantine entry that is not pending any more."""
+
+    exit_code = 4
+    http_status = 409
+    code = "conflict"
+
+
 class SyncBusyError(ModelsyncError):
     """Another sync holds the sync lease."""
 

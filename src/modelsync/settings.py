@@ -276,6 +276,12 @@ class Settings(BaseSettings):
     feed_genai_prices_url: str = ""
     feed_litellm_url: str = ""
     feed_connect_timeout: float = Field(default=3.0, gt=0)
+    # The quarantine (sync/quarantine.py): a synced price moving by more than `quarantine_factor` either way, a
+    # token price above `quarantine_max_price` per 1M, a context window halved or a per-token price appearing on a
+    # model priced per unit is held for an admin instead of applied. `quarantine = false` applies everything.
+    quarantine: bool = True
+    quarantine_factor: Decimal = Field(default=Decimal("3"), gt=1)
+    quarantine_max_price: Decimal = Field(default=Decimal("1000"), gt=0)
     # Signs the admin web UI's session cookies (at least 32 characters). Unset: a random key per process, so
     # sessions end when the server restarts and are not shared between workers or replicas.
     session_secret: SecretStr | None = Field(default=None, min_length=32)

@@ -323,6 +323,10 @@ class SyncOutcomeOut(BaseModel):
     notes: list[str]
     warnings: list[str] = Field(description="Values dropped while reading the listing (the first 100).")
     warningCount: int = Field(description="How many values were dropped in all.")
+    quarantined: int = Field(default=0, description="Changes held for an admin (see /api/admin/quarantine).")
+    held: list[dict[str, Any]] | None = Field(
+        default=None, description="Dry runs only: the first 500 changes the quarantine holds (model, field, rule)."
+    )
     changes: list[dict[str, Any]] | None = Field(
         default=None,
         description="Dry runs only: the first 500 planned changes (model, kind, fields with old and new values).",

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from modelsync.cli import conflicts, db, models, tokens, users
+from modelsync.cli import conflicts, db, models, quarantine, tokens, users
 from modelsync.cli.catalogs import catalogs
 from modelsync.cli.common import err, printable_message
 from modelsync.cli.exports import export, import_overrides
@@ -41,6 +41,7 @@ app.command("history")(models.history)
 app.command("cost")(models.cost)
 app.command("catalogs")(catalogs)
 app.add_typer(conflicts.app, name="conflicts")
+app.add_typer(quarantine.app, name="quarantine")
 app.command("export")(export)
 app.command("import-overrides")(import_overrides)
 app.add_typer(db.app, name="db")

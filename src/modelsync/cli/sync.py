@@ -50,6 +50,8 @@ def _counts(outcome: ProviderOutcome) -> str:
         parts.append(f"{outcome.deprecated} deprecated")
     if outcome.reactivated:
         parts.append(f"{outcome.reactivated} reactivated")
+    if outcome.quarantined:
+        parts.append(f"quarantined: {outcome.quarantined}")
     return ", ".join(parts)
 
 

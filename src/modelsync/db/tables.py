@@ -24,7 +24,6 @@ metadata = sa.MetaData(
 )
 
 
-
 def _column_type(field: RecordField) -> sa.types.TypeEngine[Any] | Any:
     """The column type of a catalogue field."""
     if field.type in (FieldType.TEXT, FieldType.CHOICE):
@@ -196,3 +195,23 @@ price_schedule = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("provider", "model_id", "effective_from", "source"),
 )
+
+# Changes a sync held instead of applying (sync/quarantine.py): one open (pending) entry per model and field, with
+# the stored and proposed values as JSON text and the evidence; closed by an admin or by a later sync.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("model_id", sa.String(512), nullable=False),
+    sa.Column("field", sa.String(128), nullable=False),
+    sa.Column("old_value", sa.Text(), nullable=False),
+    sa.Column("proposed_value", sa.Text(), nullable=False),
+    sa.Column("evidence", JSONDoc, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("run_id", PrimaryKey, sa.ForeignKey("sync_run.id")),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_at", UTCDateTime()),
+    sa.Column("decided_by", sa.String(128)),
+)
+sa.Index(None, quarantine.c.provider, quarantine.c.status)

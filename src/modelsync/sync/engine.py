@@ -13,6 +13,10 @@ Rules:
 - `recompute` ignores the input digest that lets an unchanged provider skip merge, policy and diff.
 - Models are merged parents first (`identity.ordered`), so a snapshot, alias or fine-tune inherits from a parent
   already merged in this or an earlier chunk (`inherit.Lender` keeps only the parents' values).
+- The quarantine (sync/quarantine.py) judges every created and changed model after the policy: a held field keeps
+  its stored value (tier and tags follow it) and the rest of the model's changes apply; its entry is written with
+  the changes (never in a dry run, which only counts it). A provider skipped for unchanged inputs keeps its entries
+  as they are: the same inputs would hold the same changes, and an approval writes history, which ends the skip.
 """
 
 from __future__ import annotations
@@ -24,21 +28,31 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from modelsync.changes import Change
+from modelsync.changes import Change, SnapshotRow
+from modelsync.db import quarantine as held_db
 from modelsync.db import repo
 from modelsync.db.dialect import read_transaction, write_transaction
 from modelsync.errors import UsageError
-from modelsync.records import MANUAL_FIELDS, PRICE_FIELDS, SOURCE_FIELDS, SourceRecord, money
+from modelsync.records import MANUAL_FIELDS, PRICE_FIELDS, SOURCE_FIELDS, ModelRecord, SourceRecord, money
 from modelsync.settings import Settings
 from modelsync.sources.live import ListingResult
 from modelsync.sources.overrides import OVERRIDES, Overrides
+from modelsync.sync import quarantine
 from modelsync.sync.assemble import CATALOG, LIVE, ProviderSources, assemble
-from modelsync.sync.diff import classify, describe_created, describe_update, describe_vanished, vanished
+from modelsync.sync.diff import (
+    Classified,
+    classify,
+    describe_created,
+    describe_update,
+    describe_vanished,
+    settle_lifecycle,
+    vanished,
+)
 from modelsync.sync.gates import check_listing
 from modelsync.sync.identity import identities, ordered
 from modelsync.sync.inherit import Lender
 from modelsync.sync.merge import LAST_KNOWN, Layer, first_facts, last_known_layer, merge_records
-from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families
+from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families, tags_for, tier_for
 from modelsync.sync.report import ProviderOutcome, SyncReport
 
 Progress = Callable[[str | None, str], None]
@@ -142,6 +156,11 @@ class _Planner:
         self.run_id = run_id
         self.now = now
         self.states = repo.load_provider_states(conn)
+        self.limits = quarantine.Limits(settings.quarantine_factor, settings.quarantine_max_price)
+        self.pending: quarantine.Entries = {}
+        self.rejected: quarantine.Entries = {}
+        self.opened: list[dict[str, Any]] = []
+        self.closed: list[tuple[int, str]] = []
 
     def _unchanged_inputs(self, sources: ProviderSources, state: Mapping[str, Any]) -> bool:
         return (
@@ -169,9 +188,14 @@ class _Planner:
             # Same inputs as the last good sync and no write to these models since: the result would be identical.
             outcome.unchanged = len(sources.model_ids)
             outcome.inputs_unchanged = True
+            if self.settings.quarantine:
+                pending, _ = quarantine.open_entries(held_db.load_open(conn, spec.name))
+                outcome.quarantined = sum(len(fields) for fields in pending.values())
             self._save_state(sources)
             return outcome
         snapshot, manual = repo.load_snapshot(conn, spec.name)
+        if self.settings.quarantine:
+            self.pending, self.rejected = quarantine.open_entries(held_db.load_open(conn, spec.name))
         layers = [_manual_layer(manual), *sources.layers]
         if sources.unknown:
             # Right below the listing: what it said last time, for the fields it now sends unreadable.
@@ -202,6 +226,8 @@ class _Planner:
             classified = classify(records, snapshot, self.now, authoritative=False)
             del records
             old = repo.load_rows(conn, [stored.pk for _, stored in classified.candidates], lock=True)
+            if self.settings.quarantine:
+                self._judge(outcome, chunk, classified, old, latest)
             changes: list[Change] = [describe_created(record) for record in classified.created]
             repairs: list[tuple[int, str, dict[str, Any] | None]] = []
             outcome.unchanged += classified.unchanged
@@ -224,15 +250,65 @@ class _Planner:
         self._save_state(sources)
         return outcome
 
+    def _judge(
+        self,
+        outcome: ProviderOutcome,
+        chunk: Sequence[str],
+        classified: Classified,
+        old: Mapping[int, Mapping[str, Any]],
+        latest: set[str],
+    ) -> None:
+        """Hold the suspicious changes of a chunk's created and changed models; settle their entries."""
+        judged: list[tuple[ModelRecord, SnapshotRow | None, Mapping[str, Any] | None]]
+        judged = [(record, None, None) for record in classified.created]
+        judged += [(record, stored, old[stored.pk]) for record, stored in classified.candidates]
+        seen = set()
+        for record, stored, row in judged:
+            seen.add(record.model_id)
+            pending = self.pending.get(record.model_id, {})
+            suspects = quarantine.judge(row, record.values, self.limits, pending)
+            if not suspects and not pending:
+                continue
+            rejected = self.rejected.get(record.model_id, {})
+            verdict = quarantine.settle(suspects, pending, rejected, record.candidates,
+                                        self.settings.policy.price_tolerance)  # fmt: skip
+            # The source of the merged schedule, before holding changes it: what an approval restores with it.
+            prices_source = record.values["provenance"].get("prices")
+            if verdict.held:
+                values = record.values
+                quarantine.hold(values, row, verdict.held)
+                policy = self.settings.policy
+                values["tier"] = tier_for(values.get("input_price"), values.get("output_price"), policy,
+                                          values.get("prices"))  # fmt: skip
+                values["tags"] = tags_for(record.model_id, values, policy, record.model_id in latest)
+                settle_lifecycle(record, stored, self.now)
+            for suspect in verdict.waiting:
+                outcome.hold(record.model_id, suspect.field, suspect.old, suspect.new, suspect.rule)
+            for suspect, status in verdict.opened:
+                self.opened.append({
+                    "model_id": record.model_id, "field": suspect.field, "old": suspect.old, "new": suspect.new,
+                    "evidence": suspect.evidence(record.candidates, self.limits, prices_source), "status": status,
+                    "decided_by": None if status == quarantine.PENDING else quarantine.SYNC_ACTOR,
+                })  # fmt: skip
+            self.closed.extend(verdict.closed)
+        # A model whose merged record equals the stored one proposes nothing: its pending entries are withdrawn.
+        for model_id in chunk:
+            if model_id not in seen and model_id in self.pending:
+                self.closed.extend((entry.id, quarantine.WITHDRAWN) for entry in self.pending[model_id].values())
+
     def _write(
         self, outcome: ProviderOutcome, changes: list[Change], repairs: list[tuple[int, str, dict[str, Any] | None]]
     ) -> None:
         for change in changes:
             outcome.add(change)
+        opened, closed = self.opened, self.closed
+        self.opened, self.closed = [], []
         if not self.options.dry_run:
             actor = self.options.actor or self.options.trigger
             repo.write_models(self.conn, changes, run_id=self.run_id, actor=actor, now=self.now)
             repo.write_hash_repairs(self.conn, repairs)
+            held_db.close_entries(self.conn, closed, quarantine.SYNC_ACTOR, self.now)
+            held_db.insert_entries(self.conn, outcome.provider, opened, self.run_id, self.now)
 
     def _save_state(self, sources: ProviderSources) -> None:
         if self.options.dry_run:

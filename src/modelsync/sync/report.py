@@ -51,6 +51,15 @@ class ProviderOutcome:
     sample: list[Change] = field(default_factory=list)
     # True when the inputs matched the last good sync and nothing was recomputed.
     inputs_unchanged: bool = False
+    # Changes held by the quarantine (sync/quarantine.py) with a pending entry, and the first SAMPLE_SIZE of them.
+    quarantined: int = 0
+    held: list[dict[str, Any]] = field(default_factory=list)
+
+    def hold(self, model_id: str, field_name: str, old: Any, new: Any, rule: str) -> None:
+        """Count one change held for an admin (and keep it while the sample has room)."""
+        self.quarantined += 1
+        if len(self.held) < SAMPLE_SIZE:
+            self.held.append({"model": model_id, "field": field_name, "old": old, "new": new, "rule": rule})
 
     def add(self, change: Change) -> None:
         """Count one planned change (and keep it while the sample has room)."""
@@ -81,6 +90,7 @@ class ProviderOutcome:
             "notes": self.notes,
             "warnings": self.warnings,
             "warningCount": self.warning_count,
+            "quarantined": self.quarantined,
         }
         if with_changes:
             data["changes"] = [
@@ -92,6 +102,7 @@ class ProviderOutcome:
                 for change in self.sample
             ]
             data["changesOmitted"] = self.changed - len(self.sample)
+            data["held"] = list(self.held)
         return data
 
     def to_storage(self) -> dict[str, Any]:
@@ -107,6 +118,7 @@ class ProviderOutcome:
             "warnings": list(self.warnings),
             "warning_count": self.warning_count,
             "inputs_unchanged": self.inputs_unchanged,
+            "quarantined": self.quarantined,
         }
 
 
@@ -144,8 +156,8 @@ class SyncReport:
         return EXIT_OK
 
     def totals(self) -> dict[str, int]:
-        """Every counter summed over the providers, plus `processed`."""
-        return {name: self.total(name) for name in (*COUNTERS, "processed")}
+        """Every counter summed over the providers, plus `processed` and `quarantined`."""
+        return {name: self.total(name) for name in (*COUNTERS, "processed", "quarantined")}
 
     def to_dict(self, with_changes: bool = False) -> dict[str, Any]:
         """Render the summary object `modelsync sync --json` prints and the API returns."""
@@ -177,7 +189,7 @@ def summary_from_storage(stored: dict[str, Any] | None, run_id: int, dry_run: bo
     if not stored or stored.get("format") != STORAGE_FORMAT:
         return stored
     providers: dict[str, Any] = {}
-    totals = dict.fromkeys((*COUNTERS, "processed"), 0)
+    totals = dict.fromkeys((*COUNTERS, "processed", "quarantined"), 0)
     for entry in stored.get("providers", []):
         counts = {name: int(entry.get("counts", {}).get(name, 0)) for name in COUNTERS}
         processed = sum(counts.values())
@@ -192,10 +204,12 @@ def summary_from_storage(stored: dict[str, Any] | None, run_id: int, dry_run: bo
             "notes": entry.get("notes", []),
             "warnings": entry.get("warnings", []),
             "warningCount": entry.get("warning_count", 0),
+            "quarantined": int(entry.get("quarantined", 0)),
         }
         for name in COUNTERS:
             totals[name] += counts[name]
         totals["processed"] += processed
+        totals["quarantined"] += int(entry.get("quarantined", 0))
     summary: dict[str, Any] = {
         "runId": run_id,
         "dryRun": dry_run,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelsync.api.deps import Admin, SuperAdmin, client_ip, get_engine, get_settings, get_watch
 from modelsync.api.schemas import (
@@ -32,6 +32,7 @@ from modelsync.api.schemas import (
 from modelsync.errors import UsageError
 from modelsync.fieldspec import json_name
 from modelsync.services import catalog, conflicts
+from modelsync.services import quarantine as held
 from modelsync.services.auth import Principal
 from modelsync.services.sync import SyncOptions, run_sync
 
@@ -88,9 +89,7 @@ def decide(
     """Record admin decisions (allowed, recommended, replacement, display name, prices); null clears one."""
     decisions = decisions_of(body)
     if not decisions:
-        raise UsageError(
-            f"nothing to change: send at least one of {', '.join(PATCH_FIELDS)} (null clears a decision)."
-        )
+        raise UsageError(f"nothing to change: send at least one of {', '.join(PATCH_FIELDS)} (null clears a decision).")
     engine = get_engine(request)
     provider = provider.lower()
     changes = catalog.decide(
@@ -152,3 +151,65 @@ def resolve_conflict(
         get_watch(request).invalidate()
     rendered = {json_name(name): diff for name, diff in changes.items()}
     return JSONResponse({"changes": rendered, "model": catalog.show_model(engine, provider, model_id)})
+
+
+# An entry id as the database can hold it (a larger one would overflow the driver, not be "not found").
+EntryId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+class QuarantineDecision(BaseModel):
+    """Approve or reject a held change; `reason` is kept in the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.get("/api/admin/quarantine", response_model=None, responses=errors(401, 403, 422, 503))
+def list_quarantine(
+    request: Request, _principal: Admin, status: str = "pending", provider: str | None = None
+) -> JSONResponse:
+    """Changes a sync held instead of applying (pending by default; `status=all` for every entry), with evidence."""
+    return JSONResponse({"data": held.list_entries(get_engine(request), status, provider)})
+
+
+def _decide_held(
+    entry_id: int, body: QuarantineDecision | None, request: Request, principal: Principal, approve: bool
+) -> JSONResponse:
+    done = held.decide(
+        get_engine(request),
+        get_settings(request),
+        entry_id,
+        approve,
+        principal.name,
+        client_ip(request),
+        principal.user_id,
+        body.reason if body is not None else None,
+    )
+    if done["changes"]:
+        get_watch(request).invalidate()
+    return JSONResponse(done)
+
+
+@router.post(
+    "/api/admin/quarantine/{entry_id}/approve",
+    response_model=None,
+    responses=errors(401, 403, 404, 409, 422, 503),
+)
+def approve_quarantined(
+    entry_id: EntryId, request: Request, principal: Admin, body: QuarantineDecision | None = None
+) -> JSONResponse:
+    """Apply a held change to its model (history row by the caller, audit entry); the next sync keeps it."""
+    return _decide_held(entry_id, body, request, principal, approve=True)
+
+
+@router.post(
+    "/api/admin/quarantine/{entry_id}/reject",
+    response_model=None,
+    responses=errors(401, 403, 404, 409, 422, 503),
+)
+def reject_quarantined(
+    entry_id: EntryId, request: Request, principal: Admin, body: QuarantineDecision | None = None
+) -> JSONResponse:
+    """Keep the stored value (audited); later syncs proposing the same value hold it without a new entry."""
+    return _decide_held(entry_id, body, request, principal, approve=False)
