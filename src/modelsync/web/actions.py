@@ -2,8 +2,9 @@
 
 Rules: every POST carries its session's CSRF token and is refused (403) without it, whoever sends it; decisions
 need admin and go through services/catalog.decide, the service the API's PATCH uses (pinned, in history, audited
-with the user and address), as does resolving a conflict (services/conflicts.resolve); "Sync now" needs super admin and runs through services/sync in the background
-(web/syncjobs.py), the page showing its progress and then its summary.
+with the user and address), as does resolving a conflict (services/conflicts.resolve, the API's path); "Sync now"
+needs super admin and runs through services/sync in the background (web/syncjobs.py), the page showing its
+progress and then its summary.
 """
 
 from __future__ import annotations
