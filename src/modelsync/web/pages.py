@@ -284,7 +284,8 @@ def what_changed(request: Request) -> Response:
     for change in changes:
         lines = present.change_lines(change["changes"], change["kind"])
         grouped[change["provider"]][present.change_group(change)].append((change, lines))
-    order = ("created", present.PRICE_CHANGE, "deprecated", "reactivated", *query.CHANGE_KINDS)
+    order = ("created", present.PRICE_CHANGE, "price_scheduled", "price_effective", "deprecated", "reactivated",
+             *query.FEED_KINDS)  # fmt: skip
     ordered = {
         provider: {kind: grouped[provider][kind] for kind in dict.fromkeys(order) if kind in grouped[provider]}
         for provider in sorted(grouped)
