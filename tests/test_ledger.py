@@ -280,3 +280,16 @@ def test_the_change_feed_endpoint_follows_the_clock_past_its_cache_and_the_web_p
             page = web.get("/opshub/ai-models/changes", params={"since": "2026-11-01"}).text
     assert "price_scheduled" in page and "effective 2027-01-01" in page
     assert "inputCostPer1M: $0.75 → $1.5" in page
+
+
+def test_the_model_page_charts_the_scheduled_price_dashed_until_its_date_passes(engine, live_settings, api_factory):
+    sync_google(engine, live_settings, NOW)
+    moment = [NOW.replace(hour=19)]
+    with api_factory(engine, live_settings, clock=lambda: moment[0]) as api, sign_in(api.live, "viewer") as web:
+        page = web.get(f"/opshub/ai-models/model/google/{MODEL}").text
+        assert "Price history" in page and "dashed: scheduled" in page and ">today</text>" in page
+        assert page.count('stroke-dasharray="6 4"') == 2  # input and output, after today
+        assert "2027-01-01 00:00 UTC (scheduled)</td><td>$1.5</td><td>$7.5</td>" in page
+        moment[0] = LATER  # in force now: nothing is scheduled any more (no sync has applied it yet)
+        later = web.get(f"/opshub/ai-models/model/google/{MODEL}").text
+    assert "(scheduled)" not in later and 'stroke-dasharray="6 4"' not in later

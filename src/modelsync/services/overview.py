@@ -7,6 +7,7 @@ never disagree; a capability is reported tri-state (True, False, or absent when 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from modelsync.db.tables import ai_model
 from modelsync.fieldspec import json_name
-from modelsync.services import catalog
+from modelsync.records import utc_now
+from modelsync.services import catalog, ledger
 from modelsync.services.query import ModelFilters
 from modelsync.services.query import _filter_clauses as filter_clauses  # one definition of what a filter means
 from modelsync.sync.verify import CANDIDATE_FIELDS, verdicts
@@ -56,8 +58,11 @@ def model_ids(engine: Engine, provider: str, limit: int = 1000) -> list[str]:
         return [row[0] for row in conn.execute(query)]
 
 
-def model_detail(engine: Engine, provider: str, model_id: str, tolerance: Decimal = Decimal("0.01")) -> dict[str, Any]:
-    """One model in the API's shape plus its capabilities (tri-state), decisions, verification, history, successors."""
+def model_detail(
+    engine: Engine, provider: str, model_id: str, tolerance: Decimal = Decimal("0.01"), now: datetime | None = None
+) -> dict[str, Any]:
+    """One model in the API's shape plus capabilities (tri-state), decisions, verification, history, scheduled
+    prices (the price ledger's, after `now`) and successors."""
     view = catalog.show_model(engine, provider, model_id)
     columns = [ai_model.c[name] for name in CANDIDATE_FIELDS]
     query = sa.select(ai_model.c.capabilities, ai_model.c.manual, ai_model.c.candidates, *columns).where(
@@ -79,5 +84,6 @@ def model_detail(engine: Engine, provider: str, model_id: str, tolerance: Decima
         "verified": verdicts(row["candidates"], dict(row), row["manual"] or {}, tolerance),
         "candidates": {json_name(name): values for name, values in (row["candidates"] or {}).items()},
         "history": catalog.model_history(engine, provider, model_id),
+        "scheduled": ledger.price_ledger(engine, provider, model_id, now or utc_now())["scheduled"],
         "replaces": replaces,
     }

@@ -146,7 +146,7 @@ def _decide(request: Request, current: Visit, provider: str, model_id: str, form
         error = str(exc)
     if error is None:
         return redirect(f"{PREFIX}/ai-models/model/{quote(provider)}/{quote(model_id)}")
-    context = model_context(engine, settings_of(request), provider, model_id, admin=True)
+    context = model_context(engine, settings_of(request), provider, model_id, True, request.app.state.clock())
     return page(request, current, "model.html", status=400, error=error, **context)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -177,9 +177,11 @@ def model_table(request: Request) -> Response:
     )
 
 
-def model_context(engine: Engine, settings: Settings, provider: str, model_id: str, admin: bool) -> dict[str, Any]:
+def model_context(
+    engine: Engine, settings: Settings, provider: str, model_id: str, admin: bool, now: datetime | None = None
+) -> dict[str, Any]:
     """What the model page shows: fields with sources and verification, capabilities, history, successors."""
-    detail = overview.model_detail(engine, provider, model_id, settings.policy.price_tolerance)
+    detail = overview.model_detail(engine, provider, model_id, settings.policy.price_tolerance, now)
     model = detail["model"]
     history = [(change, present.change_lines(change["changes"], change["kind"])) for change in detail["history"]]
     return {
@@ -187,7 +189,7 @@ def model_context(engine: Engine, settings: Settings, provider: str, model_id: s
         "fields": present.field_rows(model, detail["decisions"], detail["verified"], detail["candidates"]),
         "capabilities": present.capability_rows(detail["capabilities"], model.get("provenance") or {}),
         "history": history[::-1],
-        "chart": present.price_chart(detail["history"]),
+        "chart": present.price_chart(detail["history"], detail["scheduled"]),
         "replaces": detail["replaces"],
         "decisions": detail["decisions"],
         "choices": overview.model_ids(engine, provider) if admin else [],
@@ -198,7 +200,8 @@ def model_context(engine: Engine, settings: Settings, provider: str, model_id: s
 def model_page(provider: str, model_id: str, request: Request) -> Response:
     """One model: every field with its source, capabilities tri-state, history, replacement, admin controls."""
     current = require(request, "viewer")
-    context = model_context(engine_of(request), settings_of(request), provider.lower(), model_id, current.can("admin"))
+    context = model_context(engine_of(request), settings_of(request), provider.lower(), model_id, current.can("admin"),
+                            request.app.state.clock())  # fmt: skip
     return page(request, current, "model.html", error=None, **context)
 
 

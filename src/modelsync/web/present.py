@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from modelsync.fieldspec import BY_JSON, DERIVED, FIELDS, IDENTITY, FieldType, RecordField
-from modelsync.pricing import describe
+from modelsync.pricing import describe, flat_prices
 
 UNKNOWN: Final = "unknown"
 NONE_KNOWN: Final = "none known"
@@ -239,29 +239,67 @@ _CHARTED: Final = (("inputCostPer1M", "input"), ("outputCostPer1M", "output"))
 
 @dataclass(frozen=True, slots=True)
 class PricePoint:
-    """The prices a model had from one recorded change on (display text, unknown when none)."""
+    """The prices a model had (or is scheduled to have) from one time on (display text, unknown when none)."""
 
     at: str
     prices: tuple[str, ...]
+    scheduled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PriceChart:
-    """A step chart of the per-1M prices over the recorded history, as SVG polyline points per series."""
+    """A step chart of the per-1M prices over the recorded history, then the scheduled prices (dashed)."""
 
     points: tuple[PricePoint, ...]
-    series: tuple[tuple[str, str], ...]  # (name, "x,y x,y ..."), one line per run of known prices
+    series: tuple[tuple[str, str, bool], ...]  # (name, "x,y x,y ...", dashed), one line per run of known prices
     top: str
     first: str
     last: str
+    today_x: float | None = None  # where "today" falls, between the last recorded and the first scheduled price
 
 
 def _price_text(value: Decimal | None) -> str:
     return money(None if value is None else str(value))
 
 
-def price_chart(history: list[dict[str, Any]]) -> PriceChart | None:
-    """The input and output price over a model's history (oldest first), or None when no price ever changed."""
+def _scheduled_steps(scheduled: list[dict[str, Any]]) -> list[tuple[str, dict[str, Decimal | None]]]:
+    """The price ledger's scheduled entries as chart steps (effective date, input and output per 1M)."""
+    steps = []
+    for entry in scheduled:
+        flat = flat_prices(entry.get("prices"))
+        prices = {json: flat[name][0] for json, name in (("inputCostPer1M", "input_price"),
+                                                         ("outputCostPer1M", "output_price"))}  # fmt: skip
+        if entry.get("prices") == []:
+            prices = dict.fromkeys(prices, Decimal(0))  # explicitly free
+        steps.append((str(entry["effectiveFrom"]), prices))
+    return steps
+
+
+def _line(steps: list[tuple[str, dict[str, Decimal | None]]], name: str, start: int, step_x: float, top: Decimal,
+          height: float) -> list[str]:  # fmt: skip
+    """One series' step line over `steps` (indices from `start`), split where the price is unknown."""
+    runs: list[str] = []
+    coords: list[str] = []
+    for offset, (_, prices) in enumerate(steps):
+        value = prices.get(name)
+        if value is None:  # an unknown price ends the line: nothing is drawn for it, not even the old price
+            if coords:
+                runs.append(" ".join(coords))
+            coords = []
+            continue
+        x = _PAD + (start + offset) * step_x
+        y = _PAD + height - float(value / top) * height
+        if coords:  # a step: hold the previous price until this change
+            coords.append(f"{x:.1f},{coords[-1].split(',')[1]}")
+        coords.append(f"{x:.1f},{y:.1f}")
+    if coords:
+        runs.append(" ".join(coords))
+    return runs
+
+
+def price_chart(history: list[dict[str, Any]], scheduled: list[dict[str, Any]] | None = None) -> PriceChart | None:
+    """The input and output price over a model's history (oldest first) and then its scheduled prices (dashed), or
+    None when there is no change to show."""
     current: dict[str, Decimal | None] = {}
     steps: list[tuple[str, dict[str, Decimal | None]]] = []
     for change in history:
@@ -272,31 +310,24 @@ def price_chart(history: list[dict[str, Any]]) -> PriceChart | None:
             current[name] = Decimal(str(new)) if new is not None else None
         if touched:
             steps.append((change["at"], dict(current)))
-    if len(steps) < 2:
+    future = _scheduled_steps(scheduled or []) if steps else []
+    if len(steps) + len(future) < 2:
         return None
-    top = max((value for _, prices in steps for value in prices.values() if value is not None), default=None)
+    top = max((value for _, prices in steps + future for value in prices.values() if value is not None), default=None)
     if top is None or top <= 0:
         return None
     width, height = CHART_WIDTH - 2 * _PAD, CHART_HEIGHT - 2 * _PAD
-    step_x = width / (len(steps) - 1)
-    series = []
+    step_x = width / (len(steps) + len(future) - 1)
+    series: list[tuple[str, str, bool]] = []
     for name, label in _CHARTED:
-        coords: list[str] = []
-        for index, (_, prices) in enumerate(steps):
-            value = prices.get(name)
-            if value is None:  # an unknown price ends the line: nothing is drawn for it, not even the old price
-                if coords:
-                    series.append((label, " ".join(coords)))
-                coords = []
-                continue
-            x = _PAD + index * step_x
-            y = _PAD + height - float(value / top) * height
-            if coords:  # a step: hold the previous price until this change
-                coords.append(f"{x:.1f},{coords[-1].split(',')[1]}")
-            coords.append(f"{x:.1f},{y:.1f}")
-        if coords:
-            series.append((label, " ".join(coords)))
+        series.extend((label, line, False) for line in _line(steps, name, 0, step_x, top, height))
+        if future:
+            # Dashed: from the price in force now, each scheduled price from its date on.
+            series.extend((label, line, True) for line in _line(steps[-1:] + future, name, len(steps) - 1, step_x,
+                                                                 top, height))  # fmt: skip
     points = tuple(
-        PricePoint(when(at), tuple(_price_text(prices.get(name)) for name, _ in _CHARTED)) for at, prices in steps
+        PricePoint(when(at), tuple(_price_text(prices.get(name)) for name, _ in _CHARTED), index >= len(steps))
+        for index, (at, prices) in enumerate(steps + future)
     )
-    return PriceChart(points, tuple(series), money(str(top)), points[0].at, points[-1].at)
+    today = _PAD + (len(steps) - 0.5) * step_x if future else None
+    return PriceChart(points, tuple(series), money(str(top)), points[0].at, points[-1].at, today)
