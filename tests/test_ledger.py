@@ -237,7 +237,9 @@ def test_the_change_feed_announces_a_scheduled_price_and_reports_it_when_it_take
     later = feed_of(engine, cursor, LATER)
     [effective] = mine(later["data"])
     assert (effective["kind"], effective["at"], effective["effectiveFrom"]) == (
-        "price_effective", DATE.isoformat(), DATE.isoformat()
+        "price_effective",
+        DATE.isoformat(),
+        DATE.isoformat(),
     )
     assert effective["changes"]["inputCostPer1M"] == ["0.75", "1.5"]
     assert later["nextSince"].startswith(f"{cursor}@2027-01-01T00:00:00")  # past the last change: how far it went
