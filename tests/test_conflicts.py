@@ -261,3 +261,15 @@ def test_a_limit_only_the_fallback_supplies_is_a_candidate_of_that_layer(live, f
     assert latest["candidates"]["context_window"]["litellm"] == 400000
     checked = verification(latest["candidates"], latest, load_settings().policy.price_tolerance)
     assert checked["contextWindow"]["agree"] >= 1
+
+
+def test_a_refused_openrouter_listing_is_no_evidence_its_stored_rows_are(live, feed, engine):
+    assert sync(engine, "openai", "openrouter").exit_code == 0
+    listed = [model["id"] for model in live.models["openrouter"]]
+    # More than half of OpenRouter's listing vanishes, openai/gpt-5-nano among it: the shrink gate refuses it.
+    live.remove("openrouter", set(listed[: len(listed) * 2 // 3]) | {"openai/gpt-5-nano"})
+    report = sync(engine, "openai", "openrouter")
+    assert [outcome.status for outcome in report.outcomes] == ["ok", "refused"]
+    # OpenAI's evidence is what OpenRouter's stored (unchanged) rows say, not the refused listing.
+    row = dbread.model_row(engine, "openai", "gpt-5-nano")
+    assert row["candidates"]["cache_read_price"]["openrouter"] == "0.01"

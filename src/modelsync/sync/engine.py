@@ -135,11 +135,8 @@ def gather(
     return {name: prepare(settings, name, overrides, listings.get(name), now) for name in names}
 
 
-def openrouter_listing(prepared: Mapping[str, ProviderSources | ProviderOutcome]) -> dict[str, Listed] | None:
-    """OpenRouter's live listing in this run as evidence (extras, own candidates), or None when it has none."""
-    sources = prepared.get(OPENROUTER)
-    if not isinstance(sources, ProviderSources) or sources.listing != LIVE:
-        return None
+def openrouter_listing(sources: ProviderSources) -> dict[str, Listed]:
+    """OpenRouter's listing in this run as evidence: per model its extras and its own candidate values."""
     layer = next(layer for layer in sources.layers if layer.source == OPENROUTER)
     return {
         model_id: (record.extra, verify.layer_candidates(OPENROUTER, layer_schedule(record.fields, OPENROUTER),
@@ -166,7 +163,7 @@ class _Planner:
         options: SyncOptions,
         run_id: int | None,
         now: datetime,
-        listed: Mapping[str, Listed] | None = None,
+        openrouter: ProviderSources | None = None,
     ):
         self.conn = conn
         self.settings = settings
@@ -174,8 +171,9 @@ class _Planner:
         self.run_id = run_id
         self.now = now
         self.states = repo.load_provider_states(conn)
-        # OpenRouter's listing (this run's, else its stored rows' own values, read once): evidence for other providers.
-        self.listed = listed
+        # OpenRouter's listing (this run's, else its stored rows' own values), read once when a provider needs it.
+        self.openrouter = openrouter
+        self.listed: Mapping[str, Listed] | None = None
 
     def _evidence(self, sources: ProviderSources) -> Layer | None:
         """OpenRouter's listing of this provider's own models, as candidates only (never a merged value)."""
@@ -183,7 +181,7 @@ class _Planner:
         if not spec.openrouter_author or spec.name == OPENROUTER:
             return None
         if self.listed is None:
-            self.listed = repo.load_source_candidates(self.conn, OPENROUTER, OPENROUTER)
+            self.listed = self._openrouter_listing()
         found = listed_candidates(spec.openrouter_author, sources.model_ids, self.listed)
         if not found:
             return None
@@ -197,6 +195,16 @@ class _Planner:
             and state["input_digest"] == sources.input_digest
             and state["change_mark"] == repo.change_mark(self.conn, sources.spec.name)
         )
+
+    def _openrouter_listing(self) -> Mapping[str, Listed]:
+        """This run's live OpenRouter listing unless its gate refuses it, else what its stored rows say it listed."""
+        sources = self.openrouter
+        if sources is not None and sources.listing == LIVE:
+            state = self.states.get(OPENROUTER)
+            last = state["model_count"] if state is not None and state["listing"] == LIVE else None
+            if check_listing(sources.spec.label, len(sources.model_ids), last, self.options.force) is None:
+                return openrouter_listing(sources)
+        return repo.load_source_candidates(self.conn, OPENROUTER, OPENROUTER)
 
     def provider(self, sources: ProviderSources) -> ProviderOutcome:
         """Plan (and unless dry, write) one provider's changes; return its outcome."""
@@ -313,7 +321,9 @@ def plan_and_apply(
     report = SyncReport(run_id=run_id, dry_run=options.dry_run, started_at=now, catalogs=dict(catalogs or {}))
     transaction = read_transaction(engine) if options.dry_run else write_transaction(engine, settings.write_wait)
     with transaction as conn:
-        planner = _Planner(conn, settings, options, run_id, now, openrouter_listing(prepared))
+        in_run = prepared.get(OPENROUTER)
+        openrouter = in_run if isinstance(in_run, ProviderSources) else None
+        planner = _Planner(conn, settings, options, run_id, now, openrouter)
         for name in names:
             sources = prepared[name]
             if isinstance(sources, ProviderOutcome):
