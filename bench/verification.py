@@ -6,8 +6,9 @@ adds; then what the web UI's conflict count costs against one model-table page.
     python bench/verification.py --rounds 5
 
 The sync is bench/truth.py's (`--fixtures --feeds`: the fake provider and a local feed server, never the
-internet). "without openrouter" recomputes the verdicts from the same stored candidates less OpenRouter's: the
-same sync, as it was before OpenRouter's listing counted.
+internet). "without openrouter" recomputes the verdicts from the same stored candidates less OpenRouter's at the
+other providers: the same sync, as it was before OpenRouter's listing counted for them. (The limits a fallback
+layer supplies count in both columns.)
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def count(rows: list[dict[str, Any]], tolerance: Any, without: str | None = None
     found: Counter[str] = Counter()
     for row in rows:
         candidates = row["candidates"] or {}
-        if without:
+        if without and row["provider"] != without:  # a provider's own listing stays its own source
             candidates = {
                 name: {s: v for s, v in values.items() if s != without} for name, values in candidates.items()
             }
