@@ -274,7 +274,7 @@ def what_changed(request: Request) -> Response:
     truncated = False
     try:
         while cursor is not None:
-            feed = query.list_changes(engine, cursor, limit=1000)
+            feed = query.list_changes(engine, cursor, limit=1000, now=request.app.state.clock())
             changes.extend(feed["data"])
             if len(changes) >= _MAX_CHANGES:
                 truncated = feed["hasMore"] or len(changes) > _MAX_CHANGES
