@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from fake_provider import LIVE_CONFIG, FakeProviders
 from modelsync.db.tables import price_schedule
 from modelsync.errors import UsageError
-from modelsync.services import ledger, query
+from modelsync.services import catalog, ledger, query
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings, load_settings
 from modelsync.sources.catalogs import _match_index, genai_future
@@ -244,6 +244,13 @@ def test_the_change_feed_announces_a_scheduled_price_and_reports_it_when_it_take
     assert effective["changes"]["inputCostPer1M"] == ["0.75", "1.5"]
     assert later["nextSince"].startswith(f"{cursor}@2027-01-01T00:00:00")  # past the last change: how far it went
     assert mine(feed_of(engine, later["nextSince"], LATER)["data"]) == []
+    # A change stored meanwhile (an admin decision, stamped by the real clock, before the date) is reported, and
+    # the cursor after it still remembers how far the events went: the effective price is not reported again.
+    catalog.decide(engine, live_settings, "google", MODEL, {"recommended": True}, "ada")
+    decided = feed_of(engine, later["nextSince"], LATER)
+    assert [e["kind"] for e in decided["data"]] == ["manual"]
+    assert "@2027-01-01T00:00:00" in decided["nextSince"]
+    assert feed_of(engine, decided["nextSince"], LATER)["data"] == []
     # Just before the date it has not taken effect.
     assert mine(feed_of(engine, cursor, DATE.replace(year=2026, month=12, day=31))["data"]) == []
 

@@ -455,10 +455,13 @@ def list_changes(
         data = _merged(rows, events)
         last_id = rows[-1]["id"] if rows else since_id
         next_since = str(last_id) if rows else since
-        if events and (not rows or events[-1][0] > rows[-1]["created_at"]):
-            # Events after the last change: the cursor also says how far they were reported, so none comes twice.
+        # How far events were reported: this page's last one, or what an `ID@TIME` cursor already said.
+        cursor_time = since_time if since_id is not None else None
+        reached = [moment for moment in (events[-1][0] if events else None, cursor_time) if moment is not None]
+        if reached and (not rows or max(reached) > rows[-1]["created_at"]):
+            # Past the last change: the cursor also says how far, so no event is reported twice.
             if last_id is None:
                 last_id = conn.execute(sa.select(sa.func.max(model_change.c.id))).scalar() or 0
-            moment = events[-1][0].astimezone(UTC)
+            moment = max(reached).astimezone(UTC)
             next_since = f"{last_id}@{moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
     return {"data": data, "nextSince": next_since, "hasMore": more}
