@@ -449,7 +449,8 @@ def test_the_conflicts_queue_is_for_admins_and_the_model_page_shows_verification
             assert f"{total} open conflicts" in queue.text
             assert "openai/gpt-4o-mini" in queue.text and "Use models-dev's value" in queue.text
             mini = client.get(MINI).text
-            assert 'href="/opshub/ai-models/conflicts?provider=openai#gpt-4o-mini">conflict</a>' in mini
+            assert 'href="/opshub/ai-models/conflicts?provider=openai#openai/gpt-4o-mini">conflict</a>' in mini
+            assert 'id="openai/gpt-4o-mini"' in queue.text  # the link's target
     assert dbread.model_row(api.engine, "openai", "gpt-4o-mini")["manual"] is None
 
 
