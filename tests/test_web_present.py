@@ -96,10 +96,14 @@ def test_the_price_chart_adds_the_scheduled_prices_as_a_dashed_step_after_today(
     ]
     solid = [points for _, points, dashed in chart.series if not dashed]
     dashed = {name: points for name, points, is_dashed in chart.series if is_dashed}
-    assert [len(points.split()) for points in solid] == [1, 1]  # one recorded price each: a point
-    # From the price in force now, a step at the scheduled date: three points, the last at the right edge.
-    assert len(dashed["input"].split()) == 3 and dashed["output"].split()[-1].startswith("604.0,")
     assert chart.today_x is not None and 36 < chart.today_x < 604
+    # The recorded price, solid, held until today; then dashed: today's price, a step at the scheduled date, and
+    # the scheduled price held to the right edge.
+    assert [points.split()[-1].split(",")[0] for points in solid] == [f"{chart.today_x:.1f}"] * 2
+    assert len(dashed["input"].split()) == 4 and dashed["input"].split()[0].startswith(f"{chart.today_x:.1f},")
+    assert dashed["output"].split()[-1].startswith("604.0,")
+    # The dashed line ends at the scheduled price: higher on the chart (smaller y) than today's.
+    assert float(dashed["input"].split()[-1].split(",")[1]) < float(dashed["input"].split()[0].split(",")[1])
     assert chart.last == "2027-01-01 00:00 UTC"
     assert present.price_chart([], scheduled) is None  # nothing recorded yet: no "now" to start from
 

@@ -275,23 +275,25 @@ def _scheduled_steps(scheduled: list[dict[str, Any]]) -> list[tuple[str, dict[st
     return steps
 
 
-def _line(steps: list[tuple[str, dict[str, Decimal | None]]], name: str, start: int, step_x: float, top: Decimal,
-          height: float) -> list[str]:  # fmt: skip
-    """One series' step line over `steps` (indices from `start`), split where the price is unknown."""
+def _line(
+    points: list[tuple[float, Decimal | None]], top: Decimal, height: float, hold_to: float | None = None
+) -> list[str]:
+    """One series' step line through (x, price) points, split where the price is unknown; the last known price is
+    held until `hold_to` when given."""
     runs: list[str] = []
     coords: list[str] = []
-    for offset, (_, prices) in enumerate(steps):
-        value = prices.get(name)
+    for x, value in points:
         if value is None:  # an unknown price ends the line: nothing is drawn for it, not even the old price
             if coords:
                 runs.append(" ".join(coords))
             coords = []
             continue
-        x = _PAD + (start + offset) * step_x
         y = _PAD + height - float(value / top) * height
         if coords:  # a step: hold the previous price until this change
             coords.append(f"{x:.1f},{coords[-1].split(',')[1]}")
         coords.append(f"{x:.1f},{y:.1f}")
+    if coords and hold_to is not None:
+        coords.append(f"{hold_to:.1f},{coords[-1].split(',')[1]}")
     if coords:
         runs.append(" ".join(coords))
     return runs
@@ -317,17 +319,23 @@ def price_chart(history: list[dict[str, Any]], scheduled: list[dict[str, Any]] |
     if top is None or top <= 0:
         return None
     width, height = CHART_WIDTH - 2 * _PAD, CHART_HEIGHT - 2 * _PAD
-    step_x = width / (len(steps) + len(future) - 1)
+    # Recorded prices at evenly spaced steps; with scheduled ones, "today" half a step after the last recorded
+    # change, each scheduled price a step further, and the last one held to the right edge.
+    step_x = width / (len(steps) + len(future) - (0 if future else 1))
+    today = _PAD + (len(steps) - 0.5) * step_x if future else None
     series: list[tuple[str, str, bool]] = []
     for name, label in _CHARTED:
-        series.extend((label, line, False) for line in _line(steps, name, 0, step_x, top, height))
-        if future:
-            # Dashed: from the price in force now, each scheduled price from its date on.
-            series.extend((label, line, True) for line in _line(steps[-1:] + future, name, len(steps) - 1, step_x,
-                                                                 top, height))  # fmt: skip
+        past = [(_PAD + index * step_x, prices.get(name)) for index, (_, prices) in enumerate(steps)]
+        series.extend((label, line, False) for line in _line(past, top, height, today))
+        if today is not None:
+            # Dashed: from the price in force today, each scheduled price from its date on.
+            ahead = [(today, steps[-1][1].get(name))]
+            ahead += [
+                (_PAD + (len(steps) + index) * step_x, prices.get(name)) for index, (_, prices) in enumerate(future)
+            ]
+            series.extend((label, line, True) for line in _line(ahead, top, height, _PAD + width))
     points = tuple(
         PricePoint(when(at), tuple(_price_text(prices.get(name)) for name, _ in _CHARTED), index >= len(steps))
         for index, (at, prices) in enumerate(steps + future)
     )
-    today = _PAD + (len(steps) - 0.5) * step_x if future else None
     return PriceChart(points, tuple(series), money(str(top)), points[0].at, points[-1].at, today)
