@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import dbread
 import test_litellm
+from modelsync.services import conflicts
 from modelsync.settings import load_settings
-from modelsync.sync.verify import agrees, collect, conflicting_fields, layer_candidates, verification
+from modelsync.sync.crosslisting import listed_candidates, match_key
+from modelsync.sync.verify import agrees, collect, conflicting_fields, layer_candidates, verdicts, verification
 from test_litellm import sync
 
 # Fixtures shared with the LiteLLM tests: the fake provider's live listings and LiteLLM's map served locally.
@@ -60,6 +62,47 @@ def test_conflicts_are_between_independent_sources_every_pair_and_a_decision_res
     assert checked["outputCostPer1M"] == {"sources": 3, "agree": 3}
     assert checked["contextWindow"] == {"sources": 2, "agree": 0}  # stored unknown: nothing agrees with it
     assert "cacheReadCostPer1M" not in checked  # nobody knows it: nothing to verify
+
+
+def test_verdicts_say_conflict_single_source_or_how_many_agree():
+    candidates = {
+        "input_price": {"genai-prices": "1", "litellm": "1", "openrouter": "1"},
+        "output_price": {"genai-prices": "4", "openrouter": "5"},
+        "context_window": {"litellm": 8192},
+        "max_output_tokens": {"overrides": 100},
+    }
+    stored = {"input_price": Decimal("1"), "output_price": Decimal("4"), "context_window": 8192,
+              "max_output_tokens": 100}  # fmt: skip
+    found = verdicts(candidates, stored, {}, TOLERANCE)
+    assert found == {
+        "inputCostPer1M": "3 sources, 3 agree",
+        "outputCostPer1M": "conflict",
+        "contextWindow": "single source",
+        "maxOutputTokens": "no independent source",
+    }
+    assert verdicts(candidates, stored, {"output_price": "4"}, TOLERANCE)["outputCostPer1M"] == "2 sources, 1 agree"
+
+
+def test_openrouter_lists_a_providers_model_under_its_author_by_id_or_canonical_slug():
+    listing = {
+        "openai/gpt-5.4": ({"canonical_slug": "openai/gpt-5.4-20260305"}, {"input_price": "2.5"}),
+        "openai/gpt-oss-20b:free": (None, {"input_price": "0"}),  # a variant: priced differently
+        "openai/gpt-oss-20b": (None, {"input_price": "0.03"}),
+        "~openai/gpt-latest": (None, {"input_price": "9"}),  # an alias of a moving target
+        "openai/gpt-4.1": (None, {}),  # says nothing
+        "mistralai/gpt-4o": (None, {"input_price": "7"}),  # another author
+        "openai/gpt-4o": (None, {"input_price": "2.5"}),
+    }
+    ids = ["gpt-5.4", "gpt-5.4-2026-03-05", "gpt-oss-20b", "gpt-latest", "gpt-4.1", "gpt-4o", "o3"]
+    found = listed_candidates("openai", ids, listing)
+    assert found == {
+        "gpt-5.4": {"input_price": "2.5"},
+        "gpt-5.4-2026-03-05": {"input_price": "2.5"},  # through the canonical slug
+        "gpt-oss-20b": {"input_price": "0.03"},
+        "gpt-4o": {"input_price": "2.5"},
+    }
+    assert listed_candidates("", ids, listing) == {}
+    assert match_key("Claude-Sonnet-4.6:thinking") == match_key("claude-sonnet-4-6")
 
 
 # --- syncs -----------------------------------------------------------------------------------------------------------
@@ -161,3 +204,72 @@ def test_the_cli_lists_conflicts_shows_verification_and_refuses_a_bad_field(live
     assert done.code == 0, done.err
     assert dbread.model_row(engine, "deepseek", CHAT)["context_window"] == 128000
     assert dbread.audit_entries(engine, "model.decide")[-1]["actor"] == "cli"
+
+
+def _merged_fields(row: dict) -> dict:
+    """A stored row less its bookkeeping (candidates, digest, times)."""
+    skip = {"candidates", "content_hash", "last_verified", "updated_at"}
+    return {name: value for name, value in row.items() if name not in skip}
+
+
+def test_openrouters_listing_is_a_candidate_for_the_providers_own_model_and_never_the_winner(live, feed, engine):
+    # OpenRouter is planned after OpenAI in this run: OpenAI reads OpenRouter's listing of this run.
+    assert sync(engine, "openai", "openrouter").exit_code == 0
+    gpt = dbread.model_row(engine, "openai", "gpt-4o")
+    assert gpt["candidates"]["input_price"] == {"genai-prices": "2.5", "models-dev": "2.5", "litellm": "2.5",
+                                                "openrouter": "2.5"}  # fmt: skip
+    assert gpt["candidates"]["context_window"] == {"models-dev": 128000, "openrouter": 128000}
+    # The canonical slug: OpenRouter's openai/gpt-5.4 is OpenAI's dated gpt-5.4-2026-03-05 too.
+    dated = dbread.model_row(engine, "openai", "gpt-5.4-2026-03-05")
+    assert dated["candidates"]["input_price"]["openrouter"] == "2.5"
+    tolerance = load_settings().policy.price_tolerance
+    # Agreeing: one more source, and it agrees.
+    assert verification(gpt["candidates"], gpt, tolerance)["inputCostPer1M"] == {"sources": 4, "agree": 4}
+    # Disagreeing: OpenRouter's 0.01 against 0.005 from the three catalogs is a conflict that names it.
+    found = conflicts.list_conflicts(engine, tolerance, "openai")
+    nano = [item for item in found if item["model"] == "gpt-5-nano" and item["field"] == "cacheReadCostPer1M"]
+    assert nano and {"source": "openrouter", "value": "0.01"} in nano[0]["candidates"]
+    assert nano[0]["stored"] == "0.005"
+    # Never the winner: the stored values are what precedence chose without it.
+    row = dbread.model_row(engine, "openai", "gpt-5-nano")
+    assert row["cache_read_price"] == Decimal("0.005") and row["provenance"]["cache_read_price"] != "openrouter"
+    assert not any(source == "openrouter" for source in row["provenance"].values())
+
+
+def test_openrouter_stored_earlier_is_read_and_new_evidence_alone_writes_no_history(live, feed, engine):
+    assert sync(engine, "openai").exit_code == 0
+    before = dbread.model_row(engine, "openai", "gpt-5-nano")
+    assert "openrouter" not in before["candidates"]["cache_read_price"]
+    history = len(dbread.history_rows(engine, "openai"))
+    assert sync(engine, "openrouter").exit_code == 0  # OpenAI is not planned: its rows stay as they were
+    assert dbread.model_row(engine, "openai", "gpt-5-nano")["candidates"] == before["candidates"]
+    # The next OpenAI sync (nothing else changed) reads OpenRouter's stored rows: new evidence, recomputed.
+    report = sync(engine, "openai")
+    assert report.exit_code == 0 and not report.outcomes[0].inputs_unchanged
+    after = dbread.model_row(engine, "openai", "gpt-5-nano")
+    assert after["candidates"]["cache_read_price"]["openrouter"] == "0.01"
+    assert _merged_fields(after) == _merged_fields(before)
+    assert len(dbread.history_rows(engine, "openai")) == history  # bookkeeping, not a change anyone reads
+    again = sync(engine, "openai")
+    assert again.outcomes[0].inputs_unchanged  # the same evidence: nothing to recompute
+
+
+def test_a_limit_only_the_fallback_supplies_is_a_candidate_of_that_layer(live, feed, engine):
+    assert sync(engine, "openai").exit_code == 0
+    latest = dbread.model_row(engine, "openai", "chat-latest")
+    assert latest["provenance"]["context_window"] == "litellm"
+    assert latest["candidates"]["context_window"]["litellm"] == 400000
+    checked = verification(latest["candidates"], latest, load_settings().policy.price_tolerance)
+    assert checked["contextWindow"]["agree"] >= 1
+
+
+def test_a_refused_openrouter_listing_is_no_evidence_its_stored_rows_are(live, feed, engine):
+    assert sync(engine, "openai", "openrouter").exit_code == 0
+    listed = [model["id"] for model in live.models["openrouter"]]
+    # More than half of OpenRouter's listing vanishes, openai/gpt-5-nano among it: the shrink gate refuses it.
+    live.remove("openrouter", set(listed[: len(listed) * 2 // 3]) | {"openai/gpt-5-nano"})
+    report = sync(engine, "openai", "openrouter")
+    assert [outcome.status for outcome in report.outcomes] == ["ok", "refused"]
+    # OpenAI's evidence is what OpenRouter's stored (unchanged) rows say, not the refused listing.
+    row = dbread.model_row(engine, "openai", "gpt-5-nano")
+    assert row["candidates"]["cache_read_price"]["openrouter"] == "0.01"

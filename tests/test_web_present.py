@@ -73,10 +73,39 @@ def test_the_price_chart_steps_through_the_recorded_prices():
     assert chart is not None and chart.top == "$8"
     assert [point.prices for point in chart.points] == [("$2", "$8"), ("$1", "$8"), ("$1", "unknown")]
     assert chart.first == "2026-01-01 00:00 UTC" and chart.last == "2026-04-01 00:00 UTC"
-    names = dict(chart.series)
+    names = {name: points for name, points, dashed in chart.series if not dashed}
     assert len(names["input"].split()) == 5  # three points joined by two steps
     assert len(names["output"].split()) == 3  # the unknown last price is left out, never drawn as $0
+    assert chart.today_x is None and not any(dashed for _, _, dashed in chart.series)
     assert present.price_chart(history[:2]) is None  # one price, nothing to chart
+
+
+def test_the_price_chart_adds_the_scheduled_prices_as_a_dashed_step_after_today():
+    history = [{"at": "2026-11-30T12:00:00+00:00", "kind": "created",
+                "changes": {"inputCostPer1M": [None, "0.75"], "outputCostPer1M": [None, "3.75"]}}]  # fmt: skip
+    scheduled = [{"effectiveFrom": "2027-01-01T00:00:00+00:00", "source": "genai-prices", "prices": [
+        {"unit": "input_tokens", "usd": "1.5", "source": "genai-prices"},
+        {"unit": "output_tokens", "usd": "7.5", "source": "genai-prices"},
+        {"unit": "input_tokens", "usd": "3", "source": "genai-prices", "above": 200000},  # a tier: not charted
+    ]}]  # fmt: skip
+    chart = present.price_chart(history, scheduled)
+    assert chart is not None and chart.top == "$7.5"
+    assert [(p.at, p.prices, p.scheduled) for p in chart.points] == [
+        ("2026-11-30 12:00 UTC", ("$0.75", "$3.75"), False),
+        ("2027-01-01 00:00 UTC", ("$1.5", "$7.5"), True),
+    ]
+    solid = [points for _, points, dashed in chart.series if not dashed]
+    dashed = {name: points for name, points, is_dashed in chart.series if is_dashed}
+    assert chart.today_x is not None and 36 < chart.today_x < 604
+    # The recorded price, solid, held until today; then dashed: today's price, a step at the scheduled date, and
+    # the scheduled price held to the right edge.
+    assert [points.split()[-1].split(",")[0] for points in solid] == [f"{chart.today_x:.1f}"] * 2
+    assert len(dashed["input"].split()) == 4 and dashed["input"].split()[0].startswith(f"{chart.today_x:.1f},")
+    assert dashed["output"].split()[-1].startswith("604.0,")
+    # The dashed line ends at the scheduled price: higher on the chart (smaller y) than today's.
+    assert float(dashed["input"].split()[-1].split(",")[1]) < float(dashed["input"].split()[0].split(",")[1])
+    assert chart.last == "2027-01-01 00:00 UTC"
+    assert present.price_chart([], scheduled) is None  # nothing recorded yet: no "now" to start from
 
 
 def test_a_view_key_the_catalogue_does_not_list_yet_is_still_shown():

@@ -87,11 +87,15 @@ def _render_limiter(request: Request) -> anyio.CapacityLimiter:
     return limiter
 
 
-async def cached_json(request: Request, compute: Callable[[], Any]) -> Response:
-    """Answer from the cache, or compute (in the thread pool: it queries the database), render and remember."""
+async def cached_json(request: Request, compute: Callable[[], Any], vary: str = "") -> Response:
+    """Answer from the cache, or compute (in the thread pool: it queries the database), render and remember.
+
+    `vary` is whatever else the answer depends on besides the catalog and the request (the change feed: how many
+    scheduled-price times the clock has passed).
+    """
     cache: ResponseCache = request.app.state.responses
     version = request.state.stamp.catalog
-    key = request_key(request)
+    key = request_key(request) + (f"#{vary}" if vary else "")
     body = cache.get(key, version)
     if body is None:
 

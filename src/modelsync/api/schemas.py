@@ -231,9 +231,13 @@ class ResolveOut(_Out):
 
 
 class ChangeOut(_Out):
-    """One history entry: the old and new value of each changed field."""
+    """One history entry: the old and new value of each changed field.
 
-    id: int
+    A scheduled price (`price_scheduled` when first seen, `price_effective` when it takes effect) is derived from
+    the price ledger, not stored: it has no `id` and carries `effectiveFrom` and the `source` that announced it.
+    """
+
+    id: int | None
     runId: int | None
     provider: str
     model: str
@@ -241,6 +245,8 @@ class ChangeOut(_Out):
     changes: dict[str, Any]
     actor: str | None
     at: str
+    effectiveFrom: str | None = None
+    source: str | None = None
 
 
 class ChangeFeed(_Out):

@@ -80,6 +80,21 @@ def load_rows(conn: Connection, pks: Sequence[int], lock: bool = False) -> dict[
     return rows
 
 
+def load_source_candidates(
+    conn: Connection, provider: str, source: str
+) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]]]:
+    """Per active model of `provider`: its extras and what `source` itself said of its prices and limits."""
+    query = sa.select(ai_model.c.model_id, ai_model.c.extra, ai_model.c.candidates).where(
+        ai_model.c.provider == provider, ai_model.c.status == "active", ai_model.c.candidates.is_not(None)
+    )
+    found: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+    for model_id, extra, candidates in conn.execute(query):
+        own = {name: values[source] for name, values in (candidates or {}).items() if source in (values or {})}
+        if own:
+            found[model_id] = (extra, own)
+    return found
+
+
 def load_provider_states(conn: Connection) -> dict[str, dict[str, Any]]:
     """Return the last good listing of every provider: listing kind, model count, when verified."""
     return {row["provider"]: dict(row) for row in conn.execute(sa.select(provider_state)).mappings()}

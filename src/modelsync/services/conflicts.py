@@ -85,3 +85,8 @@ def resolve(
     elif name in LIMIT_CANDIDATES and isinstance(value, str) and value.strip().isdigit():
         value = int(value)  # the CLI's text; anything else is refused by the decision's own checks
     return catalog.decide(engine, settings, provider, model_id, {name: value}, actor, source_ip, user_id)
+
+
+def count_conflicts(engine: Engine, tolerance: Decimal) -> int:
+    """How many unresolved conflicts there are (the web UI's nav count)."""
+    return len(list_conflicts(engine, tolerance))

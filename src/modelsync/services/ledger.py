@@ -5,13 +5,16 @@ Rules:
 - Scheduled prices are dated list prices a catalog announces before they start (`price_schedule`); when one has
   started, the normal sync applies it, and the ledger dates it from its announced start, not from that sync.
 - A time before modelsync first observed any price for the model has no known price (unpriced), never a guess.
+- The change feed reports each scheduled price twice, derived from the ledger when read (`feed_events`): when first
+  seen (`price_scheduled`, at its first-seen time) and when it takes effect (`price_effective`, at its date, with
+  no sync needed), each with the effective date and the old and new price.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -19,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from modelsync import pricing
 from modelsync.db.tables import ai_model, model_change, price_schedule
 from modelsync.errors import NotFoundError
-from modelsync.fieldspec import PRICE_LIST
+from modelsync.fieldspec import PRICE_LIST, json_name
 from modelsync.records import PRICE_FIELDS
 from modelsync.services.catalog import price_call, stored_schedule
 from modelsync.sources.catalogs import GENAI_PRICES
@@ -228,3 +231,77 @@ def price_call_at(
     if not known:
         data["notes"].append(f"{provider}/{model_id} has no recorded price at {at.isoformat()} (unpriced)")
     return {**data, "at": at.isoformat()}
+
+
+# --- the change feed's scheduled prices ---------------------------------------------------------------------------
+
+SCHEDULED: Final = "price_scheduled"
+EFFECTIVE: Final = "price_effective"
+FEED_KINDS: Final = (SCHEDULED, EFFECTIVE)
+
+
+def _flat_diff(old: Sequence[Mapping[str, Any]] | None, new: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
+    """The flat per-1M prices a scheduled change moves, as {JSON name: [old, new]} in exact decimal text."""
+    before, after = pricing.priced_fields(old), pricing.priced_fields(new)  # type: ignore[arg-type]
+    found: dict[str, Any] = {}
+    for name in pricing.FLAT_UNITS:
+        if before[name] != after[name]:
+            found[json_name(name)] = [None if v is None else format(v, "f") for v in (before[name], after[name])]
+    return found
+
+
+def schedule_times(engine: Engine) -> list[datetime]:
+    """Every time a scheduled price was first seen or takes effect, sorted (what the feed's events depend on)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(price_schedule.c.first_seen, price_schedule.c.effective_from)).all()
+    return sorted(moment for row in rows for moment in row)
+
+
+def feed_events(
+    conn: Connection,
+    after: datetime | None,
+    until: datetime,
+    providers: Sequence[str] = (),
+    kinds: Sequence[str] = (),
+) -> list[tuple[datetime, dict[str, Any]]]:
+    """Scheduled prices as (time, change-feed entry) in (after, until]: when first seen, and when they take effect."""
+    wanted = [kind for kind in FEED_KINDS if not kinds or kind in kinds]
+    if not wanted:
+        return []
+
+    def inside(column: Any) -> Any:
+        return column <= until if after is None else sa.and_(column > after, column <= until)
+
+    query = (
+        sa.select(price_schedule.c.provider, price_schedule.c.model_id)
+        .where(sa.or_(inside(price_schedule.c.first_seen), inside(price_schedule.c.effective_from)))
+        .distinct()
+    )
+    if providers:
+        query = query.where(price_schedule.c.provider.in_(providers))
+    found: list[tuple[datetime, dict[str, Any]]] = []
+    for provider, model_id in conn.execute(query).all():
+        row = (
+            conn.execute(sa.select(ai_model).where(ai_model.c.provider == provider, ai_model.c.model_id == model_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            continue
+        entries = _entries(conn, dict(row))
+        # Derived from the ledger, not stored: an effective date passing needs no sync to be reported.
+        for before, entry in zip([None, *entries[:-1]], entries, strict=True):
+            if entry["source"] == "observed":
+                continue
+            old = before["prices"] if before is not None else None
+            changes = {"prices": [old, entry["prices"]], **_flat_diff(old, entry["prices"])}
+            for kind, at in ((SCHEDULED, entry["firstObserved"]), (EFFECTIVE, entry["effectiveFrom"])):
+                if kind in wanted and (after is None or at > after) and at <= until:
+                    event = {
+                        "id": None, "runId": None, "provider": provider, "model": model_id, "kind": kind,
+                        "changes": changes, "actor": None, "at": _iso(at),
+                        "effectiveFrom": _iso(entry["effectiveFrom"]), "source": entry["source"],
+                    }  # fmt: skip
+                    found.append((at, event))
+    found.sort(key=lambda item: (item[0], item[1]["provider"], item[1]["model"], item[1]["kind"]))
+    return found

@@ -7,15 +7,20 @@ never disagree; a capability is reported tri-state (True, False, or absent when 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelsync.db.tables import ai_model
-from modelsync.services import catalog
+from modelsync.fieldspec import json_name
+from modelsync.records import utc_now
+from modelsync.services import catalog, ledger
 from modelsync.services.query import ModelFilters
 from modelsync.services.query import _filter_clauses as filter_clauses  # one definition of what a filter means
+from modelsync.sync.verify import CANDIDATE_FIELDS, verdicts
 
 
 def provider_counts(engine: Engine, filters: ModelFilters) -> dict[str, int]:
@@ -53,10 +58,14 @@ def model_ids(engine: Engine, provider: str, limit: int = 1000) -> list[str]:
         return [row[0] for row in conn.execute(query)]
 
 
-def model_detail(engine: Engine, provider: str, model_id: str) -> dict[str, Any]:
-    """One model in the API's shape plus its stored capabilities (tri-state), decisions, history and successors."""
+def model_detail(
+    engine: Engine, provider: str, model_id: str, tolerance: Decimal = Decimal("0.01"), now: datetime | None = None
+) -> dict[str, Any]:
+    """One model in the API's shape plus capabilities (tri-state), decisions, verification, history, scheduled
+    prices (the price ledger's, after `now`) and successors."""
     view = catalog.show_model(engine, provider, model_id)
-    query = sa.select(ai_model.c.capabilities, ai_model.c.manual).where(
+    columns = [ai_model.c[name] for name in CANDIDATE_FIELDS]
+    query = sa.select(ai_model.c.capabilities, ai_model.c.manual, ai_model.c.candidates, *columns).where(
         ai_model.c.provider == provider, ai_model.c.model_id == model_id
     )
     replaced = (
@@ -66,12 +75,15 @@ def model_detail(engine: Engine, provider: str, model_id: str) -> dict[str, Any]
         .limit(100)
     )
     with engine.connect() as conn:
-        row = conn.execute(query).one()
+        row = conn.execute(query).mappings().one()
         replaces = [found[0] for found in conn.execute(replaced)]
     return {
         "model": view,
-        "capabilities": dict(row.capabilities or {}),
-        "decisions": sorted((row.manual or {}).keys()),
+        "capabilities": dict(row["capabilities"] or {}),
+        "decisions": sorted((row["manual"] or {}).keys()),
+        "verified": verdicts(row["candidates"], dict(row), row["manual"] or {}, tolerance),
+        "candidates": {json_name(name): values for name, values in (row["candidates"] or {}).items()},
         "history": catalog.model_history(engine, provider, model_id),
+        "scheduled": ledger.price_ledger(engine, provider, model_id, now or utc_now())["scheduled"],
         "replaces": replaces,
     }

@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -47,10 +47,11 @@ from modelsync.fieldspec import (
     FieldType,
     filter_param,
 )
-from modelsync.records import money, money_text, parse_datetime
+from modelsync.records import money, money_text, parse_datetime, utc_now
+from modelsync.services import ledger
 from modelsync.services.views import change_view, model_view
 
-__all__ = ["CHANGE_KINDS", "FILTERS", "SORTS", "Condition", "ModelFilters", "list_changes", "list_page"]
+__all__ = ["CHANGE_KINDS", "FEED_KINDS", "FILTERS", "SORTS", "Condition", "ModelFilters", "list_changes", "list_page"]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _MAX_BIGINT = 2**63 - 1
@@ -370,9 +371,16 @@ def list_page(
 
 
 def parse_since(since: str | None) -> tuple[int | None, datetime | None]:
-    """Read `since` as a change id (digits) or an ISO 8601 time (UTC when no offset is given)."""
+    """Read `since` as a change id (digits), an ISO 8601 time (UTC when no offset is given), or `ID@TIME`."""
     if since is None or since == "":
         return None, None
+    head, at, tail = since.partition("@")
+    if at and head.isascii() and head.isdigit():
+        # A cursor past scheduled-price events reported after the last change: the id, and the time they reach.
+        since_id, _ = parse_since(head)
+        _, since_time = parse_since(tail)
+        if since_time is not None:
+            return since_id, since_time
     if since.isascii() and since.isdigit():
         if int(since) > _MAX_BIGINT:
             raise UsageError(f"since={since!r} is larger than any change id; pass the `nextSince` of the last reply.")
@@ -388,30 +396,72 @@ def parse_since(since: str | None) -> tuple[int | None, datetime | None]:
         ) from None
 
 
+FEED_KINDS: Final[tuple[str, ...]] = (*CHANGE_KINDS, *ledger.FEED_KINDS)
+
+
+def _merged(rows: list[dict[str, Any]], events: list[tuple[datetime, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Stored changes in id order with the derived events placed by time (an event after changes of its time)."""
+    merged: list[dict[str, Any]] = []
+    pending = list(events)
+    for row in rows:
+        while pending and pending[0][0] < row["created_at"]:
+            merged.append(pending.pop(0)[1])
+        merged.append(change_view(row))
+    return merged + [event for _, event in pending]
+
+
 def list_changes(
     engine: Engine,
     since: str | None,
     limit: int = 100,
     providers: tuple[str, ...] = (),
     kinds: tuple[str, ...] = (),
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Return the changes after `since` (a change id or a time), oldest first, and where to continue."""
+    """Return the changes after `since` (a change id or a time), oldest first, and where to continue.
+
+    Scheduled prices are reported too, derived from the ledger (services/ledger.feed_events): those first seen or
+    taking effect between the page's start and its end (the last change's time, or `now` on the last page).
+    """
     for kind in kinds:
-        if kind not in CHANGE_KINDS:
-            raise UsageError(f"unknown change kind {kind!r}; use one of {', '.join(CHANGE_KINDS)}.")
+        if kind not in FEED_KINDS:
+            raise UsageError(f"unknown change kind {kind!r}; use one of {', '.join(FEED_KINDS)}.")
+    now = now or utc_now()
     since_id, since_time = parse_since(since)
+    stored_kinds = tuple(kind for kind in kinds if kind in CHANGE_KINDS)
     query = sa.select(model_change).order_by(model_change.c.id).limit(limit + 1)
     if since_id is not None:
         query = query.where(model_change.c.id > since_id)
-    if since_time is not None:
+    if since_time is not None and since_id is None:
         query = query.where(model_change.c.created_at > since_time)
     if providers:
         query = query.where(model_change.c.provider.in_(providers))
     if kinds:
-        query = query.where(model_change.c.kind.in_(kinds))
+        query = query.where(model_change.c.kind.in_(stored_kinds))
     with engine.connect() as conn:
-        rows = [dict(row) for row in conn.execute(query).mappings()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_since = str(rows[-1]["id"]) if rows else (str(since_id) if since_id is not None else since)
-    return {"data": [change_view(row) for row in rows], "nextSince": next_since, "hasMore": more}
+        rows = [dict(row) for row in conn.execute(query).mappings()] if not kinds or stored_kinds else []
+        more = len(rows) > limit
+        rows = rows[:limit]
+        start = since_time
+        if since_id is not None and since_time is None:
+            # The events already reported are those up to the time of the change the cursor names.
+            start = conn.execute(
+                sa.select(model_change.c.created_at).where(model_change.c.id <= since_id)
+                .order_by(model_change.c.id.desc()).limit(1)
+            ).scalar()  # fmt: skip
+        end = rows[-1]["created_at"] if more else now
+        derived = not kinds or len(stored_kinds) < len(kinds)
+        events = ledger.feed_events(conn, start, end, providers, kinds) if derived else []
+        data = _merged(rows, events)
+        last_id = rows[-1]["id"] if rows else since_id
+        next_since = str(last_id) if rows else since
+        # How far events were reported: this page's last one, or what an `ID@TIME` cursor already said.
+        cursor_time = since_time if since_id is not None else None
+        reached = [moment for moment in (events[-1][0] if events else None, cursor_time) if moment is not None]
+        if reached and (not rows or max(reached) > rows[-1]["created_at"]):
+            # Past the last change: the cursor also says how far, so no event is reported twice.
+            if last_id is None:
+                last_id = conn.execute(sa.select(sa.func.max(model_change.c.id))).scalar() or 0
+            moment = max(reached).astimezone(UTC)
+            next_since = f"{last_id}@{moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+    return {"data": data, "nextSince": next_since, "hasMore": more}

@@ -18,7 +18,6 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -29,17 +28,11 @@ from modelsync.db.tables import ai_model
 from modelsync.errors import NotFoundError, UsageError
 from modelsync.services.views import model_view
 from modelsync.settings import Settings
+from modelsync.sync.crosslisting import match_key
 
 OPENROUTER: Final = "openrouter"
 _MAX_LINKS: Final = 16  # an alias chain longer than this is a loop in stored data; stop following it
-_DASHED_DATE = re.compile(r"-(\d{4})-(\d{2})-(\d{2})$")
 _COLUMNS: Final = ("provider", "model_id", "status", "display_name", "family", "alias_of", "snapshot_of", "base_model")
-
-
-def match_key(model_id: str) -> str:
-    """How an id is compared across providers: lower case, `.` as `-`, no `~` or `:variant`, dates compacted."""
-    key = model_id.lower().lstrip("~").split(":", 1)[0].replace(".", "-")
-    return _DASHED_DATE.sub(r"-\1\2\3", key)
 
 
 def _valid(ref: str) -> str:

@@ -21,6 +21,7 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,8 +38,9 @@ from modelsync.records import MANUAL_FIELDS, PRICE_FIELDS, SOURCE_FIELDS, ModelR
 from modelsync.settings import Settings
 from modelsync.sources.live import ListingResult
 from modelsync.sources.overrides import OVERRIDES, Overrides
-from modelsync.sync import quarantine
+from modelsync.sync import quarantine, verify
 from modelsync.sync.assemble import CATALOG, LIVE, ProviderSources, assemble
+from modelsync.sync.crosslisting import OPENROUTER, Listed, listed_candidates
 from modelsync.sync.diff import (
     Classified,
     classify,
@@ -51,7 +53,7 @@ from modelsync.sync.diff import (
 from modelsync.sync.gates import check_listing
 from modelsync.sync.identity import identities, ordered
 from modelsync.sync.inherit import Lender
-from modelsync.sync.merge import LAST_KNOWN, Layer, first_facts, last_known_layer, merge_records
+from modelsync.sync.merge import LAST_KNOWN, Layer, first_facts, last_known_layer, layer_schedule, merge_records
 from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families, tags_for, tier_for
 from modelsync.sync.report import ProviderOutcome, SyncReport
 
@@ -146,10 +148,36 @@ def gather(
     return {name: prepare(settings, name, overrides, listings.get(name), now) for name in names}
 
 
+def openrouter_listing(sources: ProviderSources) -> dict[str, Listed]:
+    """OpenRouter's listing in this run as evidence: per model its extras and its own candidate values."""
+    layer = next(layer for layer in sources.layers if layer.source == OPENROUTER)
+    return {
+        model_id: (record.extra, verify.layer_candidates(OPENROUTER, layer_schedule(record.fields, OPENROUTER),
+                                                         record.fields))
+        for model_id, record in layer.records.items()
+    }  # fmt: skip
+
+
+def _with_evidence(digest: str | None, evidence: Layer | None) -> str | None:
+    """The input digest with the evidence folded in: new evidence alone must recompute the provider's candidates."""
+    if digest is None or evidence is None:
+        return digest
+    text = repr(sorted((model_id, sorted(record.fields.items())) for model_id, record in evidence.records.items()))
+    return hashlib.blake2b(f"{digest}\x1f{text}".encode(), digest_size=20).hexdigest()
+
+
 class _Planner:
     """Plans one provider at a time inside the run's transaction, writing each provider's changes at once."""
 
-    def __init__(self, conn: Connection, settings: Settings, options: SyncOptions, run_id: int | None, now: datetime):
+    def __init__(
+        self,
+        conn: Connection,
+        settings: Settings,
+        options: SyncOptions,
+        run_id: int | None,
+        now: datetime,
+        openrouter: ProviderSources | None = None,
+    ):
         self.conn = conn
         self.settings = settings
         self.options = options
@@ -161,6 +189,22 @@ class _Planner:
         self.rejected: quarantine.Entries = {}
         self.opened: list[dict[str, Any]] = []
         self.closed: list[tuple[int, str]] = []
+        # OpenRouter's listing (this run's, else its stored rows' own values), read once when a provider needs it.
+        self.openrouter = openrouter
+        self.listed: Mapping[str, Listed] | None = None
+
+    def _evidence(self, sources: ProviderSources) -> Layer | None:
+        """OpenRouter's listing of this provider's own models, as candidates only (never a merged value)."""
+        spec = sources.spec
+        if not spec.openrouter_author or spec.name == OPENROUTER:
+            return None
+        if self.listed is None:
+            self.listed = self._openrouter_listing()
+        found = listed_candidates(spec.openrouter_author, sources.model_ids, self.listed)
+        if not found:
+            return None
+        records = {model_id: SourceRecord(model_id, fields) for model_id, fields in found.items()}
+        return Layer(OPENROUTER, records, evidence=True)
 
     def _unchanged_inputs(self, sources: ProviderSources, state: Mapping[str, Any]) -> bool:
         return (
@@ -169,6 +213,16 @@ class _Planner:
             and state["input_digest"] == sources.input_digest
             and state["change_mark"] == repo.change_mark(self.conn, sources.spec.name)
         )
+
+    def _openrouter_listing(self) -> Mapping[str, Listed]:
+        """This run's live OpenRouter listing unless its gate refuses it, else what its stored rows say it listed."""
+        sources = self.openrouter
+        if sources is not None and sources.listing == LIVE:
+            state = self.states.get(OPENROUTER)
+            last = state["model_count"] if state is not None and state["listing"] == LIVE else None
+            if check_listing(sources.spec.label, len(sources.model_ids), last, self.options.force) is None:
+                return openrouter_listing(sources)
+        return repo.load_source_candidates(self.conn, OPENROUTER, OPENROUTER)
 
     def provider(self, sources: ProviderSources) -> ProviderOutcome:
         """Plan (and unless dry, write) one provider's changes; return its outcome."""
@@ -184,6 +238,8 @@ class _Planner:
         if refusal is not None:
             outcome.status, outcome.message = "refused", refusal.reason
             return outcome
+        evidence = self._evidence(sources)
+        sources.input_digest = _with_evidence(sources.input_digest, evidence)
         if state is not None and same_kind and self._unchanged_inputs(sources, state):
             # Same inputs as the last good sync and no write to these models since: the result would be identical.
             outcome.unchanged = len(sources.model_ids)
@@ -196,7 +252,7 @@ class _Planner:
         snapshot, manual = repo.load_snapshot(conn, spec.name)
         if self.settings.quarantine:
             self.pending, self.rejected = quarantine.open_entries(held_db.load_open(conn, spec.name))
-        layers = [_manual_layer(manual), *sources.layers]
+        layers = [_manual_layer(manual), *sources.layers, *([evidence] if evidence is not None else [])]
         if sources.unknown:
             # Right below the listing: what it said last time, for the fields it now sends unreadable.
             known = {model_id: snapshot[model_id].pk for model_id in sources.unknown if model_id in snapshot}
@@ -340,7 +396,9 @@ def plan_and_apply(
     report = SyncReport(run_id=run_id, dry_run=options.dry_run, started_at=now, catalogs=dict(catalogs or {}))
     transaction = read_transaction(engine) if options.dry_run else write_transaction(engine, settings.write_wait)
     with transaction as conn:
-        planner = _Planner(conn, settings, options, run_id, now)
+        in_run = prepared.get(OPENROUTER)
+        openrouter = in_run if isinstance(in_run, ProviderSources) else None
+        planner = _Planner(conn, settings, options, run_id, now, openrouter)
         for name in names:
             sources = prepared[name]
             if isinstance(sources, ProviderOutcome):

@@ -7,7 +7,7 @@ Rules:
 - It is the lowest layer but one: any source's value for the model itself wins; only facts the model lacks
   (`fieldspec.INHERITED`; capabilities name by name) are taken, with provenance `inherited:<parent id>`. Below it
   only the fallback layers (genai-prices' context windows, matched by its rules, then LiteLLM's limits) fill what
-  is still missing, in that order.
+  is still missing, in that order; a limit a fallback layer supplies is also a candidate of that layer.
 - Display names: a model whose name is missing or is its raw id takes the name a source gave its parent: a
   snapshot as "<parent name> (<stamp>)", a fine-tune as "<parent name> fine-tune (<its own part>)", an alias as it
   is.
@@ -37,6 +37,7 @@ from modelsync.sources.overrides import OVERRIDES
 from modelsync.sync.identity import ALIAS, FINE_TUNE, RULE, SNAPSHOT, Identity, parent_ids
 from modelsync.sync.merge import Layer
 from modelsync.sync.policy import MANUAL, POLICY
+from modelsync.sync.verify import LIMIT_CANDIDATES
 
 INHERITED_FROM: Final = "inherited"
 PRICE_NOTE: Final = "price_note"
@@ -200,3 +201,7 @@ class Lender:
                 if value is not None and values.get(name) is None:
                     values[name] = value
                     values["provenance"][name] = layer.source
+                    if name in LIMIT_CANDIDATES:
+                        # The limit this layer supplies is a candidate too, so verification counts its source.
+                        field = (record.candidates or {}).get(name, {})
+                        record.candidates = {**(record.candidates or {}), name: {**field, layer.source: int(value)}}

@@ -10,7 +10,8 @@ Rules:
 - Prices merge as components (`pricing.merge`): each layer's `prices` plus its flat price fields (an override's
   or an admin's `input_price` is a component of that layer); the flat fields are then derived from the merged
   schedule's base (not batch, no tier) prices, with the provenance of the component each one comes from.
-- Every layer's own prices and limits are kept as the record's candidates (`verify.py`), whichever one wins.
+- Every layer's own prices and limits are kept as the record's candidates (`verify.py`), whichever one wins;
+  an evidence layer (OpenRouter's listing of the provider's own model, `crosslisting.py`) adds candidates only.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Layer:
 
     source: str
     records: dict[str, SourceRecord]
+    # Evidence only: its records' fields are candidate values (`verify.layer_candidates`' shape), never merged.
+    evidence: bool = False
 
 
 # Fields merged name by name (a listing may know `vision` while a catalog knows `tools`), from the catalogue.
@@ -91,6 +94,9 @@ def merge_model(provider: str, model_id: str, layers: Iterable[Layer]) -> ModelR
         if record is None:
             continue
         source = layer.source
+        if layer.evidence:
+            seen.append((source, dict(record.fields)))
+            continue
         schedule = layer_schedule(record.fields, source)
         claims.append((source, schedule))
         if source != LAST_KNOWN:

@@ -99,3 +99,27 @@ def conflicting_fields(
         if any(not agrees(name, a, b, tolerance) for i, a in enumerate(items) for b in items[i + 1 :]):
             result[name] = values
     return result
+
+
+CONFLICT: Final = "conflict"
+SINGLE_SOURCE: Final = "single source"
+NO_SOURCE: Final = "no independent source"
+
+
+def verdicts(
+    candidates: Candidates | None, stored: Mapping[str, Any], decided: Iterable[str], tolerance: Decimal
+) -> dict[str, str]:
+    """Per candidate field (JSON name) one line: "conflict", "single source", or "3 sources, 3 agree"."""
+    counts = verification(candidates, stored, tolerance)
+    open_conflicts = {json_name(name) for name in conflicting_fields(candidates, decided, tolerance)}
+    result: dict[str, str] = {}
+    for name, found in counts.items():
+        if name in open_conflicts:
+            result[name] = CONFLICT
+        elif found["sources"] == 0:
+            result[name] = NO_SOURCE  # only a decision, the overrides file or a kept value says it
+        elif found["sources"] == 1 and found["agree"] == 1:
+            result[name] = SINGLE_SOURCE
+        else:
+            result[name] = f"{found['sources']} source{'' if found['sources'] == 1 else 's'}, {found['agree']} agree"
+    return result

@@ -1,9 +1,10 @@
-"""The forms: sign in and out, admin decisions on a model, and "Sync now".
+"""The forms: sign in and out, admin decisions on a model, resolving a conflict, and "Sync now".
 
 Rules: every POST carries its session's CSRF token and is refused (403) without it, whoever sends it; decisions
 need admin and go through services/catalog.decide, the service the API's PATCH uses (pinned, in history, audited
-with the user and address); "Sync now" needs super admin and runs through services/sync in the background
-(web/syncjobs.py), the page showing its progress and then its summary.
+with the user and address), as does resolving a conflict (services/conflicts.resolve, the API's path); "Sync now"
+needs super admin and runs through services/sync in the background (web/syncjobs.py), the page showing its
+progress and then its summary.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from modelsync.errors import UsageError
 from modelsync.fieldspec import BY_JSON, DECISION, FieldType, fields_set_by
 from modelsync.records import money
-from modelsync.services import auth, catalog, runs
+from modelsync.services import auth, catalog, conflicts, runs
 from modelsync.services.sync import SyncOptions
 from modelsync.sync.engine import enabled_providers
 from modelsync.web.base import (
@@ -36,7 +37,7 @@ from modelsync.web.base import (
     set_session,
     settings_of,
 )
-from modelsync.web.pages import model_context
+from modelsync.web.pages import conflicts_context, model_context
 from modelsync.web.session import new_session
 from modelsync.web.syncjobs import SyncJobs
 
@@ -145,7 +146,7 @@ def _decide(request: Request, current: Visit, provider: str, model_id: str, form
         error = str(exc)
     if error is None:
         return redirect(f"{PREFIX}/ai-models/model/{quote(provider)}/{quote(model_id)}")
-    context = model_context(engine, provider, model_id, admin=True)
+    context = model_context(engine, settings_of(request), provider, model_id, True, request.app.state.clock())
     return page(request, current, "model.html", status=400, error=error, **context)
 
 
@@ -154,6 +155,42 @@ async def decide(provider: str, model_id: str, request: Request, form: Form) -> 
     """Record an admin decision (allowed, recommended, replacement, a price, a price note; empty hands it back)."""
     current = await post_visit(request, form, "admin")
     return await anyio.to_thread.run_sync(_decide, request, current, provider.lower(), model_id, form)
+
+
+def _resolve(request: Request, current: Visit, form: dict[str, list[str]]) -> Response:
+    provider, model_id, field = one(form, "provider").lower(), one(form, "model"), one(form, "field")
+    source, value = one(form, "source") or None, one(form, "value").strip() or None
+    engine = engine_of(request)
+    back = one(form, "back")[:64].lower()
+    try:
+        if source is None and value is None:
+            raise UsageError("choose a source's value or enter one to resolve the conflict.")
+        assert current.user is not None
+        changed = conflicts.resolve(
+            engine,
+            settings_of(request),
+            provider,
+            model_id,
+            field,
+            source=source,
+            value=value if source is None else None,
+            actor=current.user.name,
+            source_ip=client_ip(request),
+            user_id=current.user.user_id,
+        )
+        if changed:
+            request.app.state.watch.invalidate()
+    except UsageError as exc:
+        context = conflicts_context(engine, settings_of(request), back)
+        return page(request, current, "conflicts.html", status=400, error=str(exc), **context)
+    return redirect(f"{PREFIX}/ai-models/conflicts" + (f"?provider={quote(back)}" if back else ""))
+
+
+@router.post("/ai-models/conflicts", response_class=HTMLResponse)
+async def resolve_conflict(request: Request, form: Form) -> Response:
+    """Resolve a conflict with an admin decision: one candidate's value, or a value entered (pinned, audited)."""
+    current = await post_visit(request, form, "admin")
+    return await anyio.to_thread.run_sync(_resolve, request, current, form)
 
 
 def _sync_page(request: Request, current: Visit, status: int = 200, error: str | None = None) -> Response:
@@ -202,4 +239,3 @@ async def sync_now(request: Request, form: Form) -> Response:
     jobs: SyncJobs = request.app.state.sync_jobs
     jobs.start(engine_of(request), settings, options, on_change=request.app.state.watch.invalidate)
     return redirect(f"{PREFIX}/ai-models/sync")
-

@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from modelsync.services import auth
+from modelsync.services import auth, conflicts
 from modelsync.services.audit import Denial, DenialLog
 from modelsync.services.auth import ROLE_RANK, Principal
 from modelsync.settings import Settings
@@ -113,7 +113,8 @@ def require(request: Request, role: str) -> Visit:
         raise Refused("sign in to see this page", sign_in=True)
     if not current.can(role):
         raise Refused(
-            f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.", who=current.user,
+            f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.",
+            who=current.user,
             role=role,
         )
     return current
@@ -132,8 +133,20 @@ def set_session(request: Request, response: Response, session: Session, key: byt
     )
 
 
+def conflict_count(request: Request) -> int:
+    """Unresolved conflicts (the nav's count), recounted only when the catalog stamp has moved."""
+    state = request.app.state
+    version = state.watch.stamp().catalog
+    kept = getattr(state, "conflict_count", None)
+    if kept is None or kept[0] != version:
+        counted = conflicts.count_conflicts(state.engine, state.settings.policy.price_tolerance)
+        kept = state.conflict_count = (version, counted)
+    return int(kept[1])
+
+
 def page(request: Request, current: Visit, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render a template for the visitor."""
+    """Render a template for the visitor (an admin's nav also counts the open conflicts)."""
+    context.setdefault("open_conflicts", conflict_count(request) if current.can("admin") else None)
     body = templates.get_template(template).render(user=current.user, visit=current, csrf=current.csrf, **context)
     response = HTMLResponse(body, status_code=status, headers=HEADERS)
     if current.fresh:
@@ -171,7 +184,8 @@ async def post_visit(request: Request, form: dict[str, list[str]], role: str | N
     current = await anyio.to_thread.run_sync(visit, request)
     if current.fresh or not csrf_ok(current.session, current.key, one(form, "csrf")):
         raise Refused(
-            "the form's security token is missing or stale; reload the page and try again.", who=current.user,
+            "the form's security token is missing or stale; reload the page and try again.",
+            who=current.user,
             role=role,
         )
     if role is not None:
@@ -180,7 +194,8 @@ async def post_visit(request: Request, form: dict[str, list[str]], role: str | N
         if not current.can(role):
             raise Refused(
                 f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.",
-                who=current.user, role=role,
+                who=current.user,
+                role=role,
             )
     return current
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -20,8 +20,9 @@ from fastapi.responses import HTMLResponse, Response
 from modelsync.errors import NotFoundError, UsageError
 from modelsync.fieldspec import KINDS, STATUSES, TIERS
 from modelsync.records import utc_now
-from modelsync.services import audit, catalog, overview, query, runs
+from modelsync.services import audit, catalog, conflicts, overview, query, runs
 from modelsync.services.query import ModelFilters
+from modelsync.settings import Settings
 from modelsync.sync.engine import enabled_providers
 from modelsync.web import present
 from modelsync.web.base import PREFIX, Engine, engine_of, page, redirect, require, settings_of, visit
@@ -176,17 +177,19 @@ def model_table(request: Request) -> Response:
     )
 
 
-def model_context(engine: Engine, provider: str, model_id: str, admin: bool) -> dict[str, Any]:
-    """What the model page shows: fields with sources, capabilities, history (newest first), successors."""
-    detail = overview.model_detail(engine, provider, model_id)
+def model_context(
+    engine: Engine, settings: Settings, provider: str, model_id: str, admin: bool, now: datetime | None = None
+) -> dict[str, Any]:
+    """What the model page shows: fields with sources and verification, capabilities, history, successors."""
+    detail = overview.model_detail(engine, provider, model_id, settings.policy.price_tolerance, now)
     model = detail["model"]
     history = [(change, present.change_lines(change["changes"], change["kind"])) for change in detail["history"]]
     return {
         "model": model,
-        "fields": present.field_rows(model, detail["decisions"]),
+        "fields": present.field_rows(model, detail["decisions"], detail["verified"], detail["candidates"]),
         "capabilities": present.capability_rows(detail["capabilities"], model.get("provenance") or {}),
         "history": history[::-1],
-        "chart": present.price_chart(detail["history"]),
+        "chart": present.price_chart(detail["history"], detail["scheduled"]),
         "replaces": detail["replaces"],
         "decisions": detail["decisions"],
         "choices": overview.model_ids(engine, provider) if admin else [],
@@ -197,8 +200,27 @@ def model_context(engine: Engine, provider: str, model_id: str, admin: bool) -> 
 def model_page(provider: str, model_id: str, request: Request) -> Response:
     """One model: every field with its source, capabilities tri-state, history, replacement, admin controls."""
     current = require(request, "viewer")
-    context = model_context(engine_of(request), provider.lower(), model_id, current.can("admin"))
+    context = model_context(engine_of(request), settings_of(request), provider.lower(), model_id, current.can("admin"),
+                            request.app.state.clock())  # fmt: skip
     return page(request, current, "model.html", error=None, **context)
+
+
+def conflicts_context(engine: Engine, settings: Settings, provider: str) -> dict[str, Any]:
+    """What the conflicts queue shows: every unresolved conflict, grouped by model, with each candidate."""
+    found = conflicts.list_conflicts(engine, settings.policy.price_tolerance, provider or None)
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in found:
+        grouped.setdefault((item["provider"], item["model"]), []).append(item)
+    return {"grouped": grouped, "total": len(found), "provider": provider}
+
+
+@router.get("/ai-models/conflicts", response_class=HTMLResponse)
+def conflicts_queue(request: Request) -> Response:
+    """Prices and limits on which independent sources disagree, each resolvable by an admin decision."""
+    current = require(request, "admin")
+    provider = request.query_params.get("provider", "")[:64].lower()
+    context = conflicts_context(engine_of(request), settings_of(request), provider)
+    return page(request, current, "conflicts.html", error=None, **context)
 
 
 def _compare_value(row: present.FieldRow | None) -> str:
@@ -212,6 +234,7 @@ def compare(request: Request) -> Response:
     """Two to four models side by side, field by field, differences marked."""
     current = require(request, "viewer")
     engine = engine_of(request)
+    tolerance = settings_of(request).policy.price_tolerance
     refs = list(dict.fromkeys(ref for ref in request.query_params.getlist("m") if ref))
     problems = []
     models = []
@@ -221,7 +244,7 @@ def compare(request: Request) -> Response:
         for ref in refs:
             try:
                 provider, model_id = catalog.parse_ref(ref)
-                models.append(overview.model_detail(engine, provider, model_id))
+                models.append(overview.model_detail(engine, provider, model_id, tolerance))
             except (UsageError, NotFoundError) as exc:  # say which one, and compare the others
                 problems.append(str(exc))
     rows: list[tuple[str, list[str], bool]] = []
@@ -251,7 +274,7 @@ def what_changed(request: Request) -> Response:
     truncated = False
     try:
         while cursor is not None:
-            feed = query.list_changes(engine, cursor, limit=1000)
+            feed = query.list_changes(engine, cursor, limit=1000, now=request.app.state.clock())
             changes.extend(feed["data"])
             if len(changes) >= _MAX_CHANGES:
                 truncated = feed["hasMore"] or len(changes) > _MAX_CHANGES
@@ -264,7 +287,8 @@ def what_changed(request: Request) -> Response:
     for change in changes:
         lines = present.change_lines(change["changes"], change["kind"])
         grouped[change["provider"]][present.change_group(change)].append((change, lines))
-    order = ("created", present.PRICE_CHANGE, "deprecated", "reactivated", *query.CHANGE_KINDS)
+    order = ("created", present.PRICE_CHANGE, "price_scheduled", "price_effective", "deprecated", "reactivated",
+             *query.FEED_KINDS)  # fmt: skip
     ordered = {
         provider: {kind: grouped[provider][kind] for kind in dict.fromkeys(order) if kind in grouped[provider]}
         for provider in sorted(grouped)

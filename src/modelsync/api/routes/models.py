@@ -8,6 +8,7 @@ not moved; the database is queried, in the thread pool, only to fill it.
 
 from __future__ import annotations
 
+import bisect
 from typing import Annotated, Any, Literal, cast
 
 import anyio.to_thread
@@ -29,7 +30,7 @@ from modelsync.api.schemas import (
 )
 from modelsync.fieldspec import ALL_OF, EQUALS, LEGACY_PARAMS, LEGACY_SORTS, FieldType, choice_type
 from modelsync.services import catalog, ledger, query, resolve
-from modelsync.services.query import CHANGE_KINDS, FILTERS, SORTS, FilterSpec, ModelFilters
+from modelsync.services.query import FEED_KINDS, FILTERS, SORTS, FilterSpec, ModelFilters
 
 router = APIRouter(tags=["models"])
 Name = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
@@ -112,13 +113,25 @@ async def list_changes(
         Query(max_length=64, description="`nextSince` of the last response (a change id), or an ISO 8601 time."),
     ] = None,
     provider: Annotated[list[Name] | None, Query()] = None,
-    kind: Annotated[list[Literal[CHANGE_KINDS]] | None, Query()] = None,  # type: ignore[valid-type]
+    kind: Annotated[list[Literal[FEED_KINDS]] | None, Query()] = None,  # type: ignore[valid-type]
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    """The change feed: created, updated (old and new values), deprecated, reactivated and admin changes."""
+    """The change feed: created, updated (old and new values), deprecated, reactivated, admin changes, and
+    scheduled prices (`price_scheduled` when first seen, `price_effective` when they take effect)."""
     engine = get_engine(request)
+    state = request.app.state
+    now = state.clock()
+    # Scheduled prices take effect with the clock, not with a sync: the cached answer also depends on how many of
+    # their times have passed (the times themselves only change with the catalog).
+    version = request.state.stamp.catalog
+    kept = getattr(state, "schedule_times", None)
+    if kept is None or kept[0] != version:
+        kept = state.schedule_times = (version, await anyio.to_thread.run_sync(ledger.schedule_times, engine))
+    passed = bisect.bisect_right(kept[1], now)
     return await cached_json(
-        request, lambda: query.list_changes(engine, since, limit, tuple(provider or ()), tuple(kind or ()))
+        request,
+        lambda: query.list_changes(engine, since, limit, tuple(provider or ()), tuple(kind or ()), now),
+        vary=str(passed),
     )
 
 
