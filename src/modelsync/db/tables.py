@@ -24,7 +24,6 @@ metadata = sa.MetaData(
 )
 
 
-
 def _column_type(field: RecordField) -> sa.types.TypeEngine[Any] | Any:
     """The column type of a catalogue field."""
     if field.type in (FieldType.TEXT, FieldType.CHOICE):

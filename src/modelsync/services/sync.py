@@ -12,6 +12,8 @@ Rules:
   no lock, writes no model and no run, and is audit-logged as `sync.dry_run`. A failed or interrupted sync marks
   its run `failed` or `cancelled` and frees the lock; nothing it planned is applied.
 - After every real sync `on_change` runs (the API invalidates its caches with it), whoever called.
+- A real sync's change events (services/events.py) are stored after its commit, under its lock; a run that failed
+  stores a sync_failed event. Delivering them is the caller's business (services/delivery.py), never the sync's.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from modelsync.db import repo
 from modelsync.db.dialect import SyncLock
 from modelsync.errors import SyncBusyError
 from modelsync.records import utc_now
+from modelsync.services.events import RunContext, record_run_events, record_run_failure
 from modelsync.services.feeds import refresh_catalogs
 from modelsync.services.ledger import record_scheduled
 from modelsync.settings import Settings
@@ -229,18 +232,24 @@ def _run_sync(
     overrides = load_overrides(settings.overrides_file, set(settings.registry))
     lock = None if options.dry_run else SyncLock(engine)
     run_id = None if lock is None else _begin(engine, lock, options, names, clock())
+    applied = False
     try:
         now = clock()
         # Once per run, before any provider is prepared: every provider reads the same catalog data.
         catalogs = refresh_catalogs(engine, settings, now, store=not options.dry_run, progress=progress)
         prepared = _fetch_and_prepare(settings, names, overrides, progress, fetch, now)
-        record_scheduled(engine, prepared, now, store=not options.dry_run)
+        scheduled = record_scheduled(engine, prepared, now, store=not options.dry_run)
         report = plan_and_apply(
             engine, settings, options, names, prepared, run_id, progress, clock, now,
             catalogs={use.catalog: use.to_dict() for use in catalogs},
         )  # fmt: skip
-    except BaseException as exc:
+        applied = True
         if run_id is not None:
+            # After the commit and still under the sync lock, so consecutive runs' events are stored in commit
+            # order; it never raises (webhooks must not fail a sync that was applied).
+            record_run_events(engine, RunContext(run_id, now, settings, report, scheduled))
+    except BaseException as exc:
+        if run_id is not None and not applied:
             if isinstance(exc, KeyboardInterrupt):
                 # The interrupted frames still hold the database cursors they were reading with, and a driver
                 # connection with a live cursor keeps its transaction (and SQLite's write lock) until they go.
@@ -250,6 +259,8 @@ def _run_sync(
             except SQLAlchemyError:
                 # The database is what failed: the run stays `running` until the next sync marks it abandoned.
                 log.warning("could not record the end of sync run %s", run_id)
+            if not isinstance(exc, KeyboardInterrupt):
+                record_run_failure(engine, run_id, type(exc).__name__, clock())
         raise
     finally:
         if lock is not None:

@@ -202,4 +202,3 @@ async def sync_now(request: Request, form: Form) -> Response:
     jobs: SyncJobs = request.app.state.sync_jobs
     jobs.start(engine_of(request), settings, options, on_change=request.app.state.watch.invalidate)
     return redirect(f"{PREFIX}/ai-models/sync")
-

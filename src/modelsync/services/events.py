@@ -1,0 +1,178 @@
+"""Store each sync's change events (`webhook_event`), derived after its commit from what it stored.
+
+Rules:
+- `record_run_events` runs once per real sync, after the sync's transaction committed and while it still holds the
+  sync lock, so events of consecutive runs get increasing ids in commit order (a delivery cursor never skips one).
+  It never raises: an error is logged and the sync's outcome stands (the events of that run are then missing).
+- Event kinds are collected by a small registry of collectors (`COLLECTORS`, `register_collector`): each reads
+  what the run stored on the open connection and returns events (modelsync.events does the deriving). Another
+  part of modelsync adds a kind by registering one collector (its kind must be in events.EVENT_KINDS).
+- All collectors of a run, their events and their marks (once-only keys) commit in one transaction.
+- A run that failed as a whole stores one sync_failed event (`record_run_failure`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from modelsync.db.tables import ai_model, model_change, webhook_event, webhook_mark
+from modelsync.events import (
+    PRICE_SCHEDULED,
+    Event,
+    conflict_events,
+    conflict_key,
+    failure_events,
+    history_events,
+    run_failed_event,
+    shutdown_events,
+)
+from modelsync.services.conflicts import conflicts_in
+from modelsync.services.ledger import ScheduledPrice
+from modelsync.settings import Settings
+from modelsync.sync.report import SyncReport
+
+log = logging.getLogger("modelsync.webhooks")
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What collectors know about the run whose events they derive."""
+
+    run_id: int | None
+    now: datetime
+    settings: Settings
+    report: SyncReport | None = None
+    scheduled: Sequence[ScheduledPrice] = field(default_factory=tuple)
+
+
+Collector = Callable[[Connection, RunContext], list[Event]]
+COLLECTORS: dict[str, Collector] = {}
+
+
+def register_collector(name: str, collector: Collector) -> None:
+    """Add (or replace) the collector named `name`; it runs after every real sync."""
+    COLLECTORS[name] = collector
+
+
+def _marks(conn: Connection, kind: str) -> set[str]:
+    return set(conn.execute(sa.select(webhook_mark.c.key).where(webhook_mark.c.kind == kind)).scalars())
+
+
+def _mark(conn: Connection, kind: str, keys: Sequence[str], now: datetime) -> None:
+    if keys:
+        conn.execute(sa.insert(webhook_mark), [{"kind": kind, "key": key, "created_at": now} for key in keys])
+
+
+def collect_history(conn: Connection, context: RunContext) -> list[Event]:
+    """created, updated, price_changed, deprecated and reactivated, from the run's history rows."""
+    if context.run_id is None:
+        return []
+    rows = conn.execute(
+        sa.select(model_change.c.kind, model_change.c.provider, model_change.c.model_id, model_change.c.changes)
+        .where(model_change.c.run_id == context.run_id)
+        .order_by(model_change.c.id)
+    ).mappings()
+    return history_events(dict(row) for row in rows)
+
+
+def collect_scheduled(_conn: Connection, context: RunContext) -> list[Event]:
+    """price_scheduled: a dated price the run saw for the first time (services/ledger.py)."""
+    return [
+        Event(PRICE_SCHEDULED, item.provider, item.model_id,
+              {"effectiveFrom": item.effective_from.isoformat(), "prices": item.prices, "source": item.source})
+        for item in context.scheduled
+    ]  # fmt: skip
+
+
+def collect_shutdowns(conn: Connection, context: RunContext) -> list[Event]:
+    """shutdown_soon: a stored model's shutdown date within a threshold, once per model and threshold."""
+    thresholds = context.settings.shutdown_soon_days
+    if not thresholds:
+        return []
+    today: date = context.now.date()
+    horizon = today + timedelta(days=max(thresholds))
+    models = conn.execute(
+        sa.select(ai_model.c.provider, ai_model.c.model_id, ai_model.c.shutdown_date)
+        .where(ai_model.c.shutdown_date.is_not(None), ai_model.c.shutdown_date >= today)
+        .where(ai_model.c.shutdown_date <= horizon)
+        .order_by(ai_model.c.provider, ai_model.c.model_id)
+    ).all()
+    events, keys = shutdown_events(
+        [(row.provider, row.model_id, row.shutdown_date) for row in models], today, thresholds,
+        _marks(conn, "shutdown_soon"),
+    )  # fmt: skip
+    _mark(conn, "shutdown_soon", keys, context.now)
+    return events
+
+
+def collect_conflicts(conn: Connection, context: RunContext) -> list[Event]:
+    """conflict: a conflict open now that was not open after the previous sync (services/conflicts.py)."""
+    current = conflicts_in(conn, context.settings.policy.price_tolerance)
+    open_keys = _marks(conn, "conflict")
+    events = conflict_events(current, open_keys)
+    now_open = {conflict_key(item) for item in current}
+    closed = sorted(open_keys - now_open)
+    if closed:
+        conn.execute(webhook_mark.delete().where(webhook_mark.c.kind == "conflict", webhook_mark.c.key.in_(closed)))
+    _mark(conn, "conflict", sorted(now_open - open_keys), context.now)
+    return events
+
+
+def collect_failures(_conn: Connection, context: RunContext) -> list[Event]:
+    """sync_failed: each provider that failed or whose listing was refused."""
+    if context.report is None:
+        return []
+    outcomes = [{"provider": o.provider, "status": o.status, "message": o.message} for o in context.report.outcomes]
+    return failure_events(context.run_id, outcomes)
+
+
+for _name, _collector in (
+    ("history", collect_history),
+    ("price_scheduled", collect_scheduled),
+    ("shutdown_soon", collect_shutdowns),
+    ("conflict", collect_conflicts),
+    ("sync_failed", collect_failures),
+):
+    register_collector(_name, _collector)
+
+
+def store_events(conn: Connection, run_id: int | None, events: Sequence[Event], now: datetime) -> int:
+    """Insert events in order; return how many."""
+    if events:
+        conn.execute(
+            sa.insert(webhook_event),
+            [
+                {"run_id": run_id, "kind": event.kind, "provider": event.provider, "model_id": event.model_id,
+                 "payload": event.payload, "created_at": now}
+                for event in events
+            ],
+        )  # fmt: skip
+    return len(events)
+
+
+def record_run_events(engine: Engine, context: RunContext) -> int:
+    """Derive and store a committed run's events (every registered collector); return how many. Never raises."""
+    try:
+        with engine.begin() as conn:
+            events: list[Event] = []
+            for collector in COLLECTORS.values():
+                events += collector(conn, context)
+            return store_events(conn, context.run_id, events, context.now)
+    except Exception:
+        log.exception("could not record the change events of sync run %s", context.run_id)
+        return 0
+
+
+def record_run_failure(engine: Engine, run_id: int | None, reason: str, now: datetime) -> None:
+    """Store the sync_failed event of a run that failed as a whole. Never raises."""
+    try:
+        with engine.begin() as conn:
+            store_events(conn, run_id, [run_failed_event(run_id, reason)], now)
+    except Exception:
+        log.exception("could not record the failure event of sync run %s", run_id)
