@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from modelsync.db import repo
 from modelsync.db.tables import webhook_delivery, webhook_event, webhook_subscription
-from modelsync.errors import ConfigError, NotFoundError, UsageError
+from modelsync.errors import ConfigError, NotFoundError, SecretKeyMissingError, UsageError
 from modelsync.events import EVENT_KINDS
 from modelsync.records import utc_now
 from modelsync.settings import Settings
@@ -57,7 +57,7 @@ WRONG_KEY = (
 
 def _fernet(settings: Settings) -> Fernet:
     if settings.secret_key is None:
-        raise ConfigError(MISSING_KEY)
+        raise SecretKeyMissingError(MISSING_KEY)
     # Any string of 32 characters or more is accepted; Fernet wants 32 bytes, url-safe base64: derive them.
     digest = hashlib.sha256(b"modelsync webhook secrets\0" + settings.secret_key.get_secret_value().encode())
     return Fernet(base64.urlsafe_b64encode(digest.digest()))

@@ -34,6 +34,7 @@ def create_web_app(state: Any) -> FastAPI:
     app.state.settings = state.settings
     app.state.watch = state.watch
     app.state.denials = state.denials
+    app.state.deliveries = state.deliveries
     app.state.session_key = session_key(state.settings)
     app.state.sync_jobs = SyncJobs()
     app.include_router(pages.router)
