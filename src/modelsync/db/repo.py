@@ -64,7 +64,10 @@ def load_snapshot(conn: Connection, provider: str) -> tuple[dict[str, SnapshotRo
             deprecated_at = read_time(deprecated_at, conn.dialect)
         snapshot[model_id] = SnapshotRow(pk, content_hash, status, deprecated_at)
         if decisions:
-            manual[model_id] = orjson.loads(decisions) if isinstance(decisions, str) else decisions
+            loaded = orjson.loads(decisions) if isinstance(decisions, str) else decisions
+            # Clearing a model's last decision stores JSON null (SQLite keeps it as the text 'null'): no decisions.
+            if loaded:
+                manual[model_id] = loaded
     return snapshot, manual
 
 
