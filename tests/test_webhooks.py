@@ -573,3 +573,22 @@ def test_webhooks_test_sends_a_signed_ping_and_list_shows_no_secret(cli, engine,
     assert cli("webhooks", "test", "7").code == 4
     assert cli("webhooks", "remove", "1").code == 0
     assert cli("webhooks", "remove", "1").code == 4
+
+
+def test_the_readme_verification_snippet_accepts_a_real_delivery_and_refuses_a_forged_one(engine, keyed, receiver):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    snippet = next(block for block in readme.split("```python\n")[1:] if "def verify(" in block).split("```")[0]
+    namespace: dict = {}
+    exec(snippet, namespace)
+    readme_verify = namespace["verify"]
+    sub = subscribe(engine, keyed, receiver.url)
+    code, error = delivery.send_test(engine, keyed, sub)
+    assert (code, error) == (200, None)
+    [received] = receiver.requests
+    headers = {
+        "X-Modelsync-Timestamp": received.headers["x-modelsync-timestamp"],
+        "X-Modelsync-Signature": received.headers["x-modelsync-signature"],
+    }
+    assert readme_verify(SECRET, headers, received.body)
+    assert not readme_verify(SECRET, headers, received.body.replace(b"test", b"tost"))
+    assert not readme_verify("another-secret-0123456789", headers, received.body)
