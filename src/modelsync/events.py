@@ -21,6 +21,7 @@ import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any, Final
 
 from modelsync.fieldspec import PRICE_GROUP, PRICE_LIST, json_name
@@ -56,9 +57,13 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+# Field names are few and history rows many: the JSON name of each is looked up once.
+_json = cache(json_name)
+
+
 def _renamed(changes: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
     return {
-        json_name(name): {"old": diff[0], "new": diff[1]} for name, diff in changes.items() if name not in _QUIET_FIELDS
+        _json(name): {"old": diff[0], "new": diff[1]} for name, diff in changes.items() if name not in _QUIET_FIELDS
     }
 
 
@@ -82,7 +87,7 @@ def component_changes(old: Sequence[Mapping[str, Any]] | None, new: Sequence[Map
 def price_changes(changes: Mapping[str, Sequence[Any]]) -> dict[str, Any] | None:
     """The price part of a history row's changes (flat fields and components, old and new), or None if none."""
     flat = {
-        json_name(name): {"old": diff[0], "new": diff[1]}
+        _json(name): {"old": diff[0], "new": diff[1]}
         for name, diff in changes.items()
         if name in PRICE_GROUP and name != PRICE_LIST and diff[0] != diff[1]
     }

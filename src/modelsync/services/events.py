@@ -14,14 +14,18 @@ Rules:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import islice
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from modelsync.db.tables import ai_model, model_change, webhook_event, webhook_mark
+from modelsync.db.dialect import placeholder
+from modelsync.db.tables import ai_model, webhook_mark
 from modelsync.events import (
     PRICE_SCHEDULED,
     Event,
@@ -32,12 +36,14 @@ from modelsync.events import (
     run_failed_event,
     shutdown_events,
 )
+from modelsync.records import utc_text
 from modelsync.services.conflicts import conflicts_in
 from modelsync.services.ledger import ScheduledPrice
 from modelsync.settings import Settings
 from modelsync.sync.report import SyncReport
 
 log = logging.getLogger("modelsync.webhooks")
+_PAGE = 2000  # history rows read, and events written, at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,7 @@ class RunContext:
     scheduled: Sequence[ScheduledPrice] = field(default_factory=tuple)
 
 
-Collector = Callable[[Connection, RunContext], list[Event]]
+Collector = Callable[[Connection, RunContext], Iterable[Event]]
 COLLECTORS: dict[str, Collector] = {}
 
 
@@ -69,16 +75,28 @@ def _mark(conn: Connection, kind: str, keys: Sequence[str], now: datetime) -> No
         conn.execute(sa.insert(webhook_mark), [{"kind": kind, "key": key, "created_at": now} for key in keys])
 
 
-def collect_history(conn: Connection, context: RunContext) -> list[Event]:
+def collect_history(conn: Connection, context: RunContext) -> Iterator[Event]:
     """created, updated, price_changed, deprecated and reactivated, from the run's history rows."""
     if context.run_id is None:
-        return []
-    rows = conn.execute(
-        sa.select(model_change.c.kind, model_change.c.provider, model_change.c.model_id, model_change.c.changes)
-        .where(model_change.c.run_id == context.run_id)
-        .order_by(model_change.c.id)
-    ).mappings()
-    return history_events(dict(row) for row in rows)
+        return
+    mark = placeholder(conn)
+    after = 0
+    while True:
+        # A page at a time (by id), so a first sync of 100,000 models never holds its whole history in memory;
+        # raw driver rows decoded by orjson, as repo.load_snapshot reads them.
+        rows = conn.exec_driver_sql(
+            "SELECT id, kind, provider, model_id, changes FROM model_change "
+            f"WHERE run_id = {mark} AND id > {mark} ORDER BY id LIMIT {_PAGE}",
+            (context.run_id, after),
+        ).all()
+        if not rows:
+            return
+        after = rows[-1][0]
+        yield from history_events(
+            {"kind": kind, "provider": provider, "model_id": model_id,
+             "changes": orjson.loads(changes) if isinstance(changes, str | bytes) else changes}
+            for _, kind, provider, model_id, changes in rows
+        )  # fmt: skip
 
 
 def collect_scheduled(_conn: Connection, context: RunContext) -> list[Event]:
@@ -111,16 +129,29 @@ def collect_shutdowns(conn: Connection, context: RunContext) -> list[Event]:
     return events
 
 
+def _recomputed(context: RunContext) -> list[str]:
+    """Providers whose models this run merged and compared (their candidates, so their conflicts, may have moved)."""
+    if context.report is None:
+        return []
+    return [o.provider for o in context.report.outcomes if o.status == "ok" and not o.inputs_unchanged]
+
+
 def collect_conflicts(conn: Connection, context: RunContext) -> list[Event]:
     """conflict: a conflict open now that was not open after the previous sync (services/conflicts.py)."""
-    current = conflicts_in(conn, context.settings.policy.price_tolerance)
-    open_keys = _marks(conn, "conflict")
-    events = conflict_events(current, open_keys)
-    now_open = {conflict_key(item) for item in current}
-    closed = sorted(open_keys - now_open)
-    if closed:
-        conn.execute(webhook_mark.delete().where(webhook_mark.c.kind == "conflict", webhook_mark.c.key.in_(closed)))
-    _mark(conn, "conflict", sorted(now_open - open_keys), context.now)
+    # Only providers the run recomputed: an unchanged provider's candidates and decisions did not move (a decision
+    # made since moves its change mark, and then the provider is recomputed).
+    events: list[Event] = []
+    tolerance = context.settings.policy.price_tolerance
+    for provider in _recomputed(context):
+        current = conflicts_in(conn, tolerance, provider)
+        open_keys = {key for key in _marks(conn, "conflict") if key.startswith(f"{provider}/")}
+        events += conflict_events(current, open_keys)
+        now_open = {conflict_key(item) for item in current}
+        closed = sorted(open_keys - now_open)
+        for start in range(0, len(closed), _PAGE):
+            gone = closed[start : start + _PAGE]
+            conn.execute(webhook_mark.delete().where(webhook_mark.c.kind == "conflict", webhook_mark.c.key.in_(gone)))
+        _mark(conn, "conflict", sorted(now_open - open_keys), context.now)
     return events
 
 
@@ -144,26 +175,37 @@ for _name, _collector in (
 
 def store_events(conn: Connection, run_id: int | None, events: Sequence[Event], now: datetime) -> int:
     """Insert events in order; return how many."""
-    if events:
-        conn.execute(
-            sa.insert(webhook_event),
-            [
-                {"run_id": run_id, "kind": event.kind, "provider": event.provider, "model_id": event.model_id,
-                 "payload": event.payload, "created_at": now}
-                for event in events
-            ],
-        )  # fmt: skip
+    if not events:
+        return 0
+    # The driver's executemany with payloads serialized by orjson: a first sync stores one event per model, and
+    # SQLAlchemy's per-value JSON and timestamp processing would be most of the cost.
+    mark = placeholder(conn)
+    postgres = conn.dialect.name == "postgresql"
+    payload = f"CAST({mark} AS JSONB)" if postgres else mark
+    stamp: Any = now if postgres else utc_text(now)
+    conn.exec_driver_sql(
+        "INSERT INTO webhook_event (run_id, kind, provider, model_id, payload, created_at) "
+        f"VALUES ({mark}, {mark}, {mark}, {mark}, {payload}, {mark})",
+        [(run_id, e.kind, e.provider, e.model_id, orjson.dumps(e.payload).decode(), stamp) for e in events],
+    )
     return len(events)
+
+
+def _chunks(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    found = iter(events)
+    while chunk := list(islice(found, size)):
+        yield chunk
 
 
 def record_run_events(engine: Engine, context: RunContext) -> int:
     """Derive and store a committed run's events (every registered collector); return how many. Never raises."""
     try:
+        stored = 0
         with engine.begin() as conn:
-            events: list[Event] = []
             for collector in COLLECTORS.values():
-                events += collector(conn, context)
-            return store_events(conn, context.run_id, events, context.now)
+                for chunk in _chunks(collector(conn, context), _PAGE):
+                    stored += store_events(conn, context.run_id, chunk, context.now)
+        return stored
     except Exception:
         log.exception("could not record the change events of sync run %s", context.run_id)
         return 0
