@@ -191,6 +191,12 @@ def store_events(conn: Connection, run_id: int | None, events: Sequence[Event], 
     return len(events)
 
 
+def _writing(engine: Engine) -> Connection:
+    # SQLite: BEGIN IMMEDIATE, so the marks read here cannot be changed by another writer before this transaction
+    # writes (a deferred one would fail with "database is locked" instead). Not the catalog lock on PostgreSQL.
+    return engine.connect().execution_options(catalog_write=True)
+
+
 def _chunks(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
     found = iter(events)
     while chunk := list(islice(found, size)):
@@ -201,7 +207,7 @@ def record_run_events(engine: Engine, context: RunContext) -> int:
     """Derive and store a committed run's events (every registered collector); return how many. Never raises."""
     try:
         stored = 0
-        with engine.begin() as conn:
+        with _writing(engine) as conn, conn.begin():
             for collector in COLLECTORS.values():
                 for chunk in _chunks(collector(conn, context), _PAGE):
                     stored += store_events(conn, context.run_id, chunk, context.now)
@@ -214,7 +220,7 @@ def record_run_events(engine: Engine, context: RunContext) -> int:
 def record_run_failure(engine: Engine, run_id: int | None, reason: str, now: datetime) -> None:
     """Store the sync_failed event of a run that failed as a whole. Never raises."""
     try:
-        with engine.begin() as conn:
+        with _writing(engine) as conn, conn.begin():
             store_events(conn, run_id, [run_failed_event(run_id, reason)], now)
     except Exception:
         log.exception("could not record the failure event of sync run %s", run_id)
