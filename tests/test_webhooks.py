@@ -603,3 +603,24 @@ def test_the_readme_verification_snippet_accepts_a_real_delivery_and_refuses_a_f
     assert readme_verify(SECRET, headers, received.body)
     assert not readme_verify(SECRET, headers, received.body.replace(b"test", b"tost"))
     assert not readme_verify("another-secret-0123456789", headers, received.body)
+
+
+def test_a_failing_collector_loses_only_its_runs_events_never_the_sync(engine, keyed, clean_env, monkeypatch):
+    from modelsync.services import events as event_service
+
+    def broken(_conn, _context):
+        yield from ()
+        raise RuntimeError("collector bug")
+
+    sync(engine, keyed, providers=["openai"])
+    before = dbread.count(engine, webhook_event)
+    monkeypatch.setitem(event_service.COLLECTORS, "broken", broken)
+    overrides(clean_env, GPT4O.format(price="1.5"))
+    report = sync(engine, keyed, providers=["openai"])
+    assert report.status == "ok" and report.total("updated") == 1
+    assert stored_price(engine) == Decimal("1.5")  # the sync committed
+    assert dbread.count(engine, webhook_event) == before  # its events were rolled back together, none half-stored
+    monkeypatch.delitem(event_service.COLLECTORS, "broken")
+    overrides(clean_env, GPT4O.format(price="1.25"))
+    sync(engine, keyed, providers=["openai"])
+    assert [e["payload"]["prices"]["inputCostPer1M"]["new"] for e in events_of(engine, "price_changed")] == ["1.25"]

@@ -1,9 +1,10 @@
 """Store each sync's change events (`webhook_event`), derived after its commit from what it stored.
 
 Rules:
-- `record_run_events` runs once per real sync, after the sync's transaction committed and while it still holds the
-  sync lock, so events of consecutive runs get increasing ids in commit order (a delivery cursor never skips one).
-  It never raises: an error is logged and the sync's outcome stands (the events of that run are then missing).
+- `record_run_events` runs once per real sync, last in the sync's own transaction (after its history rows are
+  written, under the catalog write lock), so a run and its events commit together and events of consecutive runs
+  get increasing ids in commit order (a delivery cursor never skips one). It never raises: an error rolls back
+  the events only (a savepoint), is logged, and the sync commits (the events of that run are then missing).
 - Event kinds are collected by a small registry of collectors (`COLLECTORS`, `register_collector`): each reads
   what the run stored on the open connection and returns events (modelsync.events does the deriving). Another
   part of modelsync adds a kind by registering one collector (its kind must be in events.EVENT_KINDS).
@@ -203,18 +204,21 @@ def _chunks(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
         yield chunk
 
 
-def record_run_events(engine: Engine, context: RunContext) -> int:
-    """Derive and store a committed run's events (every registered collector); return how many. Never raises."""
+def record_run_events(conn: Connection, context: RunContext) -> int:
+    """Derive and store a run's events (every registered collector) in its transaction; return how many.
+
+    Never raises: a collector's error rolls back the events only (a savepoint) and is logged; the run commits.
+    """
+    stored = 0
     try:
-        stored = 0
-        with _writing(engine) as conn, conn.begin():
+        with conn.begin_nested():
             for collector in COLLECTORS.values():
                 for chunk in _chunks(collector(conn, context), _PAGE):
                     stored += store_events(conn, context.run_id, chunk, context.now)
-        return stored
     except Exception:
         log.exception("could not record the change events of sync run %s", context.run_id)
         return 0
+    return stored
 
 
 def record_run_failure(engine: Engine, run_id: int | None, reason: str, now: datetime) -> None:

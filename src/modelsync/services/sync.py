@@ -12,8 +12,9 @@ Rules:
   no lock, writes no model and no run, and is audit-logged as `sync.dry_run`. A failed or interrupted sync marks
   its run `failed` or `cancelled` and frees the lock; nothing it planned is applied.
 - After every real sync `on_change` runs (the API invalidates its caches with it), whoever called.
-- A real sync's change events (services/events.py) are stored after its commit, under its lock; a run that failed
-  stores a sync_failed event. Delivering them is the caller's business (services/delivery.py), never the sync's.
+- A real sync's change events (services/events.py) are derived from what it wrote and stored in its transaction;
+  a run that failed stores a sync_failed event. Delivering them is the caller's business (services/delivery.py),
+  never the sync's.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from modelsync.db import repo
@@ -232,24 +233,24 @@ def _run_sync(
     overrides = load_overrides(settings.overrides_file, set(settings.registry))
     lock = None if options.dry_run else SyncLock(engine)
     run_id = None if lock is None else _begin(engine, lock, options, names, clock())
-    applied = False
     try:
         now = clock()
         # Once per run, before any provider is prepared: every provider reads the same catalog data.
         catalogs = refresh_catalogs(engine, settings, now, store=not options.dry_run, progress=progress)
         prepared = _fetch_and_prepare(settings, names, overrides, progress, fetch, now)
         scheduled = record_scheduled(engine, prepared, now, store=not options.dry_run)
+
+        def store_events(conn: Connection, report: SyncReport) -> None:
+            # In the run's transaction, from the history it has just written: the events commit with the run (in
+            # commit order, under the catalog lock), and a failure to derive them never fails the sync.
+            record_run_events(conn, RunContext(run_id, now, settings, report, scheduled))
+
         report = plan_and_apply(
             engine, settings, options, names, prepared, run_id, progress, clock, now,
-            catalogs={use.catalog: use.to_dict() for use in catalogs},
+            catalogs={use.catalog: use.to_dict() for use in catalogs}, before_commit=store_events,
         )  # fmt: skip
-        applied = True
-        if run_id is not None:
-            # After the commit and still under the sync lock, so consecutive runs' events are stored in commit
-            # order; it never raises (webhooks must not fail a sync that was applied).
-            record_run_events(engine, RunContext(run_id, now, settings, report, scheduled))
     except BaseException as exc:
-        if run_id is not None and not applied:
+        if run_id is not None:
             if isinstance(exc, KeyboardInterrupt):
                 # The interrupted frames still hold the database cursors they were reading with, and a driver
                 # connection with a live cursor keeps its transaction (and SQLite's write lock) until they go.
