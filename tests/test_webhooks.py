@@ -624,3 +624,14 @@ def test_a_failing_collector_loses_only_its_runs_events_never_the_sync(engine, k
     overrides(clean_env, GPT4O.format(price="1.25"))
     sync(engine, keyed, providers=["openai"])
     assert [e["payload"]["prices"]["inputCostPer1M"]["new"] for e in events_of(engine, "price_changed")] == ["1.25"]
+
+
+def test_events_are_derived_and_written_page_by_page_while_the_history_is_read(engine, keyed, monkeypatch):
+    from modelsync.services import events as event_service
+
+    monkeypatch.setattr(event_service, "_PAGE", 7)  # many pages: reads and writes interleave on one connection
+    report = sync(engine, keyed, providers=["openai"])
+    created = events_of(engine, "created")
+    assert report.total("created") > 3 * 7
+    assert len(created) == len({row["model_id"] for row in created}) == report.total("created")
+    assert [row["id"] for row in created] == sorted(row["id"] for row in created)

@@ -19,13 +19,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import islice
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from modelsync.db.dialect import placeholder
+from modelsync.db import repo
 from modelsync.db.tables import ai_model, webhook_mark
 from modelsync.events import (
     PRICE_SCHEDULED,
@@ -37,7 +36,6 @@ from modelsync.events import (
     run_failed_event,
     shutdown_events,
 )
-from modelsync.records import utc_text
 from modelsync.services.conflicts import conflicts_in
 from modelsync.services.ledger import ScheduledPrice
 from modelsync.settings import Settings
@@ -80,24 +78,11 @@ def collect_history(conn: Connection, context: RunContext) -> Iterator[Event]:
     """created, updated, price_changed, deprecated and reactivated, from the run's history rows."""
     if context.run_id is None:
         return
-    mark = placeholder(conn)
-    after = 0
-    while True:
-        # A page at a time (by id), so a first sync of 100,000 models never holds its whole history in memory;
-        # raw driver rows decoded by orjson, as repo.load_snapshot reads them.
-        rows = conn.exec_driver_sql(
-            "SELECT id, kind, provider, model_id, changes FROM model_change "
-            f"WHERE run_id = {mark} AND id > {mark} ORDER BY id LIMIT {_PAGE}",
-            (context.run_id, after),
-        ).all()
-        if not rows:
-            return
-        after = rows[-1][0]
+    for rows in repo.run_history(conn, context.run_id, _PAGE):
         yield from history_events(
-            {"kind": kind, "provider": provider, "model_id": model_id,
-             "changes": orjson.loads(changes) if isinstance(changes, str | bytes) else changes}
+            {"kind": kind, "provider": provider, "model_id": model_id, "changes": changes}
             for _, kind, provider, model_id, changes in rows
-        )  # fmt: skip
+        )
 
 
 def collect_scheduled(_conn: Connection, context: RunContext) -> list[Event]:
@@ -176,19 +161,10 @@ for _name, _collector in (
 
 def store_events(conn: Connection, run_id: int | None, events: Sequence[Event], now: datetime) -> int:
     """Insert events in order; return how many."""
-    if not events:
-        return 0
-    # The driver's executemany with payloads serialized by orjson: a first sync stores one event per model, and
-    # SQLAlchemy's per-value JSON and timestamp processing would be most of the cost.
-    mark = placeholder(conn)
-    postgres = conn.dialect.name == "postgresql"
-    payload = f"CAST({mark} AS JSONB)" if postgres else mark
-    stamp: Any = now if postgres else utc_text(now)
-    conn.exec_driver_sql(
-        "INSERT INTO webhook_event (run_id, kind, provider, model_id, payload, created_at) "
-        f"VALUES ({mark}, {mark}, {mark}, {mark}, {payload}, {mark})",
-        [(run_id, e.kind, e.provider, e.model_id, orjson.dumps(e.payload).decode(), stamp) for e in events],
-    )
+    if events:
+        # Payloads serialized by orjson and written in bulk: a first sync stores one event per model.
+        rows = [(e.kind, e.provider, e.model_id, orjson.dumps(e.payload).decode()) for e in events]
+        repo.write_events(conn, run_id, rows, now)
     return len(events)
 
 
