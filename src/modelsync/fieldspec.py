@@ -250,7 +250,9 @@ PRICE_GROUP: Final[tuple[str, ...]] = (PRICE_LIST, *PRICES)
 # Facts a snapshot, alias or fine-tune without its own takes from the model it resolves to (never a price).
 INHERITED: Final[tuple[str, ...]] = tuple(field.name for field in FIELDS if field.inherits)
 IDENTITIES: Final[tuple[str, ...]] = ("family", "alias_of", "snapshot_of", "base_model")
-SOURCE_NAMES: Final[frozenset[str]] = frozenset(field.name for field in (*FIELDS, DEPRECATED) if SOURCE in field.set_by)
+SOURCE_NAMES: Final[frozenset[str]] = frozenset(
+    field.name for field in (*FIELDS, DEPRECATED) if SOURCE in field.set_by
+)
 DECISION_NAMES: Final[tuple[str, ...]] = tuple(field.name for field in fields_set_by(DECISION))
 OVERRIDE_FIELDS: Final[tuple[RecordField, ...]] = tuple(
     field for field in (*FIELDS, DEPRECATED) if OVERRIDE in field.set_by

@@ -52,7 +52,9 @@ def export(
     fmt: Annotated[
         ExportFormat, typer.Option("--format", "-f", help="json, csv, litellm or mongo.")
     ] = ExportFormat.json,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
+    ] = None,
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider.")] = None,
     status: Annotated[str | None, typer.Option("--status", "-s", help="active or deprecated.")] = None,
 ) -> None:

@@ -110,13 +110,9 @@ def preview(engine: Engine, overrides: Overrides) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         for provider, records in sorted(overrides.by_provider.items()):
             for model_id, record in sorted(records.items()):
-                row = (
-                    conn.execute(
-                        sa.select(ai_model).where(ai_model.c.provider == provider, ai_model.c.model_id == model_id)
-                    )
-                    .mappings()
-                    .first()
-                )
+                row = conn.execute(
+                    sa.select(ai_model).where(ai_model.c.provider == provider, ai_model.c.model_id == model_id)
+                ).mappings().first()
                 for name, value in sorted(record.fields.items()):
                     if name == DEPRECATED.name:
                         stored: Any = None if row is None else row["status"] == "deprecated"
@@ -128,14 +124,8 @@ def preview(engine: Engine, overrides: Overrides) -> list[dict[str, Any]]:
                         stored = {key: flag for key, flag in stored.items() if key in value}
                     if _comparable(stored) != _comparable(value):
                         found.append(
-                            {
-                                "provider": provider,
-                                "id": model_id,
-                                "field": name,
-                                "stored": stored,
-                                "new": value,
-                                "known": row is not None,
-                            }
+                            {"provider": provider, "id": model_id, "field": name, "stored": stored, "new": value,
+                             "known": row is not None}
                         )
     return found
 

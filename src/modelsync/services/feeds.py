@@ -251,9 +251,8 @@ def catalog_status(engine: Engine, settings: Settings, now: datetime) -> list[di
                 "models": use.model_count if use is not None else None,
                 "usedForSync": use is not None,
                 # Why a catalog is not read: LiteLLM's map has no installed package to fall back on.
-                "note": None
-                if use is not None
-                else f"no {catalog} copy is stored: its layer is off until a feed copy is fetched",
+                "note": None if use is not None else f"no {catalog} copy is stored: its layer is off until a feed "
+                "copy is fetched",
                 "feed": _feed_status(settings, catalog, row, feed, now),
                 "package": None
                 if package is None

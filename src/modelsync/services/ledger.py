@@ -160,7 +160,9 @@ def _entries(conn: Connection, row: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not moved:
             continue
         new = moved[1]
-        entries.append({"effectiveFrom": created_at, "firstObserved": created_at, "source": "observed", "prices": new})
+        entries.append(
+            {"effectiveFrom": created_at, "firstObserved": created_at, "source": "observed", "prices": new}
+        )
     if not entries:
         # A row stored before its history began: its price is known from the time modelsync first saw it.
         entries.append(

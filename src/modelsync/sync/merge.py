@@ -58,9 +58,8 @@ def layer_schedule(fields: Mapping[str, Any], source: str) -> pricing.Schedule |
     return pricing.canonical(own)
 
 
-def set_prices(
-    values: dict[str, Any], provenance: dict[str, str], schedule: pricing.Schedule | None, source: str | None
-) -> None:
+def set_prices(values: dict[str, Any], provenance: dict[str, str], schedule: pricing.Schedule | None,
+               source: str | None) -> None:
     """Store a merged schedule and the flat price fields derived from it, with provenance."""  # fmt: skip
     for name in (PRICE_LIST, *pricing.FLAT_UNITS):
         values.pop(name, None)

@@ -113,8 +113,7 @@ def require(request: Request, role: str) -> Visit:
         raise Refused("sign in to see this page", sign_in=True)
     if not current.can(role):
         raise Refused(
-            f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.",
-            who=current.user,
+            f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.", who=current.user,
             role=role,
         )
     return current
@@ -172,8 +171,7 @@ async def post_visit(request: Request, form: dict[str, list[str]], role: str | N
     current = await anyio.to_thread.run_sync(visit, request)
     if current.fresh or not csrf_ok(current.session, current.key, one(form, "csrf")):
         raise Refused(
-            "the form's security token is missing or stale; reload the page and try again.",
-            who=current.user,
+            "the form's security token is missing or stale; reload the page and try again.", who=current.user,
             role=role,
         )
     if role is not None:
@@ -182,8 +180,7 @@ async def post_visit(request: Request, form: dict[str, list[str]], role: str | N
         if not current.can(role):
             raise Refused(
                 f"{current.user.name} has the {current.user.role} role; this needs {role} or higher.",
-                who=current.user,
-                role=role,
+                who=current.user, role=role,
             )
     return current
 

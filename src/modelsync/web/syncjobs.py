@@ -1,4 +1,4 @@
-""" "Sync now" from the web UI: one sync at a time per process, run in a background thread through the sync service.
+""""Sync now" from the web UI: one sync at a time per process, run in a background thread through the sync service.
 
 Rules: the sync goes through services/sync.run_sync (trigger "web", the signed-in user as actor), which takes the
 cross-process sync lock, records and audit-logs the run; a second "Sync now" while this process's sync runs is

@@ -94,7 +94,9 @@ def decide(
     """Record admin decisions (allowed, recommended, replacement, display name, prices); null clears one."""
     decisions = decisions_of(body)
     if not decisions:
-        raise UsageError(f"nothing to change: send at least one of {', '.join(PATCH_FIELDS)} (null clears a decision).")
+        raise UsageError(
+            f"nothing to change: send at least one of {', '.join(PATCH_FIELDS)} (null clears a decision)."
+        )
     engine = get_engine(request)
     provider = provider.lower()
     changes = catalog.decide(

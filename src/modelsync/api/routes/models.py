@@ -128,7 +128,9 @@ async def list_changes(
 async def resolve_model(
     request: Request,
     _caller: Reader,
-    id: Annotated[str, Query(min_length=1, max_length=600, description="A model id, bare or as PROVIDER/MODEL_ID.")],
+    id: Annotated[
+        str, Query(min_length=1, max_length=600, description="A model id, bare or as PROVIDER/MODEL_ID.")
+    ],
     provider: Annotated[Name | None, Query(description="Only this provider's model of that id.")] = None,
 ) -> Response:
     """Which stored model an id means (an alias's target), its family, and the same model at other providers."""
