@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic import SecretStr
 from starlette.routing import Match
 
 import dbread
@@ -28,7 +29,7 @@ from modelsync.api.app import create_app
 from modelsync.db.engine import create_db_engine
 from modelsync.db.tables import ai_model, api_token, quarantine
 from modelsync.records import utc_now
-from modelsync.services import tokens
+from modelsync.services import tokens, webhooks
 from modelsync.settings import Settings
 
 ROLES = ("viewer", "admin", "super_admin")
@@ -53,6 +54,8 @@ class Sample:
     body: Any = None
     # Run on the API's database before each caller's request (a state the request needs afresh, e.g. to decide).
     prepare: Callable[[Any], None] | None = field(default=None, compare=False)
+    # What the request needs in place first (run on the test's own server before the roles are tried).
+    setup: Callable[[Any], None] | None = field(default=None, compare=False)
 
     @property
     def method(self) -> str:
@@ -76,6 +79,15 @@ def held_entry(engine: Any) -> None:
                 evidence={"rule": "context_shrink", "source": "openai", "proposal": stored},
             )
         )  # fmt: skip
+def _webhook_key(api) -> None:
+    """The server as deployed with MODELSYNC_SECRET_KEY set (webhook secrets are encrypted under it)."""
+    api.app.state.settings = api.settings.model_copy(update={"secret_key": SecretStr("k" * 40)})
+
+
+def _webhook(api) -> None:
+    """Subscription 1 exists."""
+    _webhook_key(api)
+    webhooks.create_subscription(api.engine, api.app.state.settings, "http://127.0.0.1:9/hook", secret="s" * 20)
 
 
 SAMPLES = [
@@ -121,6 +133,21 @@ SAMPLES = [
     Sample("GET /api/admin/sync-runs", "super_admin", "/api/admin/sync-runs"),
     Sample("GET /api/admin/sync-runs/{run_id}", "super_admin", "/api/admin/sync-runs/1"),
     Sample("GET /api/admin/audit-log", "super_admin", "/api/admin/audit-log"),
+    Sample("GET /api/admin/webhooks", "admin", "/api/admin/webhooks"),
+    Sample(
+        "POST /api/admin/webhooks",
+        "super_admin",
+        "/api/admin/webhooks",
+        {"url": "http://127.0.0.1:9/hook"},
+        setup=_webhook_key,
+    ),
+    Sample("DELETE /api/admin/webhooks/{subscription_id}", "super_admin", "/api/admin/webhooks/1", setup=_webhook),
+    Sample(
+        "GET /api/admin/webhooks/{subscription_id}/deliveries",
+        "admin",
+        "/api/admin/webhooks/1/deliveries",
+        setup=_webhook,
+    ),
     Sample("GET /healthz", None, "/healthz"),
 ]
 
@@ -289,6 +316,8 @@ def test_the_allow_listed_routes_answer_anonymous_callers(api):
 def test_role_matrix_anonymous_401_lower_role_403_enough_role_2xx(api, route_key, sample):
     assert sample is not None, f"no sample request for {route_key}: add one to SAMPLES in tests/test_api_auth.py"
     route = served_routes(api.app)[route_key]
+    if sample.setup is not None:
+        sample.setup(api)
     for role in (None, *ROLES):
         denials_before = len(dbread.audit_entries(api.engine, "access.denied"))
         if sample.prepare is not None:

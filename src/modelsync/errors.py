@@ -106,3 +106,10 @@ class PermissionDeniedError(ModelsyncError):
     exit_code = 4
     http_status = 403
     code = "forbidden"
+
+
+class SecretKeyMissingError(ConfigError):
+    """MODELSYNC_SECRET_KEY is not set, so a secret that must be read back (a webhook's) cannot be stored or used."""
+
+    http_status = 409
+    code = "secret_key_missing"

@@ -293,6 +293,22 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, min_length=32)
     # `modelsync serve` runs a sync at each fire time of this 5-field cron expression (UTC); None: no schedule.
     schedule: str | None = None
+    # Encrypts secrets modelsync must be able to read back (webhook signing secrets), at least 32 characters.
+    # Unset: creating or delivering a webhook stops with a message saying to set MODELSYNC_SECRET_KEY.
+    secret_key: SecretStr | None = Field(default=None, min_length=32)
+    # Change webhooks (services/delivery.py): the timeout of one POST (connect and each read), seconds; how many
+    # attempts a batch gets before it is given up; the wait before the first retry (doubled after each failure, up
+    # to webhook_max_backoff); the most events in one POST; how often `serve` looks for pending deliveries; and how
+    # long `modelsync sync` spends delivering after the sync before it leaves the rest pending.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+    webhook_max_attempts: int = Field(default=25, ge=1, le=1000)
+    webhook_backoff: float = Field(default=30.0, ge=0)
+    webhook_max_backoff: float = Field(default=3600.0, ge=0)
+    webhook_batch_size: int = Field(default=500, ge=1, le=100_000)
+    webhook_interval: float = Field(default=10.0, gt=0)
+    webhook_sync_budget: float = Field(default=15.0, ge=0)
+    # shutdown_soon fires once per model and threshold when its shutdownDate is this many days away or fewer.
+    shutdown_soon_days: Annotated[tuple[int, ...], NoDecode] = (30, 7)
     # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from
     # the variables its registry row names. Tests and embedders pass them directly instead of touching os.environ.
     keys: dict[str, SecretStr] = {}
@@ -313,6 +329,20 @@ class Settings(BaseSettings):
         from modelsync.schedule import parse_schedule
 
         return parse_schedule(value).expression  # a ScheduleError is a ValueError: pydantic reports it
+
+    @field_validator("shutdown_soon_days", mode="before")
+    @classmethod
+    def _split_days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("shutdown_soon_days")
+    @classmethod
+    def _positive_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(days < 1 or days > 3650 for days in value):
+            raise ValueError("each threshold must be a number of days from 1 to 3650")
+        return tuple(sorted(set(value), reverse=True))
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,8 @@ While the app runs, a housekeeping task writes pending counts of denied attempts
 seconds (and once more at shutdown) and applies the audit retention setting at most once an hour.
 `GET /metrics` (api/metrics.py) reads the database at most every `metrics_ttl` seconds. With a `schedule`, the app
 runs the scheduled sync (services/scheduler.py) on a thread from start to shutdown; /healthz shows its next run.
+A delivery loop sends pending webhook deliveries (services/delivery.py) on a worker thread every
+`webhook_interval` seconds and right after a sync this process ran.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from modelsync.api.errors import install_error_handlers
 from modelsync.api.fastpath import CachedReads
 from modelsync.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ParameterGuard
 from modelsync.api.metrics import RequestMetrics, build_registry
-from modelsync.api.routes import admin, cost, health, metrics, models, runs
+from modelsync.api.routes import admin, cost, health, metrics, models, runs, webhooks
 from modelsync.records import utc_now
 from modelsync.schedule import CronSchedule
 from modelsync.services.audit import DENIALS_PER_MINUTE, DenialLog, Retention
+from modelsync.services.delivery import DeliveryLoop
 from modelsync.services.prices import PriceIndex
 from modelsync.services.scheduler import SyncScheduler, next_runs_text, sync_scheduler
 from modelsync.services.tokens import TokenCache
@@ -52,6 +55,7 @@ open without one only when the server runs with MODELSYNC_PUBLIC_READ=true. Erro
 `{"error": {"code", "message"}}`.
 """
 DOCS_ASSETS = "/docs/assets"
+_WAKE_CHECK = 0.1  # seconds between looks at whether a sync asked for a delivery pass
 
 log = logging.getLogger("modelsync.api")
 
@@ -101,16 +105,33 @@ def create_app(
             await anyio.to_thread.run_sync(_housekeeping, denials, retention)
             await anyio.sleep(housekeeping_interval)
 
+    deliveries = DeliveryLoop(engine, settings, clock)
+
+    async def deliver() -> None:
+        # Webhook deliveries on a worker thread: every `webhook_interval` seconds, and soon after a sync wakes it.
+        while True:
+            await anyio.to_thread.run_sync(deliveries.run_once)
+            waited = 0.0
+            while waited < settings.webhook_interval and not deliveries.woken.is_set():
+                await anyio.sleep(_WAKE_CHECK)
+                waited += _WAKE_CHECK
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         scheduler: SyncScheduler | None = None
         if schedule is not None:
-            scheduler = sync_scheduler(engine, settings, schedule, on_change=app.state.watch.invalidate)
+
+            def changed() -> None:
+                app.state.watch.invalidate()
+                deliveries.wake()  # a scheduled sync's webhook events go out from the delivery loop
+
+            scheduler = sync_scheduler(engine, settings, schedule, on_change=changed)
             scheduler.start()
             log.info(next_runs_text(scheduler))
         app.state.scheduler = scheduler
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(housekeep)
+            tasks.start_soon(deliver)
             try:
                 yield
             finally:
@@ -137,13 +158,14 @@ def create_app(
     # The scheduled sync's thread, while the app runs with a schedule (`modelsync serve --schedule`).
     app.state.scheduler = None
     app.state.denials = denials
+    app.state.deliveries = deliveries
     app.state.watch = CatalogWatch(engine, interval=stamp_interval)
     app.state.prices = PriceIndex(engine, app.state.watch)
     app.state.tokens = TokenCache(engine)
     app.state.responses = ResponseCache()
     app.state.metrics, latency = build_registry(engine, metrics_ttl)
     install_error_handlers(app)
-    for module in (models, admin, cost, runs, health, metrics):
+    for module in (models, admin, cost, runs, health, metrics, webhooks):
         app.include_router(module.router)
     # The admin web UI (server-rendered pages with sessions of their own) over the same services and state.
     app.mount(WEB_PREFIX, create_web_app(app.state))

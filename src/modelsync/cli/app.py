@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from modelsync.cli import conflicts, db, models, quarantine, tokens, users
+from modelsync.cli import conflicts, db, models, quarantine, tokens, users, webhooks
 from modelsync.cli.catalogs import catalogs
 from modelsync.cli.common import err, printable_message
 from modelsync.cli.exports import export, import_overrides
@@ -47,6 +47,7 @@ app.command("import-overrides")(import_overrides)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("serve")(serve)
 
 

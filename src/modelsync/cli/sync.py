@@ -18,6 +18,9 @@ from modelsync.cli.common import database, err, out, print_json, printable, prin
 from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from modelsync.settings import Settings
     from modelsync.sync.report import ProviderOutcome, SyncReport
 
 _CHANGE_LINES = 25
@@ -146,7 +149,23 @@ def sync(
         print_json(report.to_dict(with_changes=dry_run))
     else:
         _print_summary(report)
+    if not dry_run:
+        _deliver_webhooks(config, engine)
     raise typer.Exit(report.exit_code)
+
+
+def _deliver_webhooks(config: Settings, engine: Engine) -> None:
+    """Send the webhook deliveries due now (this sync's and older pending ones) for a short budget; never fails."""
+    from modelsync.cli.webhooks import report_deliveries
+    from modelsync.services.delivery import deliver_pending
+
+    try:
+        result = deliver_pending(engine, config, budget=config.webhook_sync_budget)
+    except Exception as exc:  # the sync is done and recorded; a delivery problem must not change its exit code
+        err.print(f"[yellow]webhooks:[/yellow] not delivered now ({printable(type(exc).__name__)}); "
+                  "`modelsync webhooks deliver` retries")  # fmt: skip
+        return
+    report_deliveries(result)
 
 
 def _time(value: str | None) -> str | None:

@@ -64,7 +64,10 @@ def load_snapshot(conn: Connection, provider: str) -> tuple[dict[str, SnapshotRo
             deprecated_at = read_time(deprecated_at, conn.dialect)
         snapshot[model_id] = SnapshotRow(pk, content_hash, status, deprecated_at)
         if decisions:
-            manual[model_id] = orjson.loads(decisions) if isinstance(decisions, str) else decisions
+            loaded = orjson.loads(decisions) if isinstance(decisions, str) else decisions
+            # Clearing a model's last decision stores JSON null (SQLite keeps it as the text 'null'): no decisions.
+            if loaded:
+                manual[model_id] = loaded
     return snapshot, manual
 
 
@@ -342,3 +345,31 @@ def append_audit(
             details=details,
         )
     )
+
+
+def write_events(
+    conn: Connection, run_id: int | None, events: Sequence[tuple[str, str | None, str | None, str]], now: datetime
+) -> None:
+    """Append change events (kind, provider, model id, payload as JSON text), in order: COPY on PostgreSQL."""
+    columns = ("run_id", "kind", "provider", "model_id", "payload", "created_at")
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, "webhook_event", columns, [(run_id, *event, now) for event in events])
+    else:
+        stamp = utc_text(now)
+        sql = f"INSERT INTO webhook_event ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        conn.exec_driver_sql(sql, [(run_id, *event, stamp) for event in events])
+
+
+def run_history(conn: Connection, run_id: int, size: int) -> Iterator[list[tuple[int, str, str, str, Any]]]:
+    """A run's history rows in pages of `size`, oldest first: (id, kind, provider, model id, changes decoded)."""
+    # One query read as it goes (a server-side cursor on PostgreSQL), never the whole history of a large first sync
+    # in memory; raw driver rows with the JSON as text, decoded by orjson (as load_snapshot reads the manual column).
+    changes = "changes::text" if conn.dialect.name == "postgresql" else "changes"
+    result = conn.exec_driver_sql(
+        f"SELECT id, kind, provider, model_id, {changes} FROM model_change WHERE run_id = {placeholder(conn)} "
+        "ORDER BY id",
+        (run_id,),
+        execution_options={"stream_results": True, "max_row_buffer": size},
+    )
+    for rows in result.partitions(size):
+        yield [(pk, kind, provider, model_id, orjson.loads(text)) for pk, kind, provider, model_id, text in rows]

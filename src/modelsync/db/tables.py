@@ -215,3 +215,68 @@ quarantine = sa.Table(
     sa.Column("decided_by", sa.String(128)),
 )
 sa.Index(None, quarantine.c.provider, quarantine.c.status)
+
+# Change webhooks (services/webhooks.py, services/events.py, services/delivery.py).
+# What each sync stored, as events: kept with the run, so a receiver that was down catches up from its cursor.
+webhook_event = sa.Table(
+    "webhook_event",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("run_id", PrimaryKey, sa.ForeignKey("sync_run.id")),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("provider", sa.String(64)),
+    sa.Column("model_id", sa.String(512)),
+    sa.Column("payload", JSONDoc, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+sa.Index(None, webhook_event.c.run_id)
+
+# Subscriptions: the secret is encrypted (Fernet under MODELSYNC_SECRET_KEY), only its fingerprint is shown;
+# `last_event_id` is the newest event already batched into one of its deliveries (its cursor).
+webhook_subscription = sa.Table(
+    "webhook_subscription",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("secret_encrypted", sa.Text(), nullable=False),
+    sa.Column("secret_fingerprint", sa.String(32), nullable=False),
+    sa.Column("events", JSONDoc, nullable=False),
+    sa.Column("providers", JSONDoc, nullable=False),
+    sa.Column("models", JSONDoc, nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("last_event_id", PrimaryKey, nullable=False),
+    sa.Column("created_by", sa.String(128)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# One batch of a subscription's events and every attempt to POST it; `claimed_until` is the lease of the
+# process sending it (a compare-and-set claim, so two replicas never send one attempt twice).
+webhook_delivery = sa.Table(
+    "webhook_delivery",
+    metadata,
+    sa.Column("id", PrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("subscription_id", PrimaryKey, sa.ForeignKey("webhook_subscription.id"), nullable=False),
+    sa.Column("event_ids", JSONDoc, nullable=False),
+    sa.Column("last_event_id", PrimaryKey, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("last_status_code", sa.Integer()),
+    sa.Column("last_error", sa.String(512)),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("claimed_until", UTCDateTime()),
+    sa.Column("claim", sa.String(32)),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("delivered_at", UTCDateTime()),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+)
+sa.Index(None, webhook_delivery.c.subscription_id, webhook_delivery.c.status, webhook_delivery.c.id)
+
+# Events that fire once ever (shutdown_soon per model and threshold) or while a condition holds (an open
+# conflict): which ones were already recorded.
+webhook_mark = sa.Table(
+    "webhook_mark",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("key", sa.String(700), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from modelsync.db.tables import ai_model
 from modelsync.errors import UsageError
@@ -34,26 +34,31 @@ def field_name(name: str) -> str:
 
 def list_conflicts(engine: Engine, tolerance: Decimal, provider: str | None = None) -> list[dict[str, Any]]:
     """Every unresolved conflict, ordered by provider, model and field, with each source's value."""
+    with engine.connect() as conn:
+        return conflicts_in(conn, tolerance, provider)
+
+
+def conflicts_in(conn: Connection, tolerance: Decimal, provider: str | None = None) -> list[dict[str, Any]]:
+    """`list_conflicts` on an open connection (the webhook events read it inside their own transaction)."""
     columns = [ai_model.c.provider, ai_model.c.model_id, ai_model.c.candidates, ai_model.c.manual]
     columns += [ai_model.c[name] for name in CANDIDATE_FIELDS]
     query = sa.select(*columns).where(ai_model.c.candidates.is_not(None), ai_model.c.status == "active")
     if provider:
         query = query.where(ai_model.c.provider == provider.lower())
     found: list[dict[str, Any]] = []
-    with engine.connect() as conn:
-        for row in conn.execute(query.order_by(ai_model.c.provider, ai_model.c.model_id)).mappings():
-            for name, values in conflicting_fields(row["candidates"], row["manual"] or {}, tolerance).items():
-                stored = row[name]
-                found.append(
-                    {
-                        "provider": row["provider"],
-                        "model": row["model_id"],
-                        "field": json_name(name),
-                        "stored": None if stored is None else (format(stored, "f") if name in catalog.PRICE_FIELDS
-                                                               else stored),
-                        "candidates": [{"source": source, "value": values[source]} for source in sorted(values)],
-                    }
-                )  # fmt: skip
+    for row in conn.execute(query.order_by(ai_model.c.provider, ai_model.c.model_id)).mappings():
+        for name, values in conflicting_fields(row["candidates"], row["manual"] or {}, tolerance).items():
+            stored = row[name]
+            found.append(
+                {
+                    "provider": row["provider"],
+                    "model": row["model_id"],
+                    "field": json_name(name),
+                    "stored": None if stored is None else (format(stored, "f") if name in catalog.PRICE_FIELDS
+                                                           else stored),
+                    "candidates": [{"source": source, "value": values[source]} for source in sorted(values)],
+                }
+            )  # fmt: skip
     return found
 
 

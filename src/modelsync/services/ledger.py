@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -55,10 +56,25 @@ def _catalog_priced(row: Mapping[str, Any]) -> bool:
     return stored is not None and (row.get("provenance") or {}).get("input_price") == GENAI_PRICES
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduledPrice:
+    """A dated list price seen for the first time by a sync (a `price_scheduled` event)."""
+
+    provider: str
+    model_id: str
+    effective_from: datetime
+    prices: list[dict[str, Any]]
+    source: str
+
+
 def record_scheduled(
     engine: Engine, prepared: Mapping[str, ProviderSources | ProviderOutcome], now: datetime, store: bool = True
-) -> None:
-    """Store the scheduled prices the catalogs announce; a newly seen one becomes a "price scheduled" report note."""
+) -> list[ScheduledPrice]:
+    """Store the scheduled prices the catalogs announce; a newly seen one becomes a "price scheduled" report note.
+
+    Returns the newly seen ones.
+    """
+    first_seen: list[ScheduledPrice] = []
     for sources in prepared.values():
         if not isinstance(sources, ProviderSources):
             continue
@@ -84,6 +100,7 @@ def record_scheduled(
                             f"price scheduled: {provider}/{model_id} from {begins.date().isoformat()}: "
                             f"{_summary(schedule)} ({GENAI_PRICES})"
                         )
+                        first_seen.append(ScheduledPrice(provider, model_id, begins, list(schedule), GENAI_PRICES))
                         if store:
                             conn.execute(
                                 price_schedule.insert().values(
@@ -108,6 +125,7 @@ def record_scheduled(
                     sources.notes.append(f"price schedule withdrawn: {provider}/{model_id} from {begins.date()}")
                     if store:
                         conn.execute(price_schedule.delete().where(price_schedule.c.id == row.id))
+    return first_seen
 
 
 def _model_row(conn: Connection, provider: str, model_id: str) -> dict[str, Any]:

@@ -71,6 +71,16 @@ def list_entries(engine: Engine, status: str = judge.PENDING, provider: str | No
         return [entry_view(row) for row in conn.execute(query).mappings()]
 
 
+def held_in_run(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    """The entries a run opened that are still pending, in the API's shape (the webhooks' `quarantined` events)."""
+    query = (
+        sa.select(quarantine)
+        .where(quarantine.c.run_id == run_id, quarantine.c.status == judge.PENDING)
+        .order_by(quarantine.c.id)
+    )
+    return [entry_view(row) for row in conn.execute(query).mappings()]
+
+
 def _pending_entry(conn: Connection, entry_id: int) -> dict[str, Any]:
     query = sa.select(quarantine).where(quarantine.c.id == entry_id)
     if conn.dialect.name == "postgresql":

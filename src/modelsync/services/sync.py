@@ -12,6 +12,9 @@ Rules:
   no lock, writes no model and no run, and is audit-logged as `sync.dry_run`. A failed or interrupted sync marks
   its run `failed` or `cancelled` and frees the lock; nothing it planned is applied.
 - After every real sync `on_change` runs (the API invalidates its caches with it), whoever called.
+- A real sync's change events (services/events.py) are derived from what it wrote and stored in its transaction;
+  a run that failed stores a sync_failed event. Delivering them is the caller's business (services/delivery.py),
+  never the sync's.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from modelsync.db import repo
 from modelsync.db.dialect import SyncLock
 from modelsync.errors import SyncBusyError
 from modelsync.records import utc_now
+from modelsync.services.events import RunContext, record_run_events, record_run_failure
 from modelsync.services.feeds import refresh_catalogs
 from modelsync.services.ledger import record_scheduled
 from modelsync.settings import Settings
@@ -234,10 +238,16 @@ def _run_sync(
         # Once per run, before any provider is prepared: every provider reads the same catalog data.
         catalogs = refresh_catalogs(engine, settings, now, store=not options.dry_run, progress=progress)
         prepared = _fetch_and_prepare(settings, names, overrides, progress, fetch, now)
-        record_scheduled(engine, prepared, now, store=not options.dry_run)
+        scheduled = record_scheduled(engine, prepared, now, store=not options.dry_run)
+
+        def store_events(conn: Connection, report: SyncReport) -> None:
+            # In the run's transaction, from the history it has just written: the events commit with the run (in
+            # commit order, under the catalog lock), and a failure to derive them never fails the sync.
+            record_run_events(conn, RunContext(run_id, now, settings, report, scheduled))
+
         report = plan_and_apply(
             engine, settings, options, names, prepared, run_id, progress, clock, now,
-            catalogs={use.catalog: use.to_dict() for use in catalogs},
+            catalogs={use.catalog: use.to_dict() for use in catalogs}, before_commit=store_events,
         )  # fmt: skip
     except BaseException as exc:
         if run_id is not None:
@@ -250,6 +260,8 @@ def _run_sync(
             except SQLAlchemyError:
                 # The database is what failed: the run stays `running` until the next sync marks it abandoned.
                 log.warning("could not record the end of sync run %s", run_id)
+            if not isinstance(exc, KeyboardInterrupt):
+                record_run_failure(engine, run_id, type(exc).__name__, clock())
         raise
     finally:
         if lock is not None:

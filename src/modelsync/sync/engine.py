@@ -391,8 +391,12 @@ def plan_and_apply(
     clock: Clock,
     now: datetime,
     catalogs: Mapping[str, Mapping[str, Any]] | None = None,
+    before_commit: Callable[[Connection, SyncReport], None] | None = None,
 ) -> SyncReport:
-    """Plan every provider and (unless a dry run) apply the changes, record the run and audit it, atomically."""
+    """Plan every provider and (unless a dry run) apply the changes, record the run and audit it, atomically.
+
+    `before_commit` runs last inside the run's transaction (the change events are stored with it).
+    """
     report = SyncReport(run_id=run_id, dry_run=options.dry_run, started_at=now, catalogs=dict(catalogs or {}))
     transaction = read_transaction(engine) if options.dry_run else write_transaction(engine, settings.write_wait)
     with transaction as conn:
@@ -423,6 +427,8 @@ def plan_and_apply(
             details={"runId": run_id, "trigger": options.trigger, "providers": names, "totals": report.totals()},
         )
         repo.release_lease(conn, run_id)
+        if before_commit is not None:
+            before_commit(conn, report)
     return report
 
 

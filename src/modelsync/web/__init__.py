@@ -35,6 +35,7 @@ def create_web_app(state: Any) -> FastAPI:
     app.state.watch = state.watch
     app.state.denials = state.denials
     app.state.clock = state.clock  # what "now" is for scheduled prices (the API app's, so tests can move it)
+    app.state.deliveries = state.deliveries
     app.state.session_key = session_key(state.settings)
     app.state.sync_jobs = SyncJobs()
     app.include_router(pages.router)

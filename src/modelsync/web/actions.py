@@ -237,5 +237,11 @@ async def sync_now(request: Request, form: Form) -> Response:
         user_id=current.user.user_id,
     )
     jobs: SyncJobs = request.app.state.sync_jobs
-    jobs.start(engine_of(request), settings, options, on_change=request.app.state.watch.invalidate)
+    state = request.app.state
+
+    def changed() -> None:
+        state.watch.invalidate()
+        state.deliveries.wake()  # its webhook events go out from the server's delivery loop
+
+    jobs.start(engine_of(request), settings, options, on_change=changed)
     return redirect(f"{PREFIX}/ai-models/sync")

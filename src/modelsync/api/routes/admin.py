@@ -54,7 +54,13 @@ def _sync(request: Request, principal: Principal, providers: list[str], dry_run:
         user_id=principal.user_id,
     )
     watch = get_watch(request)
-    report = run_sync(get_engine(request), get_settings(request), options, on_change=watch.invalidate)
+    deliveries = request.app.state.deliveries
+
+    def changed() -> None:
+        watch.invalidate()
+        deliveries.wake()  # the sync's webhook events go out from the delivery loop, never from this request
+
+    report = run_sync(get_engine(request), get_settings(request), options, on_change=changed)
     return JSONResponse(report.to_dict(with_changes=dry_run))
 
 
