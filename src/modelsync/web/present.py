@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from modelsync.fieldspec import BY_JSON, DERIVED, FIELDS, IDENTITY, FieldType, RecordField
 from modelsync.pricing import UNITS, describe, flat_prices
+from modelsync.sync.quarantine import key_of
 
 UNKNOWN: Final = "unknown"
 NONE_KNOWN: Final = "none known"
@@ -372,18 +373,23 @@ class HeldRow:
 
 
 def held_value(field: str, value: Any) -> str:
-    """A held field's value: a price as money (a component with its unit), the whole schedule, a token count."""
+    """A held field's value: a price as money (a component with its unit), the whole schedule, a token count.
+
+    No value is "none": the model had no such price (or no schedule) stored, or the proposal removes it.
+    """
     if field == "prices":
-        return text(value, BY_JSON["prices"])
+        return NONE_KNOWN if value is None else text(value, BY_JSON["prices"])
     spec = BY_JSON.get(field)
     if spec is not None and spec.type is not FieldType.MONEY:
         return text(value, spec)
-    shown = money(value)
-    unit = UNITS.get(field.split(".")[1]) if field.startswith("prices.") else None
-    if value is None or unit is None:
-        return shown
-    extras = (extra.replace("above_", "above ") for extra in field.split(".")[2:])  # batch, above_<tokens>
-    return " ".join([shown, unit.label, *extras])
+    if value is None:
+        return "none"
+    key = key_of(field) if field.startswith("prices.") else None
+    if key is None or key[0] not in UNITS:
+        return money(value)
+    unit, batch, above = key
+    shown = f"{money(value)} {UNITS[unit].label}"
+    return shown + (f" above {above:,} prompt tokens" if above else "") + (", batch" if batch else "")
 
 
 def held_row(entry: dict[str, Any]) -> HeldRow:
