@@ -15,15 +15,19 @@ from decimal import Decimal
 import pytest
 
 import dbread
+import test_litellm
+import test_quarantine as tq
 from modelsync.db import repo
 from modelsync.db.dialect import SyncLock
 from modelsync.db.tables import sync_run
 from modelsync.errors import ConfigError
 from modelsync.records import utc_now
+from modelsync.services import quarantine as held_service
 from modelsync.settings import load_settings
 from modelsync.web.session import COOKIE
 from webclient import anonymous, csrf_of, sign_in
 
+clean_activation, feed, live = test_litellm.clean_activation, test_litellm.feed, test_litellm.live
 PASSWORD_ = "correct horse battery staple"  # tests/apiserver.py
 MODEL = "/opshub/ai-models/model/openai/gpt-4o"
 
@@ -202,7 +206,7 @@ def test_the_table_filters_sorts_counts_and_pages(api):
         priced = {f"{m['provider']}/{m['model_id']}": m["input_price"] for m in dbread.models(api.engine)}
         prices = [priced[ref] for ref in cheap_first if priced[ref] is not None]
         assert prices == sorted(prices)
-        assert all(priced[ref] is None for ref in cheap_first[len(prices):])  # unknown last, never "cheapest"
+        assert all(priced[ref] is None for ref in cheap_first[len(prices) :])  # unknown last, never "cheapest"
         first = vic.get("/opshub/ai-models?limit=25").text
         next_link = re.search(r'<a href="([^"]+)" rel="next">', first).group(1).replace("&amp;", "&")
         second = vic.get(f"/opshub/ai-models{next_link}").text
@@ -214,7 +218,7 @@ def test_the_table_filters_sorts_counts_and_pages(api):
         searched = rows_of(vic.get("/opshub/ai-models?q=sonnet").text)
         assert searched and all("sonnet" in ref for ref in searched)
         chosen = vic.get("/opshub/ai-models?cols=capabilities&cols=status").text
-        assert "<th scope=\"col\">Capabilities</th>" in chosen and "Tier" not in chosen.split("<table")[1]
+        assert '<th scope="col">Capabilities</th>' in chosen and "Tier" not in chosen.split("<table")[1]
 
 
 def test_the_empty_catalog_says_how_to_run_the_first_sync(engine, settings, api_factory):
@@ -489,3 +493,121 @@ def test_an_admin_resolves_a_conflict_by_a_source_or_a_value_audited_and_in_hist
     assert [entry["target"] for entry in entries] == ["openai/gpt-4o-mini", "openai/o4-mini"]
     history = [r for r in dbread.history_rows(api.engine, "openai") if r["kind"] == "manual"]
     assert {r["model_id"] for r in history} == {"gpt-4o-mini", "o4-mini"}
+
+
+QUARANTINE = "/opshub/ai-models/quarantine"
+HELD_PAGE = f"/opshub/ai-models/model/together/{tq.MODEL}"
+
+
+@pytest.fixture
+def held(live, feed, engine, clean_env, api_factory):
+    """The app over Together's catalog where an overrides file multiplied a price by 10: one held change."""
+    tq.sync(engine, "together")
+    tq.overrides(clean_env, tq.price(tq.MODEL, input_price="3"))
+    tq.sync(engine, "together")
+    with api_factory(engine, load_settings(), stamp_interval=0.0) as running:
+        yield running
+
+
+def test_the_quarantine_queue_is_for_admins_and_shows_the_evidence_and_the_model_page_a_notice(held):
+    [entry] = held_service.list_entries(held.engine)
+    with sign_in(held.live, "viewer") as vic:
+        assert vic.get(QUARANTINE).status_code == 403
+        page = vic.get(HELD_PAGE)
+        assert page.status_code == 200 and "1 change held in quarantine" in page.text
+        assert "inputCostPer1M $0.3 → $3" in page.text
+        assert 'href="/opshub/ai-models/quarantine' not in page.text  # no nav entry, no link from the notice
+        token = csrf_of(page.text)
+        refused = vic.post(QUARANTINE, data={"csrf": token, "id": str(entry["id"]), "decision": "approve"})
+        assert refused.status_code == 403 and "viewer role" in refused.text
+    for role in ("admin", "super_admin"):
+        with sign_in(held.live, role) as client:
+            queue = client.get(QUARANTINE)
+            assert queue.status_code == 200
+            text = queue.text
+            assert 'Quarantine <span class="count">1</span>' in text and "1 held change awaiting a decision" in text
+            assert f'href="{HELD_PAGE}">together/{tq.MODEL}</a>' in text and "<td>inputCostPer1M</td>" in text
+            assert '<span class="old">$0.3</span> → <span class="new">$3</span>' in text
+            assert "factor: moved by ×10, more than ×3" in text and "proposed by overrides" in text
+            assert "sources: litellm $0.3; models-dev $0.3; overrides $3; together $0.3" in text
+            assert f'/opshub/ai-models/runs/{entry["runId"]}">run {entry["runId"]}</a>' in text
+            assert 'value="approve">Approve</button>' in text and 'value="reject" class="quiet">Reject</button>' in text
+            model_page = client.get(HELD_PAGE).text
+            assert f'href="{QUARANTINE}?provider=together#held-{entry["id"]}"' in model_page
+            assert f'id="held-{entry["id"]}"' in text  # the link's target
+            assert "No held changes at openai" in client.get(f"{QUARANTINE}?provider=openai").text
+            bad = client.get(f"{QUARANTINE}?status=bogus")
+            assert bad.status_code == 400 and "unknown status &#39;bogus&#39;" in bad.text
+            assert "<td>inputCostPer1M</td>" in bad.text  # the pending changes, shown instead
+    assert tq.model(held.engine, tq.MODEL)["input_price"] == Decimal("0.3")
+    assert held_service.list_entries(held.engine)[0]["status"] == "pending"
+
+
+def test_a_quarantine_decision_needs_the_sessions_csrf_token(held):
+    [entry] = held_service.list_entries(held.engine)
+    form = {"id": str(entry["id"]), "decision": "approve"}
+    with sign_in(held.live, "admin") as ada, sign_in(held.live, "super_admin") as root:
+        other_token = csrf_of(root.get(QUARANTINE).text)
+        for csrf in (None, "", other_token):
+            data = form if csrf is None else {**form, "csrf": csrf}
+            response = ada.post(QUARANTINE, data=data)
+            assert response.status_code == 403 and "security token" in response.text
+    assert tq.model(held.engine, tq.MODEL)["input_price"] == Decimal("0.3")
+    assert held_service.list_entries(held.engine)[0]["status"] == "pending"
+    assert dbread.audit_entries(held.engine, "quarantine.approve") == []
+
+
+def test_an_admin_approves_a_held_change_in_history_and_audited_and_a_second_approve_changes_nothing(held):
+    [entry] = held_service.list_entries(held.engine)
+    before = tq.model_history(held.engine, tq.MODEL)
+    with sign_in(held.live, "admin") as ada:
+        token = csrf_of(ada.get(QUARANTINE).text)
+        form = {"csrf": token, "id": str(entry["id"]), "provider": "together"}
+        for bad, message in (({"id": "abc", "decision": "approve"}, "is not a quarantine entry id"),
+                             ({"decision": "apply"}, "choose Approve or Reject"),
+                             ({"decision": "approve", "reason": "x" * 501}, "longer than 500")):  # fmt: skip
+            refused = ada.post(QUARANTINE, data={**form, **bad})
+            assert refused.status_code == 400 and message in refused.text
+        unknown = ada.post(QUARANTINE, data={**form, "id": "999999", "decision": "approve"})
+        assert unknown.status_code == 404 and "no quarantine entry 999999" in unknown.text
+        assert tq.model_history(held.engine, tq.MODEL) == before  # nothing refused wrote anything
+
+        done = ada.post(QUARANTINE, data={**form, "decision": "approve", "reason": "new list price"})
+        assert done.status_code == 303 and done.headers["location"] == f"{QUARANTINE}?provider=together"
+        queue = ada.get(QUARANTINE).text
+        assert "0 held changes awaiting a decision" in queue and 'Quarantine <span class="count">' not in queue
+        assert "change held in quarantine" not in ada.get(HELD_PAGE).text
+        assert "approved by ada" in ada.get(f"{QUARANTINE}?status=all").text
+        applied = tq.model(held.engine, tq.MODEL)
+        history = tq.model_history(held.engine, tq.MODEL)
+
+        again = ada.post(QUARANTINE, data={**form, "decision": "approve"})
+        assert again.status_code == 409 and "is approved by ada, not pending" in again.text
+    assert applied["input_price"] == Decimal("3") and applied["provenance"]["input_price"] == "overrides"
+    assert len(history) == len(before) + 1
+    assert (history[-1]["kind"], history[-1]["actor"]) == ("updated", "ada")
+    assert history[-1]["changes"]["input_price"] == ["0.3", "3"]
+    [audit] = dbread.audit_entries(held.engine, "quarantine.approve")
+    assert (audit["actor"], audit["target"], audit["details"]["reason"]) == ("ada", f"together/{tq.MODEL}",
+                                                                             "new list price")  # fmt: skip
+    assert tq.model(held.engine, tq.MODEL) == applied and tq.model_history(held.engine, tq.MODEL) == history
+
+
+def test_an_admin_rejects_a_held_change_and_the_stored_value_stays(held):
+    [entry] = held_service.list_entries(held.engine)
+    stored = tq.model(held.engine, tq.MODEL)
+    with sign_in(held.live, "super_admin") as root:
+        token = csrf_of(root.get(QUARANTINE).text)
+        form = {"csrf": token, "id": str(entry["id"]), "status": "all"}
+        done = root.post(QUARANTINE, data={**form, "decision": "reject", "reason": "a typo in the overrides file"})
+        assert done.status_code == 303 and done.headers["location"] == f"{QUARANTINE}?status=all"
+        # A rejection writes no history (the catalog stamp stays): the nav's count is still recounted.
+        queue = root.get(QUARANTINE).text
+        assert "0 held changes" in queue and 'Quarantine <span class="count">' not in queue
+        assert "rejected by root" in root.get(f"{QUARANTINE}?status=all").text
+        late = root.post(QUARANTINE, data={**form, "decision": "approve"})
+        assert late.status_code == 409 and "rejected by root, not pending" in late.text
+    assert tq.model(held.engine, tq.MODEL) == stored
+    [audit] = dbread.audit_entries(held.engine, "quarantine.reject")
+    assert audit["actor"] == "root" and audit["details"]["reason"] == "a typo in the overrides file"
+    assert dbread.audit_entries(held.engine, "quarantine.approve") == []

@@ -159,3 +159,24 @@ def test_an_admin_resolves_a_conflict_from_the_queue(page, ui):
     assert str(row["cache_read_price"]) == "0.08" and row["manual"] == {"cache_read_price": "0.08"}
     [entry] = dbread.audit_entries(ui.engine, "model.decide")
     assert entry["actor"] == "ada"
+
+
+def test_an_admin_approves_a_held_change_from_the_quarantine_queue(page, ui, clean_env):
+    # An overrides file multiplies gpt-4o's input price by 10: the next sync holds it (tests/test_quarantine.py).
+    (clean_env / "modelsync.overrides.toml").write_text(
+        '[[model]]\nprovider = "openai"\nid = "gpt-4o"\ninput_price = "25"\n'
+    )
+    settings = load_settings().model_copy(update={"base_urls": ui.settings.base_urls})
+    run_sync(ui.engine, settings, SyncOptions(providers=["openai"], trigger="cli"))
+    assert str(dbread.model_row(ui.engine, "openai", "gpt-4o")["input_price"]) == "2.5"
+    sign_in(page, ui.url, "ada", "/opshub/ai-models/model/openai/gpt-4o")
+    expect(page.get_by_role("status")).to_contain_text("inputCostPer1M $2.5 → $25")
+    page.get_by_role("link", name="Decide in the quarantine queue").click()
+    row = page.get_by_role("row").filter(has_text="openai/gpt-4o")
+    expect(row).to_contain_text("factor: moved by ×10, more than ×3")
+    row.get_by_label("Reason (optional)").fill("new list price")
+    row.get_by_role("button", name="Approve").click()
+    expect(page.get_by_text("0 held changes awaiting a decision at openai")).to_be_visible()
+    assert str(dbread.model_row(ui.engine, "openai", "gpt-4o")["input_price"]) == "25"
+    [entry] = dbread.audit_entries(ui.engine, "quarantine.approve")
+    assert entry["actor"] == "ada" and entry["details"]["reason"] == "new list price"

@@ -134,3 +134,35 @@ def test_a_price_list_change_shows_only_the_components_that_moved():
     assert present.change_lines({"prices": [None, []]}) == ["prices: unknown → free"]
     (created,) = present.change_lines({"prices": [None, new]}, "created")
     assert created.count(";") == 1 and "$10 per 1M output tokens (genai-prices)" in created
+
+
+def test_a_held_change_shows_money_with_its_unit_and_why_it_was_held():
+    assert present.held_value("inputCostPer1M", "0.3") == "$0.3"
+    assert present.held_value("inputCostPer1M", "0") == "$0 (free)"
+    assert present.held_value("inputCostPer1M", None) == "none"  # no such price stored (or a new model)
+    assert present.held_value("prices.images", "0.4") == "$0.4 per input image"
+    assert present.held_value("prices.input_tokens.batch.above_200000", "20") == (
+        "$20 per 1M input tokens above 200,000 prompt tokens, batch")  # fmt: skip
+    assert present.held_value("contextWindow", 262144) == "262,144"
+    assert present.held_value("prices", []) == "free"
+    entry = {
+        "id": 7, "provider": "together", "model": "m", "field": "inputCostPer1M", "old": "0.3", "proposed": "3",
+        "status": "approved", "runId": None, "createdAt": "2026-11-30T10:00:00+00:00",
+        "decidedAt": "2026-11-30T11:00:00+00:00", "decidedBy": "ada",
+        "evidence": {"rule": "factor", "factor": "10", "limit": "3", "source": "overrides",
+                     "candidates": {"together": "0.3", "overrides": "3"}},
+    }  # fmt: skip
+    row = present.held_row(entry)
+    assert (row.old, row.proposed, row.rule) == ("$0.3", "$3", "factor: moved by ×10, more than ×3")
+    assert (row.proposed_by, row.sources) == ("overrides", "overrides $3; together $0.3")
+    assert (row.held_at, row.decided) == ("2026-11-30 10:00 UTC", "approved by ada, 2026-11-30 11:00 UTC")
+    evidence = {"rule": "context_shrink", "factor": "2.13", "source": "models-dev"}
+    shrink = present.held_row(
+        {**entry, "field": "contextWindow", "old": 128000, "proposed": 60000, "evidence": evidence}
+    )
+    assert (shrink.old, shrink.proposed, shrink.rule) == (
+        "128,000",
+        "60,000",
+        "context_shrink: shrinks to less than half (÷2.13)",
+    )
+    assert shrink.sources == "" and present.held_row({**entry, "evidence": {}}).rule == "unknown"

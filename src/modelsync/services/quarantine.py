@@ -58,8 +58,10 @@ def entry_view(row: Any) -> dict[str, Any]:
     }
 
 
-def list_entries(engine: Engine, status: str = judge.PENDING, provider: str | None = None) -> list[dict[str, Any]]:
-    """Entries of one status (pending by default) or all, oldest first."""
+def list_entries(
+    engine: Engine, status: str = judge.PENDING, provider: str | None = None, model_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Entries of one status (pending by default) or all, oldest first; of one provider or one model if given."""
     if status not in STATUS_CHOICES:
         raise UsageError(f"unknown status {status!r}; use one of {', '.join(STATUS_CHOICES)}.")
     query = sa.select(quarantine).order_by(quarantine.c.id)
@@ -67,6 +69,8 @@ def list_entries(engine: Engine, status: str = judge.PENDING, provider: str | No
         query = query.where(quarantine.c.status == status)
     if provider:
         query = query.where(quarantine.c.provider == provider.lower())
+    if model_id is not None:
+        query = query.where(quarantine.c.model_id == model_id)
     with engine.connect() as conn:
         return [entry_view(row) for row in conn.execute(query).mappings()]
 
@@ -79,6 +83,13 @@ def held_in_run(conn: Connection, run_id: int) -> list[dict[str, Any]]:
         .order_by(quarantine.c.id)
     )
     return [entry_view(row) for row in conn.execute(query).mappings()]
+
+
+def count_pending(engine: Engine) -> int:
+    """How many entries await an admin's decision (the web UI's nav count)."""
+    query = sa.select(sa.func.count()).select_from(quarantine).where(quarantine.c.status == judge.PENDING)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def _pending_entry(conn: Connection, entry_id: int) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""The forms: sign in and out, admin decisions on a model, resolving a conflict, and "Sync now".
+"""The forms: sign in and out, admin decisions on a model, resolving a conflict, deciding a held change, "Sync now".
 
 Rules: every POST carries its session's CSRF token and is refused (403) without it, whoever sends it; decisions
 need admin and go through services/catalog.decide, the service the API's PATCH uses (pinned, in history, audited
-with the user and address), as does resolving a conflict (services/conflicts.resolve, the API's path); "Sync now"
+with the user and address), as does resolving a conflict (services/conflicts.resolve, the API's path) and
+approving or rejecting a held change (services/quarantine.decide, the CLI's and the API's path); "Sync now"
 needs super admin and runs through services/sync in the background (web/syncjobs.py), the page showing its
 progress and then its summary.
 """
@@ -16,17 +17,20 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from modelsync.errors import UsageError
+from modelsync.errors import NotFoundError, StateConflictError, UsageError
 from modelsync.fieldspec import BY_JSON, DECISION, FieldType, fields_set_by
 from modelsync.records import money
 from modelsync.services import auth, catalog, conflicts, runs
+from modelsync.services import quarantine as held
 from modelsync.services.sync import SyncOptions
 from modelsync.sync.engine import enabled_providers
+from modelsync.sync.quarantine import PENDING
 from modelsync.web.base import (
     PREFIX,
     Visit,
     client_ip,
     engine_of,
+    forget_held_count,
     one,
     page,
     post_visit,
@@ -37,7 +41,7 @@ from modelsync.web.base import (
     set_session,
     settings_of,
 )
-from modelsync.web.pages import conflicts_context, model_context
+from modelsync.web.pages import conflicts_context, model_context, quarantine_context
 from modelsync.web.session import new_session
 from modelsync.web.syncjobs import SyncJobs
 
@@ -54,6 +58,9 @@ _DECIDABLE = {
 # The price form sends every flat price at once, each beside the value it showed (`was-<name>`).
 _PRICES_FORM = "prices"
 _PRICE_BOXES = tuple(name for name in _DECIDABLE if BY_JSON[name].type is FieldType.MONEY)
+# The quarantine form's buttons: approve (apply the held value) or reject (keep the stored one).
+_HELD_DECISIONS = {"approve": True, "reject": False}
+_MAX_REASON = 500  # the API's limit
 
 
 def _next(target: str) -> str:
@@ -191,6 +198,48 @@ async def resolve_conflict(request: Request, form: Form) -> Response:
     """Resolve a conflict with an admin decision: one candidate's value, or a value entered (pinned, audited)."""
     current = await post_visit(request, form, "admin")
     return await anyio.to_thread.run_sync(_resolve, request, current, form)
+
+
+def _decide_held(request: Request, current: Visit, form: dict[str, list[str]]) -> Response:
+    engine = engine_of(request)
+    status = one(form, "status") if one(form, "status") in held.STATUS_CHOICES else PENDING
+    provider = one(form, "provider")[:64].lower()
+    entry, decision, reason = one(form, "id").strip(), one(form, "decision"), one(form, "reason").strip()
+    try:
+        if not entry.isdigit() or len(entry) > 18:
+            raise UsageError(f"{entry[:32]!r} is not a quarantine entry id.")
+        if decision not in _HELD_DECISIONS:
+            raise UsageError("choose Approve or Reject.")
+        if len(reason) > _MAX_REASON:
+            raise UsageError(f"the reason is longer than {_MAX_REASON} characters.")
+        assert current.user is not None
+        done = held.decide(
+            engine,
+            settings_of(request),
+            int(entry),
+            _HELD_DECISIONS[decision],
+            current.user.name,
+            client_ip(request),
+            current.user.user_id,
+            reason or None,
+        )
+        forget_held_count(request)
+        if done["changes"]:
+            request.app.state.watch.invalidate()
+    except (UsageError, NotFoundError, StateConflictError) as exc:
+        context = quarantine_context(engine, status, provider)
+        code = 400 if isinstance(exc, UsageError) else exc.http_status
+        return page(request, current, "quarantine.html", status=code, error=str(exc), **context)
+    back = [f"status={quote(status)}"] if status != PENDING else []
+    back += [f"provider={quote(provider)}"] if provider else []
+    return redirect(f"{PREFIX}/ai-models/quarantine" + (f"?{'&'.join(back)}" if back else ""))
+
+
+@router.post("/ai-models/quarantine", response_class=HTMLResponse)
+async def decide_held(request: Request, form: Form) -> Response:
+    """Approve a held change (applied, in history, audited) or reject it (the stored value stays, audited)."""
+    current = await post_visit(request, form, "admin")
+    return await anyio.to_thread.run_sync(_decide_held, request, current, form)
 
 
 def _sync_page(request: Request, current: Visit, status: int = 200, error: str | None = None) -> Response:

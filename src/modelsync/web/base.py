@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from modelsync.services import auth, conflicts
+from modelsync.services import quarantine as held
 from modelsync.services.audit import Denial, DenialLog
 from modelsync.services.auth import ROLE_RANK, Principal
 from modelsync.settings import Settings
@@ -144,9 +145,32 @@ def conflict_count(request: Request) -> int:
     return int(kept[1])
 
 
+def held_count(request: Request) -> int:
+    """Held changes awaiting a decision (the nav's count), recounted only when the catalog stamp has moved.
+
+    A sync that holds a change moves the stamp (its verification time), and so does an approval (a history row); a
+    rejection does not, so the queue's own form moves a local epoch (`forget_held_count`).
+    """
+    state = request.app.state
+    # Both read before counting, so a count never outlives a decision that committed while it ran.
+    version = (state.watch.stamp().catalog, getattr(state, "held_epoch", 0))
+    kept = getattr(state, "held_count", None)
+    if kept is None or kept[0] != version:
+        kept = state.held_count = (version, held.count_pending(state.engine))
+    return int(kept[1])
+
+
+def forget_held_count(request: Request) -> None:
+    """Recount the held changes at the next page (after a decision made here)."""
+    state = request.app.state
+    state.held_epoch = getattr(state, "held_epoch", 0) + 1
+
+
 def page(request: Request, current: Visit, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render a template for the visitor (an admin's nav also counts the open conflicts)."""
-    context.setdefault("open_conflicts", conflict_count(request) if current.can("admin") else None)
+    """Render a template for the visitor (an admin's nav also counts the open conflicts and held changes)."""
+    admin = current.can("admin")
+    context.setdefault("open_conflicts", conflict_count(request) if admin else None)
+    context.setdefault("pending_held", held_count(request) if admin else None)
     body = templates.get_template(template).render(user=current.user, visit=current, csrf=current.csrf, **context)
     response = HTMLResponse(body, status_code=status, headers=HEADERS)
     if current.fresh:

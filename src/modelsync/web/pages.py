@@ -21,9 +21,11 @@ from modelsync.errors import NotFoundError, UsageError
 from modelsync.fieldspec import KINDS, STATUSES, TIERS
 from modelsync.records import utc_now
 from modelsync.services import audit, catalog, conflicts, overview, query, runs
+from modelsync.services import quarantine as held
 from modelsync.services.query import ModelFilters
 from modelsync.settings import Settings
 from modelsync.sync.engine import enabled_providers
+from modelsync.sync.quarantine import PENDING
 from modelsync.web import present
 from modelsync.web.base import PREFIX, Engine, engine_of, page, redirect, require, settings_of, visit
 
@@ -193,6 +195,7 @@ def model_context(
         "replaces": detail["replaces"],
         "decisions": detail["decisions"],
         "choices": overview.model_ids(engine, provider) if admin else [],
+        "held": [present.held_row(entry) for entry in held.list_entries(engine, provider=provider, model_id=model_id)],
     }
 
 
@@ -221,6 +224,30 @@ def conflicts_queue(request: Request) -> Response:
     provider = request.query_params.get("provider", "")[:64].lower()
     context = conflicts_context(engine_of(request), settings_of(request), provider)
     return page(request, current, "conflicts.html", error=None, **context)
+
+
+QUARANTINE_STATUSES: Final = (PENDING, held.ALL)
+
+
+def quarantine_context(engine: Engine, status: str, provider: str) -> dict[str, Any]:
+    """What the quarantine queue shows: the held changes of one status (pending by default) or all, oldest first."""
+    rows = [present.held_row(entry) for entry in held.list_entries(engine, status, provider or None)]
+    return {"rows": rows, "shown": status, "provider": provider, "statuses": QUARANTINE_STATUSES}
+
+
+@router.get("/ai-models/quarantine", response_class=HTMLResponse)
+def quarantine_queue(request: Request) -> Response:
+    """Changes a sync held instead of applying, with the evidence, each approvable or rejectable by an admin."""
+    current = require(request, "admin")
+    status = request.query_params.get("status", "") or PENDING
+    provider = request.query_params.get("provider", "")[:64].lower()
+    if status not in held.STATUS_CHOICES:
+        context = quarantine_context(engine_of(request), PENDING, provider)
+        choices = ", ".join(held.STATUS_CHOICES)
+        error = f"unknown status {status[:32]!r}; showing the pending changes (use one of {choices})."
+        return page(request, current, "quarantine.html", status=400, error=error, **context)
+    context = quarantine_context(engine_of(request), status, provider)
+    return page(request, current, "quarantine.html", error=None, **context)
 
 
 def _compare_value(row: present.FieldRow | None) -> str:

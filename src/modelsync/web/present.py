@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from modelsync.fieldspec import BY_JSON, DERIVED, FIELDS, IDENTITY, FieldType, RecordField
-from modelsync.pricing import describe, flat_prices
+from modelsync.pricing import UNITS, describe, flat_prices
+from modelsync.sync.quarantine import key_of
 
 UNKNOWN: Final = "unknown"
 NONE_KNOWN: Final = "none known"
@@ -339,3 +340,81 @@ def price_chart(history: list[dict[str, Any]], scheduled: list[dict[str, Any]] |
         for index, (at, prices) in enumerate(steps + future)
     )
     return PriceChart(points, tuple(series), money(str(top)), points[0].at, points[-1].at, today)
+
+
+# What each quarantine rule means, for the queue (sync/quarantine.py judges them).
+_RULES: Final = {
+    "factor": "moved by ×{factor}, more than ×{limit}",
+    "free": "would become free",
+    "priced": "a free price would become paid",
+    "max_price": "above the ${limit} per 1M maximum",
+    "unit_change": "a token price on a model priced per unit only",
+    "context_shrink": "shrinks to less than half (÷{factor})",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRow:
+    """One held change as the quarantine queue shows it."""
+
+    id: int
+    provider: str
+    model: str
+    field: str
+    old: str
+    proposed: str
+    rule: str
+    proposed_by: str
+    sources: str
+    status: str
+    run_id: int | None
+    held_at: str
+    decided: str
+
+
+def held_value(field: str, value: Any) -> str:
+    """A held field's value: a price as money (a component with its unit), the whole schedule, a token count.
+
+    No value is "none": the model had no such price (or no schedule) stored, or the proposal removes it.
+    """
+    if field == "prices":
+        return NONE_KNOWN if value is None else text(value, BY_JSON["prices"])
+    spec = BY_JSON.get(field)
+    if spec is not None and spec.type is not FieldType.MONEY:
+        return text(value, spec)
+    if value is None:
+        return "none"
+    key = key_of(field) if field.startswith("prices.") else None
+    if key is None or key[0] not in UNITS:
+        return money(value)
+    unit, batch, above = key
+    shown = f"{money(value)} {UNITS[unit].label}"
+    return shown + (f" above {above:,} prompt tokens" if above else "") + (", batch" if batch else "")
+
+
+def held_row(entry: dict[str, Any]) -> HeldRow:
+    """A quarantine entry (the API's shape) as display text: values, why it was held and who proposed it."""
+    evidence = entry.get("evidence") or {}
+    rule = str(evidence.get("rule") or UNKNOWN)
+    template = _RULES.get(rule)
+    why = template.format(factor=evidence.get("factor") or "?", limit=evidence.get("limit") or "?") if template else ""
+    candidates = evidence.get("candidates") or {}
+    spec = BY_JSON.get(entry["field"])
+    decided = ""
+    if entry.get("decidedAt"):
+        decided = f"{entry['status']} by {entry.get('decidedBy') or UNKNOWN}, {when(entry['decidedAt'])}"
+    return HeldRow(
+        id=int(entry["id"]),
+        provider=entry["provider"],
+        model=entry["model"],
+        field=entry["field"],
+        old=held_value(entry["field"], entry["old"]),
+        proposed=held_value(entry["field"], entry["proposed"]),
+        rule=f"{rule}: {why}" if why else rule,
+        proposed_by=str(evidence.get("source") or UNKNOWN),
+        sources=candidates_text(spec, candidates) if candidates else "",
+        status=entry["status"],
+        run_id=entry.get("runId"),
+        held_at=when(entry.get("createdAt")),
+        decided=decided,
+    )
