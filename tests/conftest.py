@@ -11,23 +11,22 @@ import io
 import os
 import shutil
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from modelsync.db.engine import create_db_engine, upgrade_schema
 from modelsync.db.tables import metadata
 from modelsync.settings import Settings, load_settings
+from pgdb import PG_URL, own_database
 
 # The fake provider server (tests/fake_provider.py) and its `fake` / `live_env` fixtures.
 pytest_plugins = ("fake_provider", "apiserver")
 
-PG_URL = os.environ.get("MODELSYNC_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
 # Environment variables that would leak the developer's own configuration into a test (and every MODELSYNC_*
@@ -68,19 +67,8 @@ def postgres_url() -> Iterator[str]:
     """A database of this test session's own on the configured PostgreSQL server, migrated once."""
     if not PG_URL:
         pytest.fail("MODELSYNC_TEST_POSTGRES_URL is not set")  # only reached through the postgres param
-    base = make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"modelsync_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    engine = create_db_engine(url)
-    upgrade_schema(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with own_database("modelsync_test") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

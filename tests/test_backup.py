@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import sqlite3
 import stat
 import sys
@@ -19,7 +18,6 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 import dbread
 from apiserver import make_users
@@ -30,12 +28,12 @@ from modelsync.errors import UsageError
 from modelsync.services import catalog
 from modelsync.services.backup import backup_sqlite, dump_json, restore_json, restore_sqlite
 from modelsync.services.sync import SyncOptions, run_sync
+from pgdb import PG_URL, own_database
 
 FEED_BODY = orjson.dumps(
     {"claude-haiku-4-5": {"litellm_provider": "anthropic", "mode": "chat", "max_output_tokens": 64000}}
 )
 STORED_AT = datetime(2026, 11, 2, 3, 4, 5, 678901, tzinfo=UTC)
-PG_URL = os.environ.get("MODELSYNC_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
 
@@ -45,19 +43,8 @@ BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 @pytest.fixture(scope="session")
 def postgres_target() -> str:
     """A second migrated PostgreSQL database of this session's own (the restore target), dropped at the end."""
-    base = make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"modelsync_restore_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    engine = create_db_engine(url)
-    upgrade_schema(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with own_database("modelsync_restore") as url:
+        yield url
 
 
 def fresh(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
