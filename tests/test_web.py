@@ -593,6 +593,15 @@ def test_an_admin_approves_a_held_change_in_history_and_audited_and_a_second_app
     assert tq.model(held.engine, tq.MODEL) == applied and tq.model_history(held.engine, tq.MODEL) == history
 
 
+def test_a_rejection_made_outside_the_web_ui_leaves_the_nav_count_at_once(held):
+    [entry] = held_service.list_entries(held.engine)
+    with sign_in(held.live, "admin") as admin:
+        assert 'Quarantine <span class="count">1</span>' in admin.get("/opshub/ai-models").text
+        # As `modelsync quarantine reject` or the API (or another replica) would: no history row, no stamp move.
+        held_service.decide(held.engine, held.settings, entry["id"], False, "root", reason="not ours")
+        assert 'Quarantine <span class="count">' not in admin.get("/opshub/ai-models").text
+
+
 def test_an_admin_rejects_a_held_change_and_the_stored_value_stays(held):
     [entry] = held_service.list_entries(held.engine)
     stored = tq.model(held.engine, tq.MODEL)

@@ -30,7 +30,6 @@ from modelsync.web.base import (
     Visit,
     client_ip,
     engine_of,
-    forget_held_count,
     one,
     page,
     post_visit,
@@ -223,7 +222,6 @@ def _decide_held(request: Request, current: Visit, form: dict[str, list[str]]) -
             current.user.user_id,
             reason or None,
         )
-        forget_held_count(request)
         if done["changes"]:
             request.app.state.watch.invalidate()
     except (UsageError, NotFoundError, StateConflictError) as exc:

@@ -146,24 +146,10 @@ def conflict_count(request: Request) -> int:
 
 
 def held_count(request: Request) -> int:
-    """Held changes awaiting a decision (the nav's count), recounted only when the catalog stamp has moved.
-
-    A sync that holds a change moves the stamp (its verification time), and so does an approval (a history row); a
-    rejection does not, so the queue's own form moves a local epoch (`forget_held_count`).
-    """
-    state = request.app.state
-    # Both read before counting, so a count never outlives a decision that committed while it ran.
-    version = (state.watch.stamp().catalog, getattr(state, "held_epoch", 0))
-    kept = getattr(state, "held_count", None)
-    if kept is None or kept[0] != version:
-        kept = state.held_count = (version, held.count_pending(state.engine))
-    return int(kept[1])
-
-
-def forget_held_count(request: Request) -> None:
-    """Recount the held changes at the next page (after a decision made here)."""
-    state = request.app.state
-    state.held_epoch = getattr(state, "held_epoch", 0) + 1
+    """Held changes awaiting a decision (the nav's count), counted at every admin page."""
+    # Not cached like the conflicts count: a rejection (from the CLI, the API or another replica) writes no history
+    # row and so never moves the catalog stamp, and the quarantine table holds a handful of rows, not a catalog.
+    return held.count_pending(request.app.state.engine)
 
 
 def page(request: Request, current: Visit, template: str, status: int = 200, **context: Any) -> HTMLResponse:
