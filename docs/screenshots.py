@@ -54,6 +54,11 @@ def main() -> None:
         auth.create_user(engine, name, role, PASSWORD, actor="screenshots")
     catalog.decide(engine, settings, "openai", "gpt-4o", {"replacement_model": "gpt-5.4"}, "ada")
     catalog.decide(engine, settings, "openai", "gpt-4o", {"input_price": Decimal("2.25")}, "ada")
+    # A price ten times the catalogs' in the overrides file: the next sync holds it in the quarantine.
+    (workdir / "modelsync.overrides.toml").write_text(
+        '[[model]]\nprovider = "anthropic"\nid = "claude-sonnet-4-5"\ninput_price = "30"\n'
+    )
+    run_sync(engine, settings, SyncOptions(providers=["anthropic"], trigger="cli", actor="ops"))
 
     OUT.mkdir(exist_ok=True)
     with serve(create_app(settings, engine)) as live, sync_playwright() as playwright:
@@ -79,6 +84,10 @@ def main() -> None:
         laptop.click("text=Sync all providers")
         laptop.wait_for_selector("text=finished", timeout=120_000)
         laptop.screenshot(path=OUT / "sync.png", full_page=True)
+        laptop.goto(f"{url}/opshub/ai-models/conflicts")
+        laptop.screenshot(path=OUT / "conflicts.png")
+        laptop.goto(f"{url}/opshub/ai-models/quarantine")
+        laptop.screenshot(path=OUT / "quarantine.png")
         laptop.goto(f"{url}/opshub/ai-models/runs")
         laptop.screenshot(path=OUT / "runs.png")
         laptop.goto(f"{url}/opshub/ai-models/audit")
