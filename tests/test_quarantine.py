@@ -389,6 +389,21 @@ def test_a_second_independent_source_confirms_a_held_listing_change_at_the_next_
     assert last["run_id"] == confirmed.run_id and last["changes"]["input_price"] == ["0.3", "3"]
 
 
+def test_a_held_change_of_a_model_that_leaves_the_listing_is_withdrawn_with_it(live, engine):
+    sync(engine, "together")
+    set_listing_price(live, MODEL, input=3.0)
+    assert outcome(sync(engine, "together"), "together").quarantined == 1
+    live.models["together"] = [item for item in live.models["together"] if item["id"] != MODEL]
+
+    gone = sync(engine, "together")
+
+    assert outcome(gone, "together").quarantined == 0
+    assert model(engine, MODEL)["status"] == "deprecated"
+    [closed] = entries(engine)
+    assert (closed["status"], closed["decided_by"]) == ("withdrawn", "sync")
+    assert service.list_entries(engine) == []
+
+
 def test_context_shrink_max_price_and_a_per_token_price_on_a_per_image_model_are_held(live, engine, clean_env):
     image_only = 'prices = [{unit = "images", usd = "0.04", source = "overrides"}]'
     overrides(clean_env, f'provider = "together"\nid = "{OTHER}"\n{image_only}')

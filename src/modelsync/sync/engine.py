@@ -302,6 +302,12 @@ class _Planner:
             gone = vanished(snapshot, set(sources.model_ids))
             old = repo.load_rows(conn, [stored.pk for _, stored in gone], lock=True)
             changes = [describe_vanished(spec.name, model_id, s, old[s.pk], self.now) for model_id, s in gone]
+            # A model no source lists any more proposes nothing: its held changes are withdrawn with it.
+            self.closed.extend(
+                (entry.id, quarantine.WITHDRAWN)
+                for model_id, _ in gone
+                for entry in self.pending.get(model_id, {}).values()
+            )
             self._write(outcome, changes, [])
         self._save_state(sources)
         return outcome
