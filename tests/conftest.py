@@ -131,6 +131,7 @@ def cli(
             code = int(exc.code or 0)
         finally:
             common.database.cache_clear()
+            common.release_logs()  # one process per command in real use: nothing it configured outlives it
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 

@@ -136,3 +136,20 @@ def test_serve_writes_json_lines_with_keys_redacted(clean_env):
     assert len(access) == 1 and access[0]["status"] == 200 and access[0]["method"] == "GET"
     assert KEY not in text and API_TOKEN not in text and "[redacted]" in access[0]["path"]
     assert any(line["logger"] == "uvicorn.error" and "Uvicorn running" in line["message"] for line in lines)
+
+
+def test_a_cli_sync_logs_json_lines_with_the_key_redacted_and_text_mode_prints_none(cli, offline, monkeypatch):
+    # OpenAI's key set and its server unreachable: the listing fails, which the sync logs (and summarizes).
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("MODELSYNC_LOG_FORMAT", "json")
+    result = cli("sync", "--provider", "openai")
+    lines = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
+    failed = [line for line in lines if line["logger"] == "modelsync.sources" and "OpenAI" in line["message"]]
+    assert failed and failed[0]["level"] == "INFO" and "cannot be reached" in failed[0]["message"]
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert KEY not in result.err
+
+    monkeypatch.setenv("MODELSYNC_LOG_FORMAT", "text")
+    again = cli("sync", "--provider", "openai")
+    assert not [line for line in again.err.splitlines() if line.startswith("{")]
+    assert logging.getLogger("modelsync").handlers == []  # nothing the JSON command configured outlives it

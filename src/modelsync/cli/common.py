@@ -76,6 +76,46 @@ class _WarningsToStderr(logging.Handler):
         err.print(f"[yellow]warning:[/yellow] {printable_message(record.getMessage())}")
 
 
+class _JsonLogLines(logging.Handler):
+    """modelsync's own log records as JSON lines on the current stderr (MODELSYNC_LOG_FORMAT=json)."""
+
+    previous_level = logging.NOTSET
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record."""
+        try:
+            # The stderr of this moment, not of the handler's creation (a test runner swaps it between commands).
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+_LOGGER = "modelsync"
+
+
+def release_logs() -> None:
+    """Undo `_route_logs`: the JSON handler goes and modelsync's logger gets back its level (for in-process callers)."""
+    logger = logging.getLogger(_LOGGER)
+    for old in [handler for handler in logger.handlers if isinstance(handler, _JsonLogLines)]:
+        logger.removeHandler(old)
+        logger.setLevel(old.previous_level)
+
+
+def _route_logs(loaded: Settings) -> None:
+    """With the JSON log format, a command's log records (what the server would log) leave as redacted JSON lines."""
+    from modelsync.services.logs import JsonFormatter, secrets_of
+
+    release_logs()
+    if loaded.log_format != "json":
+        return
+    logger = logging.getLogger(_LOGGER)
+    handler = _JsonLogLines(logging.INFO)
+    handler.previous_level = logger.level
+    handler.setFormatter(JsonFormatter(secrets_of(loaded)))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # a provider that failed is logged at INFO, as the server logs it
+
+
 @cache
 def settings() -> Settings:
     """Load settings once per process; their warnings go to stderr."""
@@ -85,9 +125,11 @@ def settings() -> Settings:
     handler = _WarningsToStderr(logging.WARNING)
     settings_log.addHandler(handler)
     try:
-        return load_settings()
+        loaded = load_settings()
     finally:
         settings_log.removeHandler(handler)
+    _route_logs(loaded)
+    return loaded
 
 
 @cache

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from modelsync.cli.common import database, settings
+from modelsync.cli.common import database, release_logs, settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -61,6 +61,7 @@ def serve(
     logs = log_config(config, log_level, log_format)
     # From here on every line is a log line in the chosen format (the app logs while it is built, before uvicorn
     # applies the same configuration again in each worker).
+    release_logs()  # the server's own configuration replaces a command's (no line written twice)
     logging.config.dictConfig(logs)
     log = logging.getLogger("modelsync.serve")
     if config.public_read:
