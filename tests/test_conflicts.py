@@ -273,3 +273,40 @@ def test_a_refused_openrouter_listing_is_no_evidence_its_stored_rows_are(live, f
     # OpenAI's evidence is what OpenRouter's stored (unchanged) rows say, not the refused listing.
     row = dbread.model_row(engine, "openai", "gpt-5-nano")
     assert row["candidates"]["cache_read_price"]["openrouter"] == "0.01"
+
+
+def test_on_all_twelve_fixture_listings_every_price_is_verified_and_every_disagreement_is_a_conflict(
+    live, feed, engine
+):
+    settings = load_settings()
+    report = sync(engine, *settings.registry)
+    assert report.exit_code == 0, [outcome.message for outcome in report.outcomes]
+    listed = conflicts.list_conflicts(engine, TOLERANCE)
+    open_keys = {(item["provider"], item["model"], item["field"]) for item in listed}
+    assert ("deepseek", CHAT, "inputCostPer1M") in open_keys
+    chat = [row for row in dbread.models(engine) if row["status"] == "active" and row["kind"] == "chat"]
+    assert len(chat) > 400
+    checked = 0
+    for row in chat:
+        shown = verification(row["candidates"], row, TOLERANCE)
+        for name, field in (("input_price", "inputCostPer1M"), ("output_price", "outputCostPer1M")):
+            if row[name] is None:
+                continue
+            # Each stored price is verified by at least one independent source, or said to have none.
+            assert field in shown, (row["provider"], row["model_id"], field)
+            evidence = {
+                source: Decimal(str(value))
+                for source, value in ((row["candidates"] or {}).get(name) or {}).items()
+                if source not in ("manual", "overrides", "last-known")
+            }
+            assert shown[field]["sources"] == len(evidence)
+            # The oracle, written out here: two independent values more than 1% of the larger apart.
+            values = sorted(evidence.values())
+            disagree = len(values) > 1 and values[-1] - values[0] > values[-1] * TOLERANCE
+            assert disagree == ((row["provider"], row["model_id"], field) in open_keys), (row["model_id"], evidence)
+            checked += 1
+    assert checked > 800
+    # Listed, never settled behind the admin's back: each conflicting stored value is one source's value.
+    for item in listed:
+        if item["stored"] is not None and item["field"] in ("inputCostPer1M", "outputCostPer1M"):
+            assert Decimal(item["stored"]) in {Decimal(str(c["value"])) for c in item["candidates"]}, item
