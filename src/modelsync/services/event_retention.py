@@ -13,6 +13,8 @@ Rules:
   go together and the pass is one indexed read when nothing is due.
 - In bounded batches: each batch is its own short transaction, which first locks the subscriptions (SQLite:
   BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE), so a subscription resumed or batched meanwhile is seen.
+  When nothing is old enough (the usual case) a pass is two indexed reads and takes no write lock, so it never
+  makes another writer wait.
 - Applied by the server's housekeeping at most once per `interval` seconds and by `modelsync sync` after it
   delivered; a busy database just defers it.
 """
@@ -136,13 +138,28 @@ def _prune_batch(conn: Connection, cutoff: datetime, batch: int) -> tuple[Pruned
     return done, more
 
 
+def _anything_old(engine: Engine, cutoff: datetime) -> bool:
+    """Whether the oldest event or the oldest finished delivery is older than `cutoff` (reads only)."""
+    with engine.connect() as conn:
+        event = conn.execute(
+            sa.select(webhook_event.c.created_at).order_by(webhook_event.c.id).limit(1)
+        ).scalar_one_or_none()
+        finished = conn.execute(
+            sa.select(webhook_delivery.c.created_at)
+            .where(webhook_delivery.c.status.in_(FINISHED))
+            .order_by(webhook_delivery.c.id)
+            .limit(1)
+        ).scalar_one_or_none()
+    return any(created is not None and created < cutoff for created in (event, finished))
+
+
 def prune_events(engine: Engine, retention_days: int, now: datetime | None = None, batch: int = PRUNE_BATCH) -> Pruned:
     """Delete events and finished deliveries older than `retention_days` (0: none) in batches; return the counts."""
     total = Pruned()
     if retention_days <= 0:
         return total
     cutoff = (now or utc_now()) - timedelta(days=retention_days)
-    more = True
+    more = _anything_old(engine, cutoff)
     while more:
         with engine.connect().execution_options(catalog_write=True) as conn:
             with short_wait(conn, 1000):

@@ -165,7 +165,7 @@ def delete_webhook(subscription_id: SubscriptionId, request: Request, principal:
 @router.patch(
     "/api/admin/webhooks/{subscription_id}",
     response_model=None,
-    responses={200: {"model": WebhookOne}, **errors(401, 403, 404, 413, 422, 503)},
+    responses={200: {"model": WebhookOne}, **errors(400, 401, 403, 404, 413, 422, 503)},
 )
 def update_webhook(
     subscription_id: SubscriptionId, body: WebhookUpdate, request: Request, principal: SuperAdmin
