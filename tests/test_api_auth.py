@@ -79,6 +79,8 @@ def held_entry(engine: Any) -> None:
                 evidence={"rule": "context_shrink", "source": "openai", "proposal": stored},
             )
         )  # fmt: skip
+
+
 def _webhook_key(api) -> None:
     """The server as deployed with MODELSYNC_SECRET_KEY set (webhook secrets are encrypted under it)."""
     api.app.state.settings = api.settings.model_copy(update={"secret_key": SecretStr("k" * 40)})
@@ -142,6 +144,13 @@ SAMPLES = [
         setup=_webhook_key,
     ),
     Sample("DELETE /api/admin/webhooks/{subscription_id}", "super_admin", "/api/admin/webhooks/1", setup=_webhook),
+    Sample(
+        "PATCH /api/admin/webhooks/{subscription_id}",
+        "super_admin",
+        "/api/admin/webhooks/1",
+        {"active": False},
+        setup=_webhook,
+    ),
     Sample(
         "GET /api/admin/webhooks/{subscription_id}/deliveries",
         "admin",

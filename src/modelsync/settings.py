@@ -307,6 +307,9 @@ class Settings(BaseSettings):
     webhook_batch_size: int = Field(default=500, ge=1, le=100_000)
     webhook_interval: float = Field(default=10.0, gt=0)
     webhook_sync_budget: float = Field(default=15.0, ge=0)
+    # Webhook events and finished deliveries older than this many days are pruned (services/event_retention.py),
+    # never past an active subscription's cursor; 0 keeps them forever.
+    webhook_retention_days: int = Field(default=90, ge=0, le=36500)
     # shutdown_soon fires once per model and threshold when its shutdownDate is this many days away or fewer.
     shutdown_soon_days: Annotated[tuple[int, ...], NoDecode] = (30, 7)
     # Taken once, when the settings are built: each provider's key (as a secret) and base URL override, read from

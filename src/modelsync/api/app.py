@@ -9,7 +9,8 @@ styles from the installed `fastapi-offline` package under /docs/assets, never fr
 internet access. Request bodies are limited in size before they are parsed, and NUL characters in paths and query
 parameters are refused before routing.
 While the app runs, a housekeeping task writes pending counts of denied attempts every `housekeeping_interval`
-seconds (and once more at shutdown) and applies the audit retention setting at most once an hour.
+seconds (and once more at shutdown) and applies the audit and webhook event retention settings at most once an
+hour (services/event_retention.py).
 `GET /metrics` (api/metrics.py) reads the database at most every `metrics_ttl` seconds. With a `schedule`, the app
 runs the scheduled sync (services/scheduler.py) on a thread from start to shutdown; /healthz shows its next run.
 A delivery loop sends pending webhook deliveries (services/delivery.py) on a worker thread every
@@ -40,6 +41,7 @@ from modelsync.records import utc_now
 from modelsync.schedule import CronSchedule
 from modelsync.services.audit import DENIALS_PER_MINUTE, DenialLog, Retention
 from modelsync.services.delivery import DeliveryLoop
+from modelsync.services.event_retention import EventRetention
 from modelsync.services.prices import PriceIndex
 from modelsync.services.scheduler import SyncScheduler, next_runs_text, sync_scheduler
 from modelsync.services.tokens import TokenCache
@@ -60,7 +62,7 @@ _WAKE_CHECK = 0.1  # seconds between looks at whether a sync asked for a deliver
 log = logging.getLogger("modelsync.api")
 
 
-def _housekeeping(denials: DenialLog, retention: Retention) -> None:
+def _housekeeping(denials: DenialLog, retention: Retention, events: EventRetention | None = None) -> None:
     # Never lets an error out: housekeeping failing must not stop the server; it is retried on the next round.
     try:
         denials.flush()
@@ -72,6 +74,11 @@ def _housekeeping(denials: DenialLog, retention: Retention) -> None:
         retention.run()
     except Exception:
         log.exception("applying the audit retention failed")
+    try:
+        if events is not None:
+            events.run()
+    except Exception:
+        log.exception("applying the webhook event retention failed")
 
 
 def create_app(
@@ -99,10 +106,11 @@ def create_app(
 
     denials = DenialLog(engine, denials_per_minute, clock=clock)
     retention = Retention(engine, settings.audit_retention_days)
+    event_retention = EventRetention(engine, settings.webhook_retention_days, clock=clock)
 
     async def housekeep() -> None:
         while True:
-            await anyio.to_thread.run_sync(_housekeeping, denials, retention)
+            await anyio.to_thread.run_sync(_housekeeping, denials, retention, event_retention)
             await anyio.sleep(housekeeping_interval)
 
     deliveries = DeliveryLoop(engine, settings, clock)

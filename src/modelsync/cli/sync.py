@@ -151,6 +151,7 @@ def sync(
         _print_summary(report)
     if not dry_run:
         _deliver_webhooks(config, engine)
+        _prune_events(config, engine)
     raise typer.Exit(report.exit_code)
 
 
@@ -166,6 +167,16 @@ def _deliver_webhooks(config: Settings, engine: Engine) -> None:
                   "`modelsync webhooks deliver` retries")  # fmt: skip
         return
     report_deliveries(result)
+
+
+def _prune_events(config: Settings, engine: Engine) -> None:
+    """Apply the webhook event retention (after delivering, so just-sent batches count as sent); never fails."""
+    from modelsync.services.event_retention import prune_events
+
+    try:
+        prune_events(engine, config.webhook_retention_days)
+    except Exception as exc:  # housekeeping: the next sync or the server prunes instead
+        err.print(f"[yellow]webhooks:[/yellow] old events not pruned now ({printable(type(exc).__name__)})")
 
 
 def _time(value: str | None) -> str | None:

@@ -1,9 +1,10 @@
-"""`modelsync webhooks add|list|remove|deliveries|deliver|test`: change webhooks.
+"""`modelsync webhooks add|list|disable|enable|remove|deliveries|deliver|test`: change webhooks.
 
 Rules: a generated secret is printed once, alone on the last line of standard output (so `| tail -n1` captures
 it); listings show the secret's fingerprint, never the secret. `deliver` sends what is pending now (the server's
 delivery loop and every `modelsync sync` do so too) and exits 1 when deliveries are left pending because a
-receiver failed or MODELSYNC_SECRET_KEY is missing.
+receiver failed or MODELSYNC_SECRET_KEY is missing. `disable` pauses a subscription (nothing is sent to it) and
+`enable` resumes it: it catches up from where it stopped with the events still stored.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from modelsync.cli.users import operator
 if TYPE_CHECKING:
     from modelsync.services.delivery import DeliveryRun
 
-app = typer.Typer(help="Change webhooks: add, list, remove, deliveries, deliver, test.", no_args_is_help=True)
+app = typer.Typer(
+    help="Change webhooks: add, list, disable, enable, remove, deliveries, deliver, test.", no_args_is_help=True
+)
 
 
 @app.command("add")
@@ -61,7 +64,7 @@ _SUB_COLUMNS = (
     Column("events", lambda sub: sub["events"]),
     Column("providers", lambda sub: sub["providers"] or "all"),
     Column("models", lambda sub: sub["models"] or "all"),
-    Column("active", lambda sub: sub["active"]),
+    Column("state", lambda sub: "active" if sub["active"] else "paused"),
     Column("secret", lambda sub: sub["secretFingerprint"]),
     Column("created (UTC)", lambda sub: sub["createdAt"][:19].replace("T", " ")),
 )
@@ -74,6 +77,28 @@ def list_webhooks(fmt: FormatOption = None, as_json: JsonOption = False) -> None
 
     found = webhooks.list_subscriptions(database())
     emit(found, _SUB_COLUMNS, chosen(fmt, as_json))
+
+
+@app.command("disable")
+def disable(
+    subscription_id: Annotated[int, typer.Argument(metavar="ID", help="Subscription id (see `webhooks list`).")],
+) -> None:
+    """Pause a subscription: nothing is sent to it until `enable`; its events wait (within the retention)."""
+    from modelsync.services import webhooks
+
+    webhooks.set_active(database(), subscription_id, False, actor=operator())
+    out.print(f"webhook {subscription_id} paused; `modelsync webhooks enable {subscription_id}` resumes it")
+
+
+@app.command("enable")
+def enable(
+    subscription_id: Annotated[int, typer.Argument(metavar="ID", help="Subscription id (see `webhooks list`).")],
+) -> None:
+    """Resume a paused subscription: it catches up with the events stored since it stopped."""
+    from modelsync.services import webhooks
+
+    sub = webhooks.set_active(database(), subscription_id, True, actor=operator())
+    out.print(f"webhook {subscription_id} active; it catches up from event {sub['lastEventId']}")
 
 
 @app.command("remove")

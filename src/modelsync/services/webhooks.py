@@ -9,8 +9,11 @@ Rules:
   (the first 12 hex digits of its SHA-256), which an operator can compare with the receiver's secret. A secret
   the user does not give is generated and returned once, by `create_subscription`.
 - A new subscription starts at the newest stored event, so it never receives the history before it.
-- Creating and removing are audit-logged in the same transaction (the URL's host only: a URL's path may itself
-  be a credential, as chat services' incoming-webhook URLs are).
+- Creating, pausing, resuming and removing are audit-logged in the same transaction (the URL's host only: a URL's
+  path may itself be a credential, as chat services' incoming-webhook URLs are).
+- A paused subscription (`active` false) gets no deliveries and its cursor stands still; resumed, it catches up
+  from that cursor with every event still stored (the event retention never waits for a paused subscription, so
+  events pruned while it was paused, and its pending batches of them, are skipped: services/event_retention.py).
 """
 
 from __future__ import annotations
@@ -236,6 +239,36 @@ def remove_subscription(
             target=f"webhook {subscription_id}",
             details={"subscriptionId": subscription_id, "host": httpx.URL(row.url).host},
         )  # fmt: skip
+
+
+def set_active(
+    engine: Engine,
+    subscription_id: int,
+    active: bool,
+    *,
+    actor: str | None = None,
+    source_ip: str | None = None,
+    user_id: int | None = None,
+) -> dict[str, Any]:
+    """Pause (False) or resume (True) a subscription and return it; audit-logged (also when already so)."""
+    now = utc_now()
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(webhook_subscription).where(webhook_subscription.c.id == subscription_id).with_for_update()
+        ).first()
+        if row is None:
+            raise NotFoundError(f"no webhook subscription {subscription_id}; `modelsync webhooks list` shows them.")
+        conn.execute(
+            webhook_subscription.update().where(webhook_subscription.c.id == subscription_id).values(active=active)
+        )
+        repo.append_audit(
+            conn, action="webhook.enable" if active else "webhook.disable", outcome="ok", now=now, actor=actor,
+            user_id=user_id, source_ip=source_ip, target=f"webhook {subscription_id}",
+            details={"subscriptionId": subscription_id, "host": httpx.URL(row.url).host, "was": bool(row.active),
+                     "lastEventId": row.last_event_id},
+        )  # fmt: skip
+        changed = conn.execute(sa.select(webhook_subscription).where(webhook_subscription.c.id == subscription_id))
+        return view(changed.one())
 
 
 def _iso(value: datetime | None) -> str | None:

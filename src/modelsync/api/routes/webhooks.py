@@ -1,4 +1,4 @@
-"""Admin endpoints of change webhooks: list and read deliveries (admin), create and delete (super_admin).
+"""Admin endpoints of change webhooks: list and read deliveries (admin); create, pause/resume, delete (super_admin).
 
 Rules: subscriptions go through services/webhooks.py (validated, secret encrypted, audit-logged with the caller's
 name and address). A response never holds a secret: only its fingerprint, except the one secret modelsync
@@ -50,6 +50,22 @@ class WebhookOut(BaseModel):
     lastEventId: int
     createdBy: str | None
     createdAt: str
+
+
+class WebhookUpdate(BaseModel):
+    """Pause (`active: false`) or resume (`active: true`) a subscription."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool = Field(strict=True)
+
+
+class WebhookOne(BaseModel):
+    """One subscription."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: WebhookOut
 
 
 class WebhookCreatedOut(BaseModel):
@@ -144,6 +160,26 @@ def delete_webhook(subscription_id: SubscriptionId, request: Request, principal:
         user_id=principal.user_id,
     )
     return Response(status_code=204)
+
+
+@router.patch(
+    "/api/admin/webhooks/{subscription_id}",
+    response_model=None,
+    responses={200: {"model": WebhookOne}, **errors(400, 401, 403, 404, 413, 422, 503)},
+)
+def update_webhook(
+    subscription_id: SubscriptionId, body: WebhookUpdate, request: Request, principal: SuperAdmin
+) -> JSONResponse:
+    """Pause or resume a subscription; resumed, it catches up from its cursor with the events still stored."""
+    updated = webhooks.set_active(
+        get_engine(request),
+        subscription_id,
+        body.active,
+        actor=principal.name,
+        source_ip=client_ip(request),
+        user_id=principal.user_id,
+    )
+    return JSONResponse({"data": updated})
 
 
 @router.get(
