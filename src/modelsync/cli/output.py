@@ -70,6 +70,11 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def utc_cell(value: str | None) -> str | None:
+    """An ISO 8601 UTC time as a table cell: to the second, a space for the "T" (the header says UTC)."""
+    return value[:19].replace("T", " ") if value else None
+
+
 def _safe(value: Any) -> str:
     return escaped(text(value))
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelsync.cli.common import database, err, out, print_json, printable, printable_message, settings
-from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit
+from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit, utc_cell
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -179,17 +179,13 @@ def _prune_events(config: Settings, engine: Engine) -> None:
         err.print(f"[yellow]webhooks:[/yellow] old events not pruned now ({printable(type(exc).__name__)})")
 
 
-def _time(value: str | None) -> str | None:
-    return value[:19].replace("T", " ") if value else None
-
-
 _RUN_COLUMNS = (
     Column("run", lambda run: run["id"]),
     Column("trigger", lambda run: run["trigger"]),
     Column("actor", lambda run: run["actor"]),
     Column("status", lambda run: run["status"]),
-    Column("started (UTC)", lambda run: _time(run["startedAt"])),
-    Column("finished (UTC)", lambda run: _time(run["finishedAt"])),
+    Column("started (UTC)", lambda run: utc_cell(run["startedAt"])),
+    Column("finished (UTC)", lambda run: utc_cell(run["finishedAt"])),
     Column("created", lambda run: (run["totals"] or {}).get("created")),
     Column("updated", lambda run: (run["totals"] or {}).get("updated")),
 )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelsync.cli.common import database, err, out, printable, printable_message, settings
-from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit
+from modelsync.cli.output import Column, FormatOption, JsonOption, chosen, emit, utc_cell
 from modelsync.cli.users import operator
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ _SUB_COLUMNS = (
     Column("models", lambda sub: sub["models"] or "all"),
     Column("state", lambda sub: "active" if sub["active"] else "paused"),
     Column("secret", lambda sub: sub["secretFingerprint"]),
-    Column("created (UTC)", lambda sub: sub["createdAt"][:19].replace("T", " ")),
+    Column("created (UTC)", lambda sub: utc_cell(sub["createdAt"])),
 )
 
 
@@ -112,10 +112,6 @@ def remove(
     out.print(f"webhook {subscription_id} removed")
 
 
-def _when(value: str | None) -> str | None:
-    return value[:19].replace("T", " ") if value else None
-
-
 _DELIVERY_COLUMNS = (
     Column("id", lambda item: item["id"]),
     Column("webhook", lambda item: item["subscriptionId"]),
@@ -124,8 +120,8 @@ _DELIVERY_COLUMNS = (
     Column("attempts", lambda item: item["attempts"]),
     Column("last status", lambda item: item["lastStatusCode"]),
     Column("last error", lambda item: item["lastError"]),
-    Column("next attempt (UTC)", lambda item: _when(item["nextAttemptAt"])),
-    Column("delivered (UTC)", lambda item: _when(item["deliveredAt"])),
+    Column("next attempt (UTC)", lambda item: utc_cell(item["nextAttemptAt"])),
+    Column("delivered (UTC)", lambda item: utc_cell(item["deliveredAt"])),
 )
 
 
