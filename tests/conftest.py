@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelsync.db.engine import create_db_engine, upgrade_schema
-from modelsync.db.tables import metadata
 from modelsync.settings import Settings, load_settings
-from pgdb import PG_URL, own_database
+from pgdb import PG_URL, emptied, own_database
 
 # The fake provider server (tests/fake_provider.py) and its `fake` / `live_env` fixtures.
 pytest_plugins = ("fake_provider", "apiserver")
@@ -78,13 +76,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         target = tmp_path / "modelsync.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         return f"sqlite:///{target}"
-    url = request.getfixturevalue("postgres_url")
-    engine = create_db_engine(url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return emptied(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

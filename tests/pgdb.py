@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from modelsync.db.engine import create_db_engine, upgrade_schema
+from modelsync.db.tables import metadata
 
 PG_URL = os.environ.get("MODELSYNC_TEST_POSTGRES_URL", "").strip()
 
@@ -34,3 +35,13 @@ def own_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def emptied(url: str) -> str:
+    """Empty every table of the database at `url` (ids restart); return the URL."""
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url

@@ -28,7 +28,7 @@ from modelsync.errors import UsageError
 from modelsync.services import catalog
 from modelsync.services.backup import backup_sqlite, dump_json, restore_json, restore_sqlite
 from modelsync.services.sync import SyncOptions, run_sync
-from pgdb import PG_URL, own_database
+from pgdb import PG_URL, emptied, own_database
 
 FEED_BODY = orjson.dumps(
     {"claude-haiku-4-5": {"litellm_provider": "anthropic", "mode": "chat", "max_output_tokens": 64000}}
@@ -55,13 +55,7 @@ def fresh(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
         upgrade_schema(engine)
         engine.dispose()
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("postgres_target")
-    engine = create_db_engine(url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return emptied(request.getfixturevalue("postgres_target"))
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,27 +20,18 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 import dbread
+import test_webhooks
 from modelsync.db.tables import audit_log, webhook_delivery, webhook_event, webhook_mark, webhook_subscription
 from modelsync.errors import NotFoundError
 from modelsync.services import delivery, webhooks
 from modelsync.services.event_retention import EventRetention, prune_events
-from modelsync.settings import Settings
 from test_webhooks import GPT4O, KEY, SECRET, T0, Receiver, overrides, signed_ok, subscribe, sync
 
 DAY = timedelta(days=1)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def keyed(settings: Settings) -> Settings:
-    """Settings with a secret key and retries due at once (the tests drive time themselves)."""
-    return settings.model_copy(update={"secret_key": SecretStr(KEY), "webhook_backoff": 0.0})
+# The webhook tests' fixtures: a receiver on 127.0.0.1 and settings with a secret key and retries due at once.
+receiver, keyed = test_webhooks.receiver, test_webhooks.keyed
 
 
 def prices_sent(receiver: Receiver) -> list[str]:
