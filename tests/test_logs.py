@@ -90,8 +90,9 @@ def test_a_text_line_is_redacted_too(configured):
 
 
 def test_the_log_config_names_the_format_and_carries_every_secret(configured):
-    secrets = secrets_of(configured.model_copy(update={"metrics_token": SecretStr("m" * 40)}))
-    assert {KEY, PASSWORD, SESSION_SECRET, "m" * 40} <= set(secrets)
+    keys = {"secret_key": SecretStr("k" * 40), "secret_key_previous": SecretStr("p" * 40)}
+    secrets = secrets_of(configured.model_copy(update={"metrics_token": SecretStr("m" * 40), **keys}))
+    assert {KEY, PASSWORD, SESSION_SECRET, "m" * 40, "k" * 40, "p" * 40} <= set(secrets)
     assert log_config(configured)["formatters"]["modelsync"]["()"] is TextFormatter
     json_config = log_config(configured.model_copy(update={"log_format": "json"}), "warning")
     assert json_config["formatters"]["modelsync"]["()"] is JsonFormatter

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 import dbread
 import test_webhooks
 from modelsync.db.tables import audit_log, webhook_delivery, webhook_event, webhook_mark, webhook_subscription
-from modelsync.errors import NotFoundError
+from modelsync.errors import ConfigError, NotFoundError
 from modelsync.services import delivery, webhooks
 from modelsync.services.event_retention import EventRetention, prune_events
 from test_webhooks import GPT4O, KEY, SECRET, T0, Receiver, overrides, signed_ok, subscribe, sync
@@ -301,3 +301,53 @@ def test_modelsync_sync_prunes_after_syncing_and_0_keeps_everything(cli, engine,
     assert [r for r in stored if r["model_id"] in {f"m{i}" for i in range(5)}] == []
     assert len([r for r in stored if r["id"] in before]) == kept - 5  # the recent events stay
     assert [r["model_id"] for r in stored if r["kind"] == "price_changed"] == ["gpt-4o"]  # and the new sync's
+
+
+# --- rotating MODELSYNC_SECRET_KEY -----------------------------------------------------------------------------------
+
+NEW_KEY = "n" * 40
+
+
+def test_a_rotated_key_reads_old_secrets_through_the_previous_key_and_rekey_moves_them_all(engine, keyed, receiver):
+    subscribe(engine, keyed, receiver.url)
+    rotated = keyed.model_copy(update={"secret_key": SecretStr(NEW_KEY), "secret_key_previous": keyed.secret_key})
+    only_new = keyed.model_copy(update={"secret_key": SecretStr(NEW_KEY)})
+    [row] = dbread.rows(engine, webhook_subscription)
+    with pytest.raises(ConfigError, match="MODELSYNC_SECRET_KEY_PREVIOUS"):
+        webhooks.decrypt_secret(only_new, row["secret_encrypted"])  # the new key alone cannot read it
+    assert webhooks.decrypt_secret(rotated, row["secret_encrypted"]) == SECRET  # ...with the old one beside it can
+
+    assert webhooks.rekey_secrets(engine, rotated, actor="ops") == 1
+
+    [moved] = dbread.rows(engine, webhook_subscription)
+    assert moved["secret_encrypted"] != row["secret_encrypted"] and SECRET not in moved["secret_encrypted"]
+    assert webhooks.decrypt_secret(only_new, moved["secret_encrypted"]) == SECRET
+    with pytest.raises(ConfigError):
+        webhooks.decrypt_secret(keyed, moved["secret_encrypted"])  # the old key no longer reads it
+    [audit] = dbread.audit_entries(engine, "webhook.rekey")
+    assert audit["actor"] == "ops" and audit["details"] == {"subscriptions": 1}
+    assert SECRET not in str(audit) and NEW_KEY not in str(audit)
+
+
+def test_rekey_with_a_secret_no_key_reads_changes_nothing_and_says_what_to_set(engine, keyed, receiver):
+    subscribe(engine, keyed, receiver.url)
+    subscribe(engine, keyed, receiver.url)
+    before = dbread.rows(engine, webhook_subscription)
+    stranger = keyed.model_copy(update={"secret_key": SecretStr(NEW_KEY), "secret_key_previous": SecretStr("w" * 40)})
+    with pytest.raises(ConfigError, match=r"webhook 1 cannot be decrypted.*nothing was changed"):
+        webhooks.rekey_secrets(engine, stranger)
+    assert dbread.rows(engine, webhook_subscription) == before
+    assert dbread.audit_entries(engine, "webhook.rekey") == []
+
+
+def test_the_cli_rekeys_after_a_rotation(cli, engine, keyed, receiver, monkeypatch):
+    subscribe(engine, keyed, receiver.url)
+    monkeypatch.setenv("MODELSYNC_SECRET_KEY", NEW_KEY)
+    monkeypatch.setenv("MODELSYNC_SECRET_KEY_PREVIOUS", keyed.secret_key.get_secret_value())
+    done = cli("webhooks", "rekey")
+    assert done.code == 0, done.err
+    assert "re-encrypted 1 webhook secret" in done.out and NEW_KEY not in done.out + done.err
+    monkeypatch.delenv("MODELSYNC_SECRET_KEY_PREVIOUS")
+    tested = cli("webhooks", "test", "1")
+    assert tested.code == 0, tested.err
+    assert signed_ok(receiver.requests[-1])

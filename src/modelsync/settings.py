@@ -296,6 +296,9 @@ class Settings(BaseSettings):
     # Encrypts secrets modelsync must be able to read back (webhook signing secrets), at least 32 characters.
     # Unset: creating or delivering a webhook stops with a message saying to set MODELSYNC_SECRET_KEY.
     secret_key: SecretStr | None = Field(default=None, min_length=32)
+    # The key secrets were encrypted under before MODELSYNC_SECRET_KEY was rotated: still read (never written) until
+    # `modelsync webhooks rekey` has re-encrypted every secret under the new key.
+    secret_key_previous: SecretStr | None = Field(default=None, min_length=32)
     # Change webhooks (services/delivery.py): the timeout of one POST (connect and each read), seconds; how many
     # attempts a batch gets before it is given up; the wait before the first retry (doubled after each failure, up
     # to webhook_max_backoff); the most events in one POST; how often `serve` looks for pending deliveries; and how

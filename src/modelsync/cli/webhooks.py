@@ -101,6 +101,16 @@ def enable(
     out.print(f"webhook {subscription_id} active; it catches up from event {sub['lastEventId']}")
 
 
+@app.command("rekey")
+def rekey() -> None:
+    """Re-encrypt every webhook secret under MODELSYNC_SECRET_KEY (after rotating it; the old key in ..._PREVIOUS)."""
+    from modelsync.services import webhooks
+
+    count = webhooks.rekey_secrets(database(), settings(), actor=operator())
+    out.print(f"re-encrypted {count} webhook secret(s) under MODELSYNC_SECRET_KEY; MODELSYNC_SECRET_KEY_PREVIOUS "
+              "can now be unset")  # fmt: skip
+
+
 @app.command("remove")
 def remove(
     subscription_id: Annotated[int, typer.Argument(metavar="ID", help="Subscription id (see `webhooks list`).")],

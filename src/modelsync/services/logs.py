@@ -59,7 +59,7 @@ class Scrubber:
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret the settings hold: provider keys, session secret, metrics token, database password."""
     found = all_secrets(settings)
-    for secret in (settings.session_secret, settings.metrics_token, settings.secret_key):
+    for secret in (settings.session_secret, settings.metrics_token, settings.secret_key, settings.secret_key_previous):
         if secret is not None:
             found.append(secret.get_secret_value())
     try:

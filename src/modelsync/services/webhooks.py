@@ -29,7 +29,8 @@ from typing import Any, Final
 
 import httpx
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from modelsync.db import repo
@@ -54,16 +55,23 @@ MISSING_KEY = (
 )
 WRONG_KEY = (
     "a webhook secret cannot be decrypted with the current MODELSYNC_SECRET_KEY (it was encrypted under another "
-    "one); set the key it was created with, or remove the subscription and add it again."
+    "one); after a rotation, put the old key in MODELSYNC_SECRET_KEY_PREVIOUS (and run `modelsync webhooks rekey`), "
+    "or remove the subscription and add it again."
 )
 
 
-def _fernet(settings: Settings) -> Fernet:
+def _derived(key: SecretStr) -> Fernet:
+    # Any string of 32 characters or more is accepted; Fernet wants 32 bytes, url-safe base64: derive them.
+    digest = hashlib.sha256(b"modelsync webhook secrets\0" + key.get_secret_value().encode())
+    return Fernet(base64.urlsafe_b64encode(digest.digest()))
+
+
+def _fernet(settings: Settings) -> MultiFernet:
+    """Encrypts under MODELSYNC_SECRET_KEY; decrypts under it or, during a rotation, the previous key."""
     if settings.secret_key is None:
         raise SecretKeyMissingError(MISSING_KEY)
-    # Any string of 32 characters or more is accepted; Fernet wants 32 bytes, url-safe base64: derive them.
-    digest = hashlib.sha256(b"modelsync webhook secrets\0" + settings.secret_key.get_secret_value().encode())
-    return Fernet(base64.urlsafe_b64encode(digest.digest()))
+    keys = [settings.secret_key, *([settings.secret_key_previous] if settings.secret_key_previous else [])]
+    return MultiFernet([_derived(key) for key in keys])
 
 
 def require_key(settings: Settings) -> None:
@@ -82,6 +90,38 @@ def decrypt_secret(settings: Settings, stored: str) -> str:
         return _fernet(settings).decrypt(stored.encode("ascii")).decode("utf-8")
     except InvalidToken:
         raise ConfigError(WRONG_KEY) from None
+
+
+def rekey_secrets(
+    engine: Engine, settings: Settings, *, actor: str | None = None, source_ip: str | None = None
+) -> int:
+    """Re-encrypt every stored secret under MODELSYNC_SECRET_KEY; return how many. All or nothing, audit-logged."""
+    cipher = _fernet(settings)
+    now = utc_now()
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(webhook_subscription.c.id, webhook_subscription.c.secret_encrypted)
+            .order_by(webhook_subscription.c.id)
+            .with_for_update()
+        ).all()
+        for pk, stored in rows:
+            try:
+                fresh = cipher.rotate(stored.encode("ascii")).decode("ascii")
+            except InvalidToken:
+                # Raised inside the transaction: no secret is rewritten when one cannot be read.
+                raise ConfigError(
+                    f"the secret of webhook {pk} cannot be decrypted with MODELSYNC_SECRET_KEY or "
+                    "MODELSYNC_SECRET_KEY_PREVIOUS; set MODELSYNC_SECRET_KEY_PREVIOUS to the key it was created with "
+                    "(nothing was changed)."
+                ) from None
+            conn.execute(
+                webhook_subscription.update().where(webhook_subscription.c.id == pk).values(secret_encrypted=fresh)
+            )
+        repo.append_audit(
+            conn, action="webhook.rekey", outcome="ok", now=now, actor=actor, source_ip=source_ip,
+            target="webhooks", details={"subscriptions": len(rows)},
+        )  # fmt: skip
+    return len(rows)
 
 
 def fingerprint(secret: str) -> str:
