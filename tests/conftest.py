@@ -12,8 +12,8 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -94,8 +94,7 @@ def settings(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return load_settings()
 
 
-@dataclass
-class CliResult:
+class CliResult(NamedTuple):
     """Exit code and output of one `modelsync` invocation."""
 
     code: int
@@ -104,10 +103,8 @@ class CliResult:
 
 
 @pytest.fixture
-def cli(
-    capsys: pytest.CaptureFixture[str], settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., CliResult]:
-    """Run `modelsync ARGS` in-process through main(), the way the console script does, on the test database."""
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """Run `modelsync ARGS` in-process through main(), the way the console script does, on DATABASE_URL's database."""
     from modelsync.cli import app as cli_app
     from modelsync.cli import common
 
@@ -128,3 +125,9 @@ def cli(
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def cli(settings: Settings, run_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    """`run_cli` on the test database."""
+    return run_cli

@@ -5,10 +5,8 @@ a newer schema are refused and change nothing; SQLite's online backup is consist
 from __future__ import annotations
 
 import hashlib
-import io
 import sqlite3
 import stat
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -67,27 +65,9 @@ def target(request, engine, tmp_path):
 
 
 @pytest.fixture
-def modelsync(capsys, monkeypatch):
+def modelsync(run_cli):
     """Run `modelsync ARGS` in-process on the database DATABASE_URL names (set by the test)."""
-    from modelsync.cli import app as cli_app
-    from modelsync.cli import common
-
-    def run(*args: str):
-        common.settings.cache_clear()
-        common.database.cache_clear()
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        monkeypatch.setattr(sys, "argv", ["modelsync", *args])
-        try:
-            cli_app.main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        finally:
-            common.database.cache_clear()
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return run_cli
 
 
 def populate(engine, settings) -> None:
