@@ -7,14 +7,19 @@ URLs point at a closed local port, so no test request can leave the machine even
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import httpx
 import pytest
@@ -179,3 +184,32 @@ def api(synced, offline) -> Iterator[Api]:
     """The API over a synced catalog, with one user and token per role."""
     with start_api(synced, offline, stamp_interval=0.0) as running:
         yield running
+
+
+def serve_process(cwd: Path, env: dict[str, str], *args: str, seconds: float = 60) -> tuple[subprocess.Popen, str]:
+    """Start `modelsync serve ARGS` (the console script) on a free local port; return it and its URL once it answers.
+
+    `env` adds to this process's environment. The caller terminates the process; its stderr is a pipe to read after.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = shutil.which("modelsync", path=str(Path(sys.executable).parent)) or "modelsync"
+    process = subprocess.Popen(
+        [exe, "serve", "--port", str(port), *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=2)
+            return process, url
+        except httpx.TransportError:
+            if time.monotonic() >= deadline or process.poll() is not None:
+                process.kill()
+                raise AssertionError(f"modelsync serve did not answer: {process.stderr.read().decode()}") from None
+            time.sleep(0.1)

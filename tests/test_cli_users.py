@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 import dbread
+from apiserver import serve_process
 from modelsync.cli import app as cli_app
 from modelsync.cli import common
 from modelsync.db.engine import create_db_engine
@@ -131,28 +125,9 @@ def test_bad_token_requests_are_exit_4(cli, db, args, message):
 def test_serve_runs_the_api_in_its_own_process(settings, db, clean_env):
     auth.create_user(db, "vic", "viewer", PASSWORD, actor="test")
     token = tokens.create_token(db, "vic", None, actor="test").secret
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    exe = shutil.which("modelsync", path=str(Path(sys.executable).parent)) or "modelsync"
-    env = {**os.environ, "DATABASE_URL": settings.database_url}
-    process = subprocess.Popen(
-        [exe, "serve", "--port", str(port), "--log-level", "warning"],
-        cwd=clean_env,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process, url = serve_process(clean_env, {"DATABASE_URL": settings.database_url}, "--log-level", "warning")
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"{url}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None, process.stderr.read().decode()
-                time.sleep(0.1)
+        health = httpx.get(f"{url}/healthz", timeout=2)
         assert health.status_code == 200 and health.json()["database"] == "ok"
         assert httpx.get(f"{url}/api/ai-models").status_code == 401
         listing = httpx.get(f"{url}/api/ai-models", headers={"Authorization": f"Bearer {token}"})

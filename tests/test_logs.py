@@ -7,19 +7,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from apiserver import serve_process
 from modelsync.services.logs import JsonFormatter, TextFormatter, log_config, secrets_of
 from modelsync.settings import load_settings
 
@@ -101,29 +95,13 @@ def test_the_log_config_names_the_format_and_carries_every_secret(configured):
 
 
 def test_serve_writes_json_lines_with_keys_redacted(clean_env):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    exe = shutil.which("modelsync", path=str(Path(sys.executable).parent)) or "modelsync"
     env = {
-        **os.environ,
         "DATABASE_URL": f"sqlite:///{clean_env / 'modelsync.db'}",
         "MODELSYNC_LOG_FORMAT": "json",
         "OPENAI_API_KEY": KEY,
     }
-    process = subprocess.Popen(
-        [exe, "serve", "--port", str(port)], cwd=clean_env, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    process, url = serve_process(clean_env, env)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None, process.stderr.read().decode()
-                time.sleep(0.1)
         # A client that puts secrets in a URL: the access line must not repeat them.
         assert httpx.get(f"{url}/metrics", params={"k": KEY, "t": API_TOKEN}).status_code == 200
     finally:

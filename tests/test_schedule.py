@@ -4,20 +4,15 @@ scheduled sync firing in a running app, the busy lock, and `serve --schedule` fr
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import pytest
 
 import dbread
+from apiserver import serve_process
 from modelsync.db.dialect import SyncLock
 from modelsync.db.tables import sync_run
 from modelsync.errors import ConfigError
@@ -302,20 +297,10 @@ def test_serve_with_an_invalid_configured_schedule_stops_too(cli, monkeypatch):
 
 
 def test_serve_logs_the_next_run_shows_it_and_stops_cleanly(settings, clean_env):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    exe = shutil.which("modelsync", path=str(Path(sys.executable).parent)) or "modelsync"
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "MODELSYNC_SCHEDULE": "0 3 * * *"}
-    process = subprocess.Popen(
-        [exe, "serve", "--port", str(port), "--schedule", "15 6 * * *"],
-        cwd=clean_env,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    env = {"DATABASE_URL": settings.database_url, "MODELSYNC_SCHEDULE": "0 3 * * *"}
+    process, url = serve_process(clean_env, env, "--schedule", "15 6 * * *")
     try:
-        health = wait_for(lambda: _health(f"http://127.0.0.1:{port}", process), "the server", 60)
+        health = httpx.get(f"{url}/healthz", timeout=2).json()
         expected = parse_schedule("15 6 * * *").next_after(datetime.now(UTC))
         # The flag wins over MODELSYNC_SCHEDULE.
         assert health["schedule"] == {"cron": "15 6 * * *", "nextRun": expected.isoformat()}
@@ -326,11 +311,3 @@ def test_serve_logs_the_next_run_shows_it_and_stops_cleanly(settings, clean_env)
     # uvicorn shuts down gracefully, then ends by the signal it was sent (-15) as a well-behaved process does.
     assert process.returncode in (0, -15) and "Application shutdown complete" in log, log
     assert f"next run at {expected:%Y-%m-%d %H:%M:%S} UTC" in log and "'15 6 * * *'" in log
-
-
-def _health(url: str, process: subprocess.Popen) -> dict | None:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).json()
-    except httpx.TransportError:
-        assert process.poll() is None, process.stderr.read().decode()
-        return None
