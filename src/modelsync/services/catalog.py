@@ -37,7 +37,7 @@ from modelsync.services.views import change_view, model_view
 from modelsync.settings import Settings
 from modelsync.sources.validate import InvalidValue, check
 from modelsync.sync.merge import LAST_KNOWN, layer_schedule, set_prices
-from modelsync.sync.policy import MANUAL, POLICY, tags_for, tier_for
+from modelsync.sync.policy import MANUAL, POLICY, reprice_policy
 from modelsync.sync.verify import verification
 
 MILLION = Decimal(1_000_000)
@@ -191,8 +191,7 @@ def decide(
         if any(value is not None and name in _PRICE_NAMES for name, value in decisions.items()):
             _reprice(values, provenance, manual, row)
         values["provenance"] = provenance
-        values["tier"] = tier_for(values["input_price"], values["output_price"], settings.policy, values["prices"])
-        values["tags"] = tags_for(model_id, values, settings.policy, "latest" in (row["tags"] or []))
+        reprice_policy(model_id, values, settings.policy, "latest" in (row["tags"] or []))
         changes = field_changes(row, values)
         if not changes and manual == (row["manual"] or {}):
             return {}

@@ -28,7 +28,7 @@ from modelsync.fieldspec import BY_NAME, PRICE_LIST, json_name
 from modelsync.records import SYNCED_FIELDS, canonical_row, fingerprint_row, utc_now
 from modelsync.settings import Settings
 from modelsync.sync import quarantine as judge
-from modelsync.sync.policy import tags_for, tier_for
+from modelsync.sync.policy import reprice_policy
 
 # `--status` / `?status=`: one status, or every entry.
 ALL = "all"
@@ -145,9 +145,7 @@ def _apply(conn: Connection, settings: Settings, entry: dict[str, Any], actor: s
     values["provenance"] = dict(values["provenance"] or {})
     evidence = entry["evidence"] or {}
     judge.apply(values, entry["field"], evidence.get("proposal"), evidence.get("source"), evidence.get("pricesSource"))
-    policy = settings.policy
-    values["tier"] = tier_for(values["input_price"], values["output_price"], policy, values["prices"])
-    values["tags"] = tags_for(row["model_id"], values, policy, "latest" in (row["tags"] or []))
+    reprice_policy(row["model_id"], values, settings.policy, "latest" in (row["tags"] or []))
     changes = field_changes(row, values)
     if not changes:
         return {}

@@ -54,7 +54,7 @@ from modelsync.sync.gates import check_listing
 from modelsync.sync.identity import identities, ordered
 from modelsync.sync.inherit import Lender
 from modelsync.sync.merge import LAST_KNOWN, Layer, first_facts, last_known_layer, layer_schedule, merge_records
-from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families, tags_for, tier_for
+from modelsync.sync.policy import MANUAL, apply_policy, newest_of_families, reprice_policy
 from modelsync.sync.report import ProviderOutcome, SyncReport
 
 Progress = Callable[[str | None, str], None]
@@ -339,10 +339,7 @@ class _Planner:
             if verdict.held:
                 values = record.values
                 quarantine.hold(values, row, verdict.held)
-                policy = self.settings.policy
-                values["tier"] = tier_for(values.get("input_price"), values.get("output_price"), policy,
-                                          values.get("prices"))  # fmt: skip
-                values["tags"] = tags_for(record.model_id, values, policy, record.model_id in latest)
+                reprice_policy(record.model_id, values, self.settings.policy, record.model_id in latest)
                 settle_lifecycle(record, stored, self.now)
             for suspect in verdict.waiting:
                 outcome.hold(record.model_id, suspect.field, suspect.old, suspect.new, suspect.rule)

@@ -148,6 +148,12 @@ def tags_for(model_id: str, values: Mapping[str, Any], policy: PolicySettings, l
     return _tags(model_id, values, _compile(policy), latest, model_id.lower())
 
 
+def reprice_policy(model_id: str, values: dict[str, Any], policy: PolicySettings, latest: bool) -> None:
+    """Derive tier and tags again after a model's prices changed outside the merge (a decision, a held change)."""
+    values["tier"] = tier_for(values.get("input_price"), values.get("output_price"), policy, values.get("prices"))
+    values["tags"] = tags_for(model_id, values, policy, latest)
+
+
 def _tags(model_id: str, values: Mapping[str, Any], rules: _Compiled, latest: bool, lowered: str) -> list[str]:
     capabilities = values["capabilities"]
     is_chat = values["kind"] == "chat"
