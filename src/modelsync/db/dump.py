@@ -39,32 +39,26 @@ CHUNK_ROWS = 1000
 _JSON_NULL_AS_SQL_NULL = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 
 
+# Most specific first: the first class a column's type is an instance of names it (Float is a Numeric).
+_TYPE_NAMES: tuple[tuple[type, str], ...] = (
+    (Money, "money"),
+    (UTCDateTime, "timestamp"),
+    (sa.JSON, "json"),
+    (sa.LargeBinary, "binary"),
+    (sa.Boolean, "boolean"),
+    (sa.Integer, "integer"),
+    (sa.Float, "float"),
+    (sa.Numeric, "decimal"),
+    (sa.DateTime, "datetime"),
+    (sa.Date, "date"),
+    (sa.Time, "time"),
+    (sa.String, "text"),
+)
+
+
 def type_name(column: sa.Column[Any]) -> str:
     """How the dump names a column's type (informational: decoding goes by this modelsync's own schema)."""
-    kind = column.type
-    if isinstance(kind, Money):
-        return "money"
-    if isinstance(kind, UTCDateTime):
-        return "timestamp"
-    if isinstance(kind, sa.JSON):
-        return "json"
-    if isinstance(kind, sa.LargeBinary):
-        return "binary"
-    if isinstance(kind, sa.Boolean):
-        return "boolean"
-    if isinstance(kind, sa.Integer):
-        return "integer"
-    if isinstance(kind, sa.Numeric):
-        return "float" if isinstance(kind, sa.Float) else "decimal"
-    if isinstance(kind, sa.DateTime):
-        return "datetime"
-    if isinstance(kind, sa.Date):
-        return "date"
-    if isinstance(kind, sa.Time):
-        return "time"
-    if isinstance(kind, sa.String):
-        return "text"
-    return "other"
+    return next((name for kind, name in _TYPE_NAMES if isinstance(column.type, kind)), "other")
 
 
 def _optional(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
